@@ -1,0 +1,21 @@
+# Decides whether the CUDA sources are compiled, and for which GPUs.
+# Hopper gets native sm_90a code (wgmma, TMA); a compute_80 PTX target keeps the binary
+# runnable (JIT) on other recent GPUs.
+include(CheckLanguage)
+set(DITRUN_HAVE_CUDA OFF)
+if(NOT DITRUN_CUDA STREQUAL "OFF")
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES "90a-real;80-virtual")
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    set(DITRUN_HAVE_CUDA ON)
+  elseif(DITRUN_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "DITRUN_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()
+message(STATUS "ditrun: CUDA backend ${DITRUN_HAVE_CUDA} (architectures: ${CMAKE_CUDA_ARCHITECTURES})")
