@@ -9,11 +9,12 @@
 #include "models/formats/gguf.h"
 #include "models/formats/mapped_file.h"
 #include "runtime/core/error.h"
+#include "test_paths.h"
 
 namespace ditrun {
 namespace {
 
-const std::string kVectors = std::string(DITRUN_TESTDATA_DIR) + "/gguf/ggml-vectors.gguf";
+const std::string kVectors = test::testdata("gguf/ggml-vectors.gguf");
 
 int64_t ulp_distance(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return (std::isnan(a) && std::isnan(b)) ? 0 : INT64_MAX;

@@ -1,0 +1,204 @@
+#include "models/quant/weight.h"
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/core/error.h"
+
+namespace ditrun::quant {
+namespace {
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+constexpr std::string_view kAuxSuffixes[] = {".scale_weight", ".scale_input", ".comfy_quant",
+                                             ".weight_scale", ".input_scale", ".weight_scale_2"};
+
+std::vector<float> decode_all(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
+  std::vector<float> out(size_t(formats::element_count(t.shape)));
+  try {
+    dequantize_to_f32(t.dtype, ck.data(t), out);
+  } catch (const Error& e) {
+    fail("{}: tensor '{}': {}", ck.path(), t.name, e.what());
+  }
+  return out;
+}
+
+// The layer a weight belongs to: "double_blocks.0.img_attn.qkv" for "...qkv.weight".
+std::string layer_of(const std::string& weight_name) {
+  return ends_with(weight_name, ".weight") ? weight_name.substr(0, weight_name.size() - 7) : weight_name;
+}
+
+// Per-layer comfy_quant configuration, from `<layer>.comfy_quant` tensors or the
+// `_quantization_metadata` header entry.
+std::unordered_map<std::string, nlohmann::json> comfy_quant_layers(const formats::Checkpoint& ck) {
+  std::unordered_map<std::string, nlohmann::json> layers;
+  const auto& meta = ck.safetensors_metadata();
+  if (auto it = meta.find("_quantization_metadata"); it != meta.end()) {
+    nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("layers") || !j["layers"].is_object())
+      fail("{}: _quantization_metadata is not JSON with a 'layers' object", ck.path());
+    for (auto& [name, conf] : j["layers"].items()) layers[name] = conf;
+  }
+  for (const auto& t : ck.tensors()) {
+    if (!ends_with(t.name, ".comfy_quant")) continue;
+    if (t.dtype != DType::U8 && t.dtype != DType::I8) fail("{}: tensor '{}' must hold UTF-8 JSON bytes", ck.path(), t.name);
+    const auto bytes = ck.data(t);
+    nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("format") || !j["format"].is_string())
+      fail("{}: tensor '{}' is not JSON with a 'format' string", ck.path(), t.name);
+    layers[t.name.substr(0, t.name.size() - 12)] = j;
+  }
+  return layers;
+}
+
+float single_scale(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
+  if (formats::element_count(t.shape) != 1)
+    fail("{}: tensor '{}' should hold one scale, has shape {}", ck.path(), t.name, formats::shape_string(t.shape));
+  return decode_all(ck, t)[0];
+}
+
+// Interprets a musubi / ComfyUI `scale_weight` by its shape (docs/formats.md, section 4).
+void attach_scale_weight(const formats::Checkpoint& ck, const formats::TensorRecord& scale, Weight& w) {
+  const int64_t n = formats::element_count(scale.shape);
+  w.scale_bytes += scale.nbytes;
+  w.scales = decode_all(ck, scale);
+  if (n == 1) {
+    // ComfyUI and Kijai write f32 scalars; musubi's per-tensor fallback keeps the weight's
+    // original dtype, which is how the two are told apart when there is no marker.
+    w.scale_layout = ScaleLayout::PerTensor;
+    const bool comfy_style = ck.find("scaled_fp8") != nullptr || scale.dtype == DType::F32;
+    w.encoding = comfy_style ? Encoding::ScaledFp8 : Encoding::BlockFp8;
+    return;
+  }
+  w.encoding = Encoding::BlockFp8;
+  const int64_t rows = w.rows(), cols = w.cols();
+  const bool rows_match = !scale.shape.empty() && scale.shape[0] == rows;
+  if (rows_match && n == rows) {
+    w.scale_layout = ScaleLayout::PerRow;  // [out, 1] or [out]
+    return;
+  }
+  if (rows_match && scale.shape.size() >= 2 && n % rows == 0) {
+    const int64_t per_row = n / rows;  // [out, in/B, 1] or [out, in] (element-wise)
+    if (per_row > 0 && cols % per_row == 0) {
+      w.scale_layout = ScaleLayout::PerBlock;
+      w.scale_block = cols / per_row;
+      return;
+    }
+  }
+  fail("{}: '{}' shape {} does not fit weight '{}' of shape {}", ck.path(), scale.name, formats::shape_string(scale.shape),
+       w.name, formats::shape_string(w.shape));
+}
+
+}  // namespace
+
+std::string_view encoding_name(Encoding e) {
+  switch (e) {
+    case Encoding::Plain: return "plain";
+    case Encoding::Gguf: return "gguf";
+    case Encoding::ScaledFp8: return "scaled_fp8";
+    case Encoding::ComfyQuant: return "comfy_quant";
+    case Encoding::BlockFp8: return "block_fp8";
+  }
+  return "?";
+}
+
+bool is_auxiliary_tensor(std::string_view name) {
+  if (name == "scaled_fp8") return true;
+  for (auto suffix : kAuxSuffixes)
+    if (ends_with(name, suffix)) return true;
+  return false;
+}
+
+void Weight::dequantize(std::span<float> out) const {
+  if (!unsupported.empty()) fail("tensor '{}': {}", name, unsupported);
+  if (int64_t(out.size()) != numel()) fail("tensor '{}': output holds {} floats, weight has {}", name, out.size(), numel());
+  try {
+    dequantize_to_f32(storage, bytes, out);
+  } catch (const Error& e) {
+    fail("tensor '{}': {}", name, e.what());
+  }
+  switch (scale_layout) {
+    case ScaleLayout::None: break;
+    case ScaleLayout::PerTensor:
+      for (float& v : out) v *= scales[0];
+      break;
+    case ScaleLayout::PerRow: {
+      const int64_t c = cols();
+      for (int64_t r = 0; r < rows(); ++r)
+        for (int64_t j = 0; j < c; ++j) out[size_t(r * c + j)] *= scales[size_t(r)];
+      break;
+    }
+    case ScaleLayout::PerBlock: {
+      const int64_t c = cols(), per_row = c / scale_block;
+      for (int64_t r = 0; r < rows(); ++r)
+        for (int64_t j = 0; j < c; ++j) out[size_t(r * c + j)] *= scales[size_t(r * per_row + j / scale_block)];
+      break;
+    }
+  }
+}
+
+std::vector<float> Weight::dequantize() const {
+  std::vector<float> out(static_cast<size_t>(numel()));
+  dequantize(out);
+  return out;
+}
+
+WeightSet::WeightSet(const formats::Checkpoint& ck) : checkpoint_(ck) {
+  if (const auto* marker = ck.find("scaled_fp8")) {
+    has_marker_ = true;
+    fp8_matmul_allowed_ = formats::element_count(marker->shape) != 2;
+  }
+  const auto comfy_layers = comfy_quant_layers(ck);
+  for (const auto& t : ck.tensors()) {
+    if (is_auxiliary_tensor(t.name)) continue;
+    Weight w;
+    w.name = t.name;
+    w.shape = t.shape;
+    w.storage = t.dtype;
+    w.bytes = ck.data(t);
+    w.encoding = ck.format() == formats::FileFormat::Gguf && dtype_info(t.dtype).kind == DTypeKind::Quantized
+                     ? Encoding::Gguf
+                     : Encoding::Plain;
+    const std::string layer = layer_of(t.name);
+    const bool is_weight = layer != t.name;
+    if (auto it = comfy_layers.find(layer); is_weight && it != comfy_layers.end()) {
+      w.encoding = Encoding::ComfyQuant;
+      const std::string format = it->second.value("format", "");
+      if (format == "float8_e4m3fn" || format == "float8_e5m2") {
+        if (const auto* s = ck.find(layer + ".weight_scale")) {
+          w.scales = {single_scale(ck, *s)};
+          w.scale_layout = ScaleLayout::PerTensor;
+          w.scale_bytes += s->nbytes;
+        }
+      } else {
+        w.unsupported = "comfy_quant format '" + format + "' is not supported yet";
+      }
+      if (const auto* s = ck.find(layer + ".input_scale")) {
+        w.input_scale = single_scale(ck, *s);
+        w.scale_bytes += s->nbytes;
+      }
+    } else if (const auto* s = is_weight ? ck.find(layer + ".scale_weight") : nullptr) {
+      attach_scale_weight(ck, *s, w);
+      if (const auto* si = ck.find(layer + ".scale_input")) {
+        w.input_scale = single_scale(ck, *si);
+        w.scale_bytes += si->nbytes;
+      }
+    }
+    by_name_.emplace(w.name, weights_.size());
+    weights_.push_back(std::move(w));
+  }
+}
+
+const Weight* WeightSet::find(std::string_view name) const {
+  const auto it = by_name_.find(std::string(name));
+  return it == by_name_.end() ? nullptr : &weights_[it->second];
+}
+
+const Weight& WeightSet::at(std::string_view name) const {
+  const Weight* w = find(name);
+  if (!w) fail("{}: no weight named '{}'", checkpoint_.path(), name);
+  return *w;
+}
+
+}  // namespace ditrun::quant
