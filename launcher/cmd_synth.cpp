@@ -1,0 +1,71 @@
+// `ditrun synth`: a model with deterministic random weights in a real architecture's naming
+// and layout, in any weight encoding, as safetensors or GGUF (by the output's extension).
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "launcher/commands.h"
+#include "launcher/progress.h"
+#include "models/arch/detect.h"
+#include "models/synth/synthetic_model.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::launcher {
+namespace {
+
+// --arch flux|wan with --preset tiny|full picks a built-in preset; --preset may also name
+// any preset directly (flux-schnell, wan2.1-t2v-1.3b, ...) or a config JSON file.
+arch::ModelConfig resolve_preset(const std::string& family, const std::string& preset) {
+  if (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0) {
+    std::ifstream in(preset);
+    if (!in) fail("{}: cannot open config", preset);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
+    if (j.is_discarded()) fail("{}: not valid JSON", preset);
+    arch::ModelConfig config = arch::ModelConfig::from_json(j, preset);
+    if (!family.empty() && arch::family_name(config.family) != family)
+      fail("{}: describes a {} model, but --arch is {}", preset, arch::family_name(config.family), family);
+    return config;
+  }
+  static const std::map<std::pair<std::string, std::string>, std::string> kShorthand = {
+      {{"flux", "tiny"}, "flux-tiny"},   {{"flux", "full"}, "flux-dev"},
+      {{"wan", "tiny"}, "wan-tiny"},     {{"wan", "full"}, "wan2.1-t2v-14b"},
+      {{"qwen_image", "full"}, "qwen-image"}, {{"sd3", "full"}, "sd3.5-large"}};
+  if (auto it = kShorthand.find({family, preset}); it != kShorthand.end()) return arch::preset(it->second, "--preset");
+  arch::ModelConfig config = arch::preset(preset, "--preset");
+  if (!family.empty() && arch::family_name(config.family) != family)
+    fail("--preset {} is a {} model, but --arch is {}", preset, arch::family_name(config.family), family);
+  return config;
+}
+
+}  // namespace
+
+void add_synth_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("synth", "Write a model with deterministic random weights (for tests and benchmarks)");
+  static std::string family, preset = "tiny", weights = "bf16", out;
+  static uint64_t seed = 0;
+  cmd->add_option("--arch", family, "Architecture family: flux, wan, qwen_image, sd3");
+  cmd->add_option("--preset", preset, "tiny, full, a preset name, or a CONFIG.json")->capture_default_str();
+  cmd->add_option("--weights", weights, "Weight encoding: " + quant::conversion_targets_help())->capture_default_str();
+  cmd->add_option("--seed", seed, "Random seed")->capture_default_str();
+  cmd->add_option("--out", out, "Output .safetensors or .gguf")->required();
+  cmd->callback([] {
+    synth::SynthRequest request;
+    request.config = resolve_preset(family, preset);
+    request.target = quant::ConversionTarget::parse(weights);
+    request.seed = seed;
+    request.out_path = out;
+    spdlog::info("synth: {} ({}) weights {} seed {} -> {}", request.config.variant, arch::family_name(request.config.family),
+                 weights, seed, out);
+    Progress progress("synth", "tensors");
+    const auto stats = synth::write_synthetic_model(request, [&](size_t done, size_t total, const std::string& name) {
+      progress.update(done, total, name);
+    });
+    progress.finish(fmt::format("wrote {} ({} tensors, {})", out, stats.tensors_written, format_bytes(double(stats.bytes))));
+  });
+}
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,14 @@
+// The ditrun subcommands. Each add_* registers its options and callback on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace ditrun::launcher {
+
+void add_inspect_command(CLI::App& app);
+void add_dump_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_devices_command(CLI::App& app);
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,25 @@
+// Opening a model for a command: the checkpoint, its resolved weights, and its config, with
+// the config decided in this order: an explicit sidecar (--config), the config ditrun
+// recorded when it wrote the file, then detection from tensor names and shapes.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "models/arch/model_config.h"
+#include "models/formats/checkpoint.h"
+#include "models/quant/weight.h"
+
+namespace ditrun::launcher {
+
+struct ModelSource {
+  std::unique_ptr<formats::Checkpoint> checkpoint;
+  std::unique_ptr<quant::WeightSet> weights;
+  arch::ModelConfig config;
+  std::string config_source;  // "sidecar <path>", "embedded ditrun.config", "detected"
+};
+
+ModelSource open_model(const std::string& path, const std::optional<std::string>& sidecar_path);
+
+}  // namespace ditrun::launcher
