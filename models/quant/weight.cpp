@@ -11,8 +11,13 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-constexpr std::string_view kAuxSuffixes[] = {".scale_weight", ".scale_input", ".comfy_quant",
-                                             ".weight_scale", ".input_scale", ".weight_scale_2"};
+constexpr std::string_view kAuxSuffixes[] = {".scale_weight", ".scale_input",   ".comfy_quant",    ".weight_scale",
+                                             ".input_scale",  ".weight_scale_2", ".pre_quant_scale"};
+
+// Per-layer tensors of the comfy_quant format that hold scales; their bytes belong to the
+// layer's weight whatever its format (docs/formats.md 4d).
+constexpr std::string_view kComfyScaleSuffixes[] = {".weight_scale", ".weight_scale_2", ".input_scale",
+                                                    ".pre_quant_scale"};
 
 std::vector<float> decode_all(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
   std::vector<float> out(size_t(formats::element_count(t.shape)));
@@ -29,8 +34,19 @@ std::string layer_of(const std::string& weight_name) {
   return ends_with(weight_name, ".weight") ? weight_name.substr(0, weight_name.size() - 7) : weight_name;
 }
 
+float single_scale(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
+  if (formats::element_count(t.shape) != 1)
+    fail("{}: tensor '{}' should hold one scale, has shape {}", ck.path(), t.name, formats::shape_string(t.shape));
+  return decode_all(ck, t)[0];
+}
+
+bool is_layer_conf(const nlohmann::json& j) {
+  return !j.is_discarded() && j.is_object() && j.contains("format") && j["format"].is_string();
+}
+
 // Per-layer comfy_quant configuration, from `<layer>.comfy_quant` tensors or the
-// `_quantization_metadata` header entry.
+// `_quantization_metadata` header entry. Every configuration is checked here to be an
+// object with a "format" string, so later lookups cannot throw JSON exceptions.
 std::unordered_map<std::string, nlohmann::json> comfy_quant_layers(const formats::Checkpoint& ck) {
   std::unordered_map<std::string, nlohmann::json> layers;
   const auto& meta = ck.safetensors_metadata();
@@ -38,24 +54,46 @@ std::unordered_map<std::string, nlohmann::json> comfy_quant_layers(const formats
     nlohmann::json j = nlohmann::json::parse(it->second, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("layers") || !j["layers"].is_object())
       fail("{}: _quantization_metadata is not JSON with a 'layers' object", ck.path());
-    for (auto& [name, conf] : j["layers"].items()) layers[name] = conf;
+    // The header names layers by their full state-dict key; tensor names have had the
+    // model prefix stripped, so strip it here too or no layer would match.
+    const std::string& prefix = ck.stripped_prefix();
+    for (auto& [name, conf] : j["layers"].items()) {
+      if (!is_layer_conf(conf))
+        fail("{}: _quantization_metadata layer '{}' is not an object with a 'format' string", ck.path(), name);
+      const bool prefixed = !prefix.empty() && name.compare(0, prefix.size(), prefix) == 0;
+      layers[prefixed ? name.substr(prefix.size()) : name] = conf;
+    }
   }
   for (const auto& t : ck.tensors()) {
     if (!ends_with(t.name, ".comfy_quant")) continue;
     if (t.dtype != DType::U8 && t.dtype != DType::I8) fail("{}: tensor '{}' must hold UTF-8 JSON bytes", ck.path(), t.name);
     const auto bytes = ck.data(t);
     nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("format") || !j["format"].is_string())
-      fail("{}: tensor '{}' is not JSON with a 'format' string", ck.path(), t.name);
+    if (!is_layer_conf(j)) fail("{}: tensor '{}' is not JSON with a 'format' string", ck.path(), t.name);
     layers[t.name.substr(0, t.name.size() - 12)] = j;
   }
   return layers;
 }
 
-float single_scale(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
-  if (formats::element_count(t.shape) != 1)
-    fail("{}: tensor '{}' should hold one scale, has shape {}", ck.path(), t.name, formats::shape_string(t.shape));
-  return decode_all(ck, t)[0];
+// Fills in a comfy_quant layer's weight from its configuration and scale tensors.
+void attach_comfy_quant(const formats::Checkpoint& ck, const std::string& layer, const nlohmann::json& conf, Weight& w) {
+  w.encoding = Encoding::ComfyQuant;
+  for (auto suffix : kComfyScaleSuffixes)
+    if (const auto* s = ck.find(layer + std::string(suffix))) w.scale_bytes += s->nbytes;
+  const std::string format = conf["format"].get<std::string>();
+  if (format != "float8_e4m3fn" && format != "float8_e5m2") {
+    w.unsupported = "comfy_quant format '" + format + "' is not supported yet";
+    return;
+  }
+  const DType expected = format == "float8_e4m3fn" ? DType::F8_E4M3 : DType::F8_E5M2;
+  // The format names the storage type; a mismatch would decode every value wrongly.
+  if (w.storage != expected)
+    fail("{}: '{}' is comfy_quant {} but stored as {}", ck.path(), w.name, format, dtype_name(w.storage));
+  if (const auto* s = ck.find(layer + ".weight_scale")) {
+    w.scales = {single_scale(ck, *s)};
+    w.scale_layout = ScaleLayout::PerTensor;
+  }
+  if (const auto* s = ck.find(layer + ".input_scale")) w.input_scale = single_scale(ck, *s);
 }
 
 // Interprets a musubi / ComfyUI `scale_weight` by its shape (docs/formats.md, section 4).
@@ -113,6 +151,21 @@ bool is_auxiliary_tensor(std::string_view name) {
 void Weight::dequantize(std::span<float> out) const {
   if (!unsupported.empty()) fail("tensor '{}': {}", name, unsupported);
   if (int64_t(out.size()) != numel()) fail("tensor '{}': output holds {} floats, weight has {}", name, out.size(), numel());
+  // Weights can be built by hand (writers, tests): check the scales cover the layout before
+  // indexing them.
+  size_t want_scales = 0;
+  switch (scale_layout) {
+    case ScaleLayout::None: break;
+    case ScaleLayout::PerTensor: want_scales = 1; break;
+    case ScaleLayout::PerRow: want_scales = size_t(rows()); break;
+    case ScaleLayout::PerBlock:
+      if (scale_block <= 0 || cols() % scale_block != 0)
+        fail("tensor '{}': scale block {} does not divide its {} columns", name, scale_block, cols());
+      want_scales = size_t(rows() * (cols() / scale_block));
+      break;
+  }
+  if (scale_layout != ScaleLayout::None && scales.size() != want_scales)
+    fail("tensor '{}': {} scales, its layout needs {}", name, scales.size(), want_scales);
   try {
     dequantize_to_f32(storage, bytes, out);
   } catch (const Error& e) {
@@ -163,21 +216,7 @@ WeightSet::WeightSet(const formats::Checkpoint& ck) : checkpoint_(ck) {
     const std::string layer = layer_of(t.name);
     const bool is_weight = layer != t.name;
     if (auto it = comfy_layers.find(layer); is_weight && it != comfy_layers.end()) {
-      w.encoding = Encoding::ComfyQuant;
-      const std::string format = it->second.value("format", "");
-      if (format == "float8_e4m3fn" || format == "float8_e5m2") {
-        if (const auto* s = ck.find(layer + ".weight_scale")) {
-          w.scales = {single_scale(ck, *s)};
-          w.scale_layout = ScaleLayout::PerTensor;
-          w.scale_bytes += s->nbytes;
-        }
-      } else {
-        w.unsupported = "comfy_quant format '" + format + "' is not supported yet";
-      }
-      if (const auto* s = ck.find(layer + ".input_scale")) {
-        w.input_scale = single_scale(ck, *s);
-        w.scale_bytes += s->nbytes;
-      }
+      attach_comfy_quant(ck, layer, it->second, w);
     } else if (const auto* s = is_weight ? ck.find(layer + ".scale_weight") : nullptr) {
       attach_scale_weight(ck, *s, w);
       if (const auto* si = ck.find(layer + ".scale_input")) {

@@ -107,36 +107,64 @@ void quant_q8_0(const float* src, uint8_t* dst, int64_t n) {
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     store_f16(dst, d);
-    for (int j = 0; j < 32; ++j) dst[2 + j] = uint8_t(int8_t(std::nearbyint(src[j] * id)));
+    // Ties round away from zero (roundf), as ggml's quantize_row_q8_0_ref does, so our
+    // bytes match llama-quantize's even at exact halves.
+    for (int j = 0; j < 32; ++j) dst[2 + j] = uint8_t(int8_t(std::round(src[j] * id)));
   }
 }
 
+// IQ4_NL's codebook is non-uniform and asymmetric (-127 .. 113), so the best scale is not
+// fixed by the block's extreme: which end of the codebook the extreme maps to, and how far
+// in, changes which levels the rest of the block can use. Try a small range of both, fit
+// each by least squares, keep the one with the lowest squared error.
+namespace {
+
+int nearest_iq4(float v) {
+  int best = 0;
+  for (int k = 1; k < 16; ++k)
+    if (std::fabs(float(kIq4NlValues[k]) - v) < std::fabs(float(kIq4NlValues[best]) - v)) best = k;
+  return best;
+}
+
+// Assigns levels for scale `d` and returns the least-squares scale for those levels, with
+// the squared error it achieves (sum x^2 - sxq^2 / sqq).
+float iq4_fit(const float* x, float d, double* err) {
+  const float id = 1.0f / d;
+  double sxq = 0, sqq = 0, sxx = 0;
+  for (int j = 0; j < 32; ++j) {
+    const double q = kIq4NlValues[nearest_iq4(x[j] * id)];
+    sxq += x[j] * q;
+    sqq += q * q;
+    sxx += double(x[j]) * x[j];
+  }
+  *err = sqq > 0 ? sxx - sxq * sxq / sqq : sxx;
+  return sqq > 0 ? float(sxq / sqq) : 0.0f;
+}
+
+}  // namespace
+
 void quant_iq4_nl(const float* src, uint8_t* dst, int64_t n) {
-  auto nearest = [](float v) {
-    int best = 0;
-    for (int k = 1; k < 16; ++k)
-      if (std::fabs(float(kIq4NlValues[k]) - v) < std::fabs(float(kIq4NlValues[best]) - v)) best = k;
-    return best;
-  };
   for (int64_t b = 0; b < n / 32; ++b, src += 32, dst += 18) {
-    // Map the signed extreme to the codebook end of the same sign, then refine the scale by
-    // least squares over the chosen levels.
     const float ext = signed_extreme(src, 32);
-    float d = ext < 0 ? ext / -127.0f : ext / 113.0f;
-    uint8_t idx[32];
-    for (int pass = 0; pass < 2; ++pass) {
-      const float id = d != 0.0f ? 1.0f / d : 0.0f;
-      double sxq = 0, sqq = 0;
-      for (int j = 0; j < 32; ++j) {
-        idx[j] = uint8_t(nearest(src[j] * id));
-        const double q = kIq4NlValues[idx[j]];
-        sxq += src[j] * q;
-        sqq += q * q;
-      }
-      if (sqq > 0) d = float(sxq / sqq);
+    float d = 0.0f;
+    if (ext != 0.0f) {
+      double best_err = INFINITY;
+      for (int end : {-127, 113})
+        for (int step = -10; step <= 10; ++step) {
+          double err;
+          const float cand = iq4_fit(src, ext / float(end + step), &err);
+          if (cand != 0.0f && err < best_err) {
+            best_err = err;
+            d = cand;
+          }
+        }
     }
+    // Round the scale to what is stored, then choose levels against the stored value.
+    d = f16_to_f32(f32_to_f16(d));
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
     store_f16(dst, d);
-    for (int j = 0; j < 16; ++j) dst[2 + j] = uint8_t(idx[j] | (idx[j + 16] << 4));
+    for (int j = 0; j < 16; ++j)
+      dst[2 + j] = uint8_t(nearest_iq4(src[j] * id) | (nearest_iq4(src[j + 16] * id) << 4));
   }
 }
 
