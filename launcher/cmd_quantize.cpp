@@ -17,6 +17,7 @@ namespace {
 void run_quantize(const std::string& in, const std::string& out, const std::string& to,
                   const std::optional<std::string>& sidecar) {
   const quant::ConversionTarget target = quant::ConversionTarget::parse(to);
+  quant::check_container_fits(out, target);
   const ModelSource src = open_model(in, sidecar);
   std::vector<quant::SourceTensor> tensors;
   for (const quant::Weight& w : src.weights->weights()) {

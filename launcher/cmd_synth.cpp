@@ -58,6 +58,7 @@ void add_synth_command(CLI::App& app) {
     request.target = quant::ConversionTarget::parse(weights);
     request.seed = seed;
     request.out_path = out;
+    quant::check_container_fits(out, request.target);
     spdlog::info("synth: {} ({}) weights {} seed {} -> {}", request.config.variant, arch::family_name(request.config.family),
                  weights, seed, out);
     Progress progress("synth", "tensors");

@@ -12,14 +12,18 @@ bool path_is_gguf(const std::string& path) {
   return path.size() >= 5 && path.compare(path.size() - 5, 5, ".gguf") == 0;
 }
 
-WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, arch::Family family,
-                                 const std::vector<SourceTensor>& tensors, const ConvertedModelInfo& info,
-                                 const WriteProgress& progress) {
+void check_container_fits(const std::string& path, const ConversionTarget& target) {
   const bool gguf = path_is_gguf(path);
   if (gguf && (target.kind == TargetKind::Fp8 || target.kind == TargetKind::Fp8Scaled || target.kind == TargetKind::Fp8Block))
     fail("{}: GGUF cannot hold {} weights; write a .safetensors file", path, target.spec);
-  if (!gguf && target.kind == TargetKind::Gguf)
-    fail("{}: {} is a GGUF type; write a .gguf file", path, target.spec);
+  if (!gguf && target.kind == TargetKind::Gguf) fail("{}: {} is a GGUF type; write a .gguf file", path, target.spec);
+}
+
+WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, arch::Family family,
+                                 const std::vector<SourceTensor>& tensors, const ConvertedModelInfo& info,
+                                 const WriteProgress& progress) {
+  check_container_fits(path, target);
+  const bool gguf = path_is_gguf(path);
 
   // Plan every tensor first: both containers declare all tensors before any data.
   std::vector<TensorConversion> plans;

@@ -35,6 +35,8 @@ struct WriteStats {
 using WriteProgress = std::function<void(size_t done, size_t total, const std::string& tensor)>;
 
 bool path_is_gguf(const std::string& path);
+// Fails unless the output's container (by extension) can hold the target encoding.
+void check_container_fits(const std::string& path, const ConversionTarget& target);
 
 WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, arch::Family family,
                                  const std::vector<SourceTensor>& tensors, const ConvertedModelInfo& info,
