@@ -39,3 +39,12 @@ std::vector<std::string> preset_names();
 std::string match_variant(Family family, const Params& params);
 
 }  // namespace ditrun::arch
+
+namespace ditrun::arch {
+
+// Fails with "<source>: tensor '<name>' ..." unless the tensors are exactly tensor_layout(config)
+// (names; shapes compared without leading size-1 dims, as GGUF may trim them). ComfyUI
+// scaled-fp8 side tensors (`scaled_fp8`, `*.scale_weight`, `*.scale_input`) are ignored.
+void check_tensors_match(const ModelConfig& config, const std::vector<NamedShape>& tensors, const std::string& source);
+
+}  // namespace ditrun::arch

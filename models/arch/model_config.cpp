@@ -81,9 +81,13 @@ void heads_divide(const std::string& source, std::string_view heads_field, int64
 void validate_flux(const FluxParams& p, const std::string& s) {
   for (auto [f, v] : {std::pair<std::string_view, int64_t>{"in_channels", p.in_channels}, {"out_channels", p.out_channels},
                       {"vec_in_dim", p.vec_in_dim}, {"context_in_dim", p.context_in_dim},
-                      {"hidden_size", p.hidden_size}, {"depth_single_blocks", p.depth_single_blocks}})
+                      {"hidden_size", p.hidden_size}})
     positive(s, f, v);
+  // Either block kind may be absent in a custom model, but not both.
   if (p.depth < 0) fail("{}: params.depth: must not be negative, got {}", s, p.depth);
+  if (p.depth_single_blocks < 0)
+    fail("{}: params.depth_single_blocks: must not be negative, got {}", s, p.depth_single_blocks);
+  if (p.depth + p.depth_single_blocks == 0) fail("{}: params.depth: the model needs at least one block", s);
   if (!(p.mlp_ratio > 0) || static_cast<double>(static_cast<int64_t>(p.hidden_size * p.mlp_ratio)) != p.hidden_size * p.mlp_ratio)
     fail("{}: params.mlp_ratio: {} does not give a whole MLP width for hidden_size {}", s, p.mlp_ratio, p.hidden_size);
   heads_divide(s, "num_heads", p.num_heads, "hidden_size", p.hidden_size);

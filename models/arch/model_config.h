@@ -54,7 +54,6 @@ struct QwenImageParams {
           num_attention_heads = 24, joint_attention_dim = 3584;
   std::vector<int64_t> axes_dims_rope{16, 56, 56};
   double theta = 10000;
-  bool guidance_embeds = false;
   bool operator==(const QwenImageParams&) const = default;
 };
 
