@@ -90,7 +90,7 @@ GgufValue read_scalar(Cursor& c, GgufType t, const std::string& what) {
   return v;
 }
 
-GgufValue read_value(Cursor& c, uint32_t raw_type, const std::string& what) {
+GgufValue read_value(Cursor& c, uint32_t raw_type, const std::string& what, uint64_t& array_budget) {
   if (!valid_type(raw_type)) fail("{}: {} has unknown value type {}", c.source(), what, raw_type);
   const auto type = GgufType(raw_type);
   if (type != GgufType::ARRAY) return read_scalar(c, type, what);
@@ -100,6 +100,10 @@ GgufValue read_value(Cursor& c, uint32_t raw_type, const std::string& what) {
   if (elem == GgufType::ARRAY) fail("{}: {} is an array of arrays, which GGUF readers reject", c.source(), what);
   const uint64_t count = c.read<uint64_t>(what + " array count");
   if (count > kGgufMaxArrayElements) fail("{}: {} array count {} exceeds the 2^30 limit", c.source(), what, count);
+  if (count > array_budget)
+    fail("{}: {} array count {} exceeds what is left of the {}-element metadata budget", c.source(), what, count,
+         kGgufMaxTotalArrayElements);
+  array_budget -= count;
   // Each element needs at least scalar_size bytes: a forged count cannot make us allocate.
   if (count > c.remaining() / scalar_size(elem))
     fail("{}: {} array count {} needs more bytes than the {} left in the file", c.source(), what, count, c.remaining());
@@ -171,8 +175,9 @@ GgufIndex parse_gguf(std::span<const uint8_t> bytes, const std::string& source) 
   if (magic != kGgufMagic) fail("{}: not a GGUF file (bad magic)", source);
   index.version = c.read<uint32_t>("version");
   if (index.version == 0) fail("{}: GGUF version 0 is invalid", source);
-  if ((index.version & 0xFFFF) == 0) fail("{}: GGUF file is byte-swapped (big-endian), which is not supported", source);
-  if (index.version == 1) fail("{}: GGUF v1 is no longer supported", source);
+  if ((index.version & 0xFFFF) == 0)
+    fail("{}: GGUF version {:#010x} is byte-swapped (a big-endian file), which is not supported", source, index.version);
+  if (index.version == 1) fail("{}: GGUF version 1 is no longer supported (it used 32-bit counts)", source);
   if (index.version > 3) fail("{}: GGUF version {} is newer than the supported v3", source, index.version);
   const uint64_t n_tensors = c.read<uint64_t>("tensor count");
   const uint64_t n_kv = c.read<uint64_t>("metadata count");
@@ -182,13 +187,14 @@ GgufIndex parse_gguf(std::span<const uint8_t> bytes, const std::string& source) 
   if (n_tensors > c.remaining() / 24) fail("{}: tensor count {} is larger than the file could hold", source, n_tensors);
 
   std::set<std::string> keys;
+  uint64_t array_budget = kGgufMaxTotalArrayElements;
   for (uint64_t i = 0; i < n_kv; ++i) {
     const std::string key = c.read_string(fmt::format("metadata key #{}", i));
     if (key.empty()) fail("{}: metadata key #{} is empty", source, i);
     if (!keys.insert(key).second) fail("{}: duplicate metadata key '{}'", source, key);
     const std::string what = fmt::format("metadata '{}'", key);
     const uint32_t type = c.read<uint32_t>(what + " type");
-    GgufValue value = read_value(c, type, what);
+    GgufValue value = read_value(c, type, what, array_budget);
     if (key == "general.alignment") {
       if (value.type != GgufType::U32) fail("{}: general.alignment must be u32, not {}", source, gguf_type_name(value.type));
       const uint64_t a = std::get<uint64_t>(value.value);
@@ -245,12 +251,18 @@ GgufIndex parse_gguf(std::span<const uint8_t> bytes, const std::string& source) 
       fail("{}: tensor '{}' data [{}, +{}) runs past the {}-byte data section", source, rec.name, rel, rec.nbytes, data_size);
     rec.offset = index.data_start + rel;
   }
+  // Compare each tensor with the one reaching furthest so far, not just its neighbour: a
+  // zero-byte tensor (or a short one) between two overlapping tensors must not hide them.
   std::vector<const TensorRecord*> sorted;
-  for (const auto& t : index.tensors) sorted.push_back(&t);
+  for (const auto& t : index.tensors)
+    if (t.nbytes > 0) sorted.push_back(&t);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
-  for (size_t i = 1; i < sorted.size(); ++i)
-    if (sorted[i]->nbytes > 0 && sorted[i - 1]->offset + sorted[i - 1]->nbytes > sorted[i]->offset)
-      fail("{}: tensors '{}' and '{}' overlap in the data section", source, sorted[i - 1]->name, sorted[i]->name);
+  const TensorRecord* furthest = nullptr;
+  for (const TensorRecord* t : sorted) {
+    if (furthest && furthest->offset + furthest->nbytes > t->offset)
+      fail("{}: tensors '{}' and '{}' overlap in the data section", source, furthest->name, t->name);
+    if (!furthest || t->offset + t->nbytes > furthest->offset + furthest->nbytes) furthest = t;
+  }
   return index;
 }
 
@@ -263,12 +275,16 @@ class ByteSink {
  public:
   template <class T>
   void put(T v) {
-    const auto* p = reinterpret_cast<const uint8_t*>(&v);
-    buf.insert(buf.end(), p, p + sizeof(T));
+    append(&v, sizeof(T));
   }
   void put_string(const std::string& s) {
     put<uint64_t>(s.size());
-    buf.insert(buf.end(), s.begin(), s.end());
+    append(s.data(), s.size());
+  }
+  void append(const void* p, size_t n) {
+    const size_t at = buf.size();
+    buf.resize(at + n);
+    if (n) std::memcpy(buf.data() + at, p, n);
   }
   void put_scalar(const GgufValue& v, GgufType t) {
     switch (t) {

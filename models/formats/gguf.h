@@ -42,6 +42,10 @@ struct GgufValue {
 inline constexpr uint32_t kGgufDefaultAlignment = 32;
 inline constexpr uint64_t kGgufMaxStringLength = uint64_t(1) << 30;
 inline constexpr uint64_t kGgufMaxArrayElements = uint64_t(1) << 30;
+// All metadata arrays together: each element is held as a GgufValue (~48 bytes), so a file
+// of forged 1-byte elements could otherwise cost ~48x its size in memory. Tokenizer arrays
+// of the largest LLM vocabularies stay well under this; diffusion files have none.
+inline constexpr uint64_t kGgufMaxTotalArrayElements = uint64_t(1) << 22;
 inline constexpr uint32_t kGgufMaxDims = 8;  // ggml: 4; Wan/HunyuanVideo files carry 5-D tensors
 
 struct GgufIndex {

@@ -114,18 +114,21 @@ SafetensorsIndex parse_safetensors(std::span<const uint8_t> bytes, const std::st
     index.tensors.push_back(std::move(rec));
   }
 
-  // Overlap check on a sorted copy; header order is kept for the caller.
+  // Overlap check on a sorted copy; header order is kept for the caller. Each tensor is
+  // compared with the one reaching furthest so far, not just its neighbour, so a zero-byte
+  // tensor (which occupies nothing) between two overlapping ones cannot hide them.
   std::vector<const TensorRecord*> by_offset;
   by_offset.reserve(index.tensors.size());
-  for (const auto& t : index.tensors) by_offset.push_back(&t);
+  for (const auto& t : index.tensors)
+    if (t.nbytes > 0) by_offset.push_back(&t);
   std::sort(by_offset.begin(), by_offset.end(), [](const TensorRecord* a, const TensorRecord* b) {
     return a->offset != b->offset ? a->offset < b->offset : a->nbytes < b->nbytes;
   });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    const TensorRecord& prev = *by_offset[i - 1];
-    const TensorRecord& cur = *by_offset[i];
-    if (cur.offset < prev.offset + prev.nbytes)
-      fail("{}: tensors '{}' and '{}' overlap in the data section", source, prev.name, cur.name);
+  const TensorRecord* furthest = nullptr;
+  for (const TensorRecord* cur : by_offset) {
+    if (furthest && cur->offset < furthest->offset + furthest->nbytes)
+      fail("{}: tensors '{}' and '{}' overlap in the data section", source, furthest->name, cur->name);
+    if (!furthest || cur->offset + cur->nbytes > furthest->offset + furthest->nbytes) furthest = cur;
   }
   return index;
 }

@@ -134,7 +134,7 @@ void dequantize_to_f32(DType type, std::span<const uint8_t> src, std::span<float
   const int64_t n = int64_t(dst.size());
   if (dtype_bytes(type, n, row.name) != int64_t(src.size()))
     fail("{}: {} bytes do not hold {} elements", row.name, src.size(), n);
-  row.to_f32(src.data(), dst.data(), n);
+  if (n > 0) row.to_f32(src.data(), dst.data(), n);  // empty spans may carry null pointers
 }
 
 void dequantize_to_bf16(DType type, std::span<const uint8_t> src, std::span<uint16_t> dst) {
@@ -158,7 +158,7 @@ void quantize_from_f32(DType type, std::span<const float> src, std::span<uint8_t
   const int64_t n = int64_t(src.size());
   if (dtype_bytes(type, n, row.name) != int64_t(dst.size()))
     fail("{}: {} bytes do not hold {} elements", row.name, dst.size(), n);
-  row.from_f32(src.data(), dst.data(), n);
+  if (n > 0) row.from_f32(src.data(), dst.data(), n);
 }
 
 }  // namespace ditrun

@@ -77,7 +77,9 @@ TEST_P(ArchReference, DetectsFamilyAndDerivableParamsWithoutSidecar) {
   const json got = cfg.to_json()["params"];
   for (const auto& [key, value] : want.items()) {
     const bool assumed = std::find(cfg.assumed.begin(), cfg.assumed.end(), key) != cfg.assumed.end();
-    if (!assumed) EXPECT_EQ(got.at(key), value) << c.file << " params." << key;
+    if (!assumed) {
+      EXPECT_EQ(got.at(key), value) << c.file << " params." << key;
+    }
   }
   if (c.family == Family::Flux) {
     EXPECT_EQ(std::get<arch::FluxParams>(cfg.params).guidance_embed, c.file.find("schnell") == std::string::npos);

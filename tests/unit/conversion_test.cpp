@@ -142,7 +142,9 @@ TEST_P(EveryEncoding, DecodesBackToTheBf16Model) {
     if (e.storage != w.storage) ++changed;
     EXPECT_LE(max_abs_diff(w.dequantize(), e.dequantize()), c.max_error) << w.name << " as " << dtype_name(e.storage);
   }
-  if (c.weights != "f32") EXPECT_GT(changed, 0u);
+  if (c.weights != "f32") {
+    EXPECT_GT(changed, 0u);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Synth, EveryEncoding,
