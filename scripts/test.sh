@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The test command of the README: unit and integration tests (ctest), then each libFuzzer
-# target for a short bounded time.
+# The test command of the README: each libFuzzer target for a short bounded time, then the
+# unit and command-line tests (ctest), whose summary closes the output.
+#   FUZZ_SECONDS=N (default 30), SKIP_FUZZ=1, PRESET=cpu for a CPU-only build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRESET="${PRESET:-release}"
-cmake --build --preset "$PRESET" -j "$(nproc)"
-ctest --preset "$PRESET" -j "$(nproc)"
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
+cmake --build --preset "$PRESET" -j "$(nproc)"
+ctest --preset "$PRESET" -j "$(nproc)"
