@@ -2,11 +2,8 @@
 // and layout, in any weight encoding, as safetensors or GGUF (by the output's extension).
 #include <spdlog/spdlog.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
 #include "launcher/commands.h"
+#include "launcher/model_source.h"
 #include "launcher/progress.h"
 #include "models/arch/detect.h"
 #include "models/synth/synthetic_model.h"
@@ -19,13 +16,7 @@ namespace {
 // any preset directly (flux-schnell, wan2.1-t2v-1.3b, ...) or a config JSON file.
 arch::ModelConfig resolve_preset(const std::string& family, const std::string& preset) {
   if (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0) {
-    std::ifstream in(preset);
-    if (!in) fail("{}: cannot open config", preset);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    const nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded()) fail("{}: not valid JSON", preset);
-    arch::ModelConfig config = arch::ModelConfig::from_json(j, preset);
+    arch::ModelConfig config = arch::ModelConfig::from_json(read_json_file(preset), preset);
     if (!family.empty() && arch::family_name(config.family) != family)
       fail("{}: describes a {} model, but --arch is {}", preset, arch::family_name(config.family), family);
     return config;

@@ -9,8 +9,6 @@
 #include "runtime/core/error.h"
 
 namespace ditrun::launcher {
-namespace {
-
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail("{}: cannot open config", path);
@@ -20,6 +18,8 @@ nlohmann::json read_json_file(const std::string& path) {
   if (j.is_discarded()) fail("{}: not valid JSON", path);
   return j;
 }
+
+namespace {
 
 std::optional<std::string> embedded_config(const formats::Checkpoint& ck) {
   if (const auto* gguf = ck.gguf()) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,9 @@ struct ModelSource {
   arch::ModelConfig config;
   std::string config_source;  // "sidecar <path>", "embedded ditrun.config", "detected"
 };
+
+// Reads a JSON file (a sidecar config, a preset); fails naming the path.
+nlohmann::json read_json_file(const std::string& path);
 
 ModelSource open_model(const std::string& path, const std::optional<std::string>& sidecar_path);
 

@@ -11,10 +11,6 @@
 namespace ditrun::quant {
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-bool starts_with(std::string_view s, std::string_view prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 // The float type a high-precision tensor keeps: its own if it is a float type, else bf16.
 DType kept_float(DType source) {
@@ -31,9 +27,9 @@ TensorConversion plan_gguf(const ConversionTarget& target, arch::Family family, 
   if (shape.size() <= 1 || elems <= 1024 || shape.size() > 4 || hiprec) return {DType::F32};
   const DType base = source == DType::F32 ? DType::F16 : kept_float(source);
   const auto keep = arch::gguf_unquantized_prefixes(family);
-  const bool excluded = std::any_of(keep.begin(), keep.end(), [&](std::string_view p) { return starts_with(name, p); });
+  const bool excluded = std::any_of(keep.begin(), keep.end(), [&](std::string_view p) { return name.starts_with(p); });
   // The patched llama-quantize only quantizes 2-D tensors whose name ends in "weight".
-  if (excluded || shape.size() != 2 || !ends_with(name, "weight")) return {base};
+  if (excluded || shape.size() != 2 || !name.ends_with("weight")) return {base};
   const DTypeInfo& row = dtype_info(target.dtype);
   if (shape.back() % row.block_elems != 0) return {DType::F16};  // the K-quant fallback rule
   return {target.dtype};
@@ -61,7 +57,7 @@ ConversionTarget ConversionTarget::parse(std::string_view spec) {
     t.dtype = DType::F8_E4M3;
     return t;
   }
-  if (starts_with(s, "fp8-block")) {
+  if (s.starts_with("fp8-block")) {
     t.kind = TargetKind::Fp8Block;
     t.dtype = DType::F8_E4M3;
     const std::string n = s.substr(9);
@@ -121,7 +117,7 @@ TensorConversion plan_conversion(const ConversionTarget& target, arch::Family fa
     case TargetKind::Fp8:
     case TargetKind::Fp8Scaled:
     case TargetKind::Fp8Block: {
-      const bool linear = inside_block && shape.size() == 2 && ends_with(name, ".weight") &&
+      const bool linear = inside_block && shape.size() == 2 && name.ends_with(".weight") &&
                           name.find("norm") == std::string::npos;
       if (!linear) return {kept_float(source)};
       TensorConversion c{target.dtype};
@@ -136,7 +132,7 @@ TensorConversion plan_conversion(const ConversionTarget& target, arch::Family fa
 std::vector<OutputTensor> conversion_outputs(const TensorConversion& conv, const std::string& name, const Shape& shape,
                                              DType source, int64_t block) {
   std::vector<OutputTensor> out{{name, conv.storage, shape}};
-  const std::string layer = ends_with(name, ".weight") ? name.substr(0, name.size() - 7) : name;
+  const std::string layer = name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
   if (conv.scale == TensorConversion::Scale::PerTensor) {
     out.push_back({layer + ".scale_weight", DType::F32, {}});
   } else if (conv.scale == TensorConversion::Scale::Block) {

@@ -7,10 +7,6 @@
 namespace ditrun::quant {
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 constexpr std::string_view kAuxSuffixes[] = {".scale_weight", ".scale_input",   ".comfy_quant",    ".weight_scale",
                                              ".input_scale",  ".weight_scale_2", ".pre_quant_scale"};
 
@@ -34,7 +30,7 @@ std::vector<float> decode_all(const formats::Checkpoint& ck, const formats::Tens
 
 // The layer a weight belongs to: "double_blocks.0.img_attn.qkv" for "...qkv.weight".
 std::string layer_of(const std::string& weight_name) {
-  return ends_with(weight_name, ".weight") ? weight_name.substr(0, weight_name.size() - 7) : weight_name;
+  return weight_name.ends_with(".weight") ? weight_name.substr(0, weight_name.size() - 7) : weight_name;
 }
 
 float single_scale(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
@@ -68,7 +64,7 @@ std::unordered_map<std::string, nlohmann::json> comfy_quant_layers(const formats
     }
   }
   for (const auto& t : ck.tensors()) {
-    if (!ends_with(t.name, ".comfy_quant")) continue;
+    if (!t.name.ends_with(".comfy_quant")) continue;
     if (t.dtype != DType::U8 && t.dtype != DType::I8) fail("{}: tensor '{}' must hold UTF-8 JSON bytes", ck.path(), t.name);
     const auto bytes = ck.data(t);
     nlohmann::json j = nlohmann::json::parse(bytes.begin(), bytes.end(), nullptr, false);
@@ -147,7 +143,7 @@ std::string_view encoding_name(Encoding e) {
 bool is_auxiliary_tensor(std::string_view name) {
   if (name == "scaled_fp8") return true;
   for (auto suffix : kAuxSuffixes)
-    if (ends_with(name, suffix)) return true;
+    if (name.ends_with(suffix)) return true;
   return false;
 }
 
