@@ -17,9 +17,6 @@ constexpr std::string_view kComfyScaleSuffixes[] = {".weight_scale", ".weight_sc
 
 std::vector<float> decode_all(const formats::Checkpoint& ck, const formats::TensorRecord& t) {
   std::vector<float> out(size_t(formats::element_count(t.shape)));
-  // An empty tensor has nothing to decode, and the plain codecs' memcpy must not be handed
-  // the null data() of an empty vector (undefined behaviour, found by fuzzing).
-  if (out.empty()) return out;
   try {
     dequantize_to_f32(t.dtype, ck.data(t), out);
   } catch (const Error& e) {
@@ -150,7 +147,6 @@ bool is_auxiliary_tensor(std::string_view name) {
 void Weight::dequantize(std::span<float> out) const {
   if (!unsupported.empty()) fail("tensor '{}': {}", name, unsupported);
   if (int64_t(out.size()) != numel()) fail("tensor '{}': output holds {} floats, weight has {}", name, out.size(), numel());
-  if (out.empty()) return;  // as in decode_all: no null buffers into the codecs
   // Weights can be built by hand (writers, tests): check the scales cover the layout before
   // indexing them.
   size_t want_scales = 0;
