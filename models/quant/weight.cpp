@@ -126,71 +126,11 @@ void attach_scale_weight(const formats::Checkpoint& ck, const formats::TensorRec
 
 }  // namespace
 
-std::string_view encoding_name(Encoding e) {
-  switch (e) {
-    case Encoding::Plain: return "plain";
-    case Encoding::Gguf: return "gguf";
-    case Encoding::ScaledFp8: return "scaled_fp8";
-    case Encoding::ComfyQuant: return "comfy_quant";
-    case Encoding::BlockFp8: return "block_fp8";
-  }
-  return "?";
-}
-
 bool is_auxiliary_tensor(std::string_view name) {
   if (name == "scaled_fp8") return true;
   for (auto suffix : kAuxSuffixes)
     if (name.ends_with(suffix)) return true;
   return false;
-}
-
-void Weight::dequantize(std::span<float> out) const {
-  if (!unsupported.empty()) fail("tensor '{}': {}", name, unsupported);
-  if (int64_t(out.size()) != numel()) fail("tensor '{}': output holds {} floats, weight has {}", name, out.size(), numel());
-  // Weights can be built by hand (writers, tests): check the scales cover the layout before
-  // indexing them.
-  size_t want_scales = 0;
-  switch (scale_layout) {
-    case ScaleLayout::None: break;
-    case ScaleLayout::PerTensor: want_scales = 1; break;
-    case ScaleLayout::PerRow: want_scales = size_t(rows()); break;
-    case ScaleLayout::PerBlock:
-      if (scale_block <= 0 || cols() % scale_block != 0)
-        fail("tensor '{}': scale block {} does not divide its {} columns", name, scale_block, cols());
-      want_scales = size_t(rows() * (cols() / scale_block));
-      break;
-  }
-  if (scale_layout != ScaleLayout::None && scales.size() != want_scales)
-    fail("tensor '{}': {} scales, its layout needs {}", name, scales.size(), want_scales);
-  try {
-    dequantize_to_f32(storage, bytes, out);
-  } catch (const Error& e) {
-    fail("tensor '{}': {}", name, e.what());
-  }
-  switch (scale_layout) {
-    case ScaleLayout::None: break;
-    case ScaleLayout::PerTensor:
-      for (float& v : out) v *= scales[0];
-      break;
-    case ScaleLayout::PerRow: {
-      const int64_t c = cols();
-      for (int64_t r = 0; r < rows(); ++r)
-        for (int64_t j = 0; j < c; ++j) out[size_t(r * c + j)] *= scales[size_t(r)];
-      break;
-    }
-    case ScaleLayout::PerBlock: {
-      const int64_t c = cols(), per_row = c / scale_block;
-      for (int64_t r = 0; r < rows(); ++r)
-        for (int64_t j = 0; j < c; ++j) out[size_t(r * c + j)] *= scales[size_t(r * per_row + j / scale_block)];
-      break;
-    }
-  }
-}
-
-std::vector<float> Weight::dequantize() const {
-  std::vector<float> out(static_cast<size_t>(numel()));
-  dequantize(out);
-  return out;
 }
 
 WeightSet::WeightSet(const formats::Checkpoint& ck) : checkpoint_(ck) {
