@@ -6,10 +6,11 @@
 #include <vector>
 
 #include "runtime/core/dtype.h"
+#include "runtime/core/shape.h"
 
 namespace ditrun::formats {
 
-using Shape = std::vector<int64_t>;
+using ditrun::Shape;
 
 struct TensorRecord {
   std::string name;
@@ -20,7 +21,7 @@ struct TensorRecord {
 };
 
 // Product of dims, or -1 on overflow / negative dims.
-int64_t element_count(const Shape& shape);
-std::string shape_string(const Shape& shape);  // "[3072, 64]"
+inline int64_t element_count(const Shape& shape) { return shape_numel(shape); }
+using ditrun::shape_string;
 
 }  // namespace ditrun::formats

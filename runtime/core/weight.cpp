@@ -4,12 +4,6 @@
 
 namespace ditrun {
 
-int64_t shape_numel(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 std::string_view encoding_name(Encoding e) {
   switch (e) {
     case Encoding::Plain: return "plain";

@@ -23,12 +23,9 @@
 #include <vector>
 
 #include "runtime/core/dtype.h"
+#include "runtime/core/shape.h"
 
 namespace ditrun {
-
-using Shape = std::vector<int64_t>;
-
-int64_t shape_numel(const Shape& shape);  // product of dims (1 for a scalar)
 
 enum class Encoding { Plain, Gguf, ScaledFp8, ComfyQuant, BlockFp8 };
 std::string_view encoding_name(Encoding e);

@@ -1,0 +1,116 @@
+// The Backend interface: everything a model needs from a device (memory, streams and events,
+// copies, and the ops of a diffusion transformer). The CPU backend and the CUDA backend
+// implement it; model code (models/) is written only against it, so one model definition
+// runs on both.
+//
+// Conventions shared by every op:
+//   - Activations are Tensors of shape [B, L, C] (vectors [B, 1, C]) in the backend's
+//     activation dtype; an op reads and writes views (see runtime/core/tensor.h), so the
+//     output may be a column slice of a wider buffer. Shapes are checked; a mismatch is a
+//     ditrun::Error naming the op and both shapes.
+//   - Ops are issued on the compute stream in order. The CPU backend runs them when issued.
+//   - Weights arrive as DeviceWeights, still in their storage type (any GGUF type, fp8 with
+//     scales, bf16, ...): each backend decides how to compute with them.
+//   - "Precision" is the arithmetic of activations: F32, or BF16 (activations rounded to
+//     bfloat16 after every op, weights rounded to bfloat16, f32 accumulation, which is what
+//     a bf16 GPU path computes).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "runtime/core/tensor.h"
+#include "runtime/core/weight.h"
+
+namespace ditrun::runtime {
+
+enum class Precision { F32, BF16 };
+std::string_view precision_name(Precision p);
+
+// Streams order work on a device; events mark a point in a stream that another stream (or
+// the host) can wait for. The handles are opaque: the backend that made them interprets them.
+struct Stream {
+  int id = 0;  // 0 is the compute stream
+};
+struct Event {
+  std::shared_ptr<void> handle;
+};
+
+// A weight made available to a backend's kernels, still in its storage type. `source` keeps
+// the logical shape, storage type and scales; `bytes` is where this backend reads the stored
+// bytes (CPU: the mapped file; CUDA: device memory).
+struct DeviceWeight {
+  const Weight* source = nullptr;
+  std::span<const uint8_t> bytes;
+  std::shared_ptr<void> memory;  // the backend's copy, when it made one
+
+  const std::string& name() const { return source->name; }
+  const Shape& shape() const { return source->shape; }
+  int64_t rows() const { return source->rows(); }
+  int64_t cols() const { return source->cols(); }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;  // "cpu (2 threads, OpenBLAS)", "cuda:0 (H100)"
+  virtual Device device() const = 0;
+  virtual Precision precision() const = 0;
+  virtual DType activation_dtype() const = 0;
+
+  // ---- memory
+  virtual Tensor empty(const Shape& shape) = 0;  // activation dtype, uninitialised
+  virtual Tensor zeros(const Shape& shape) = 0;
+  // Makes `w` available to kernels (on `stream`, asynchronously where the device allows).
+  // The Weight (and the memory its bytes point into) must outlive the DeviceWeight.
+  virtual DeviceWeight load_weight(const Weight& w, Stream stream) = 0;
+
+  // ---- streams and events
+  virtual Stream compute_stream() = 0;
+  virtual Stream create_stream() = 0;
+  virtual Event record_event(Stream stream) = 0;
+  virtual void wait_event(Stream stream, const Event& event) = 0;  // stream waits; host does not
+  virtual void synchronize(Stream stream) = 0;                     // host waits
+
+  // ---- copies (host side is f32; conversion to the activation dtype happens here)
+  virtual void upload(std::span<const float> host, Tensor& dst, Stream stream) = 0;  // dst contiguous
+  virtual void download(const Tensor& src, std::span<float> host, Stream stream) = 0;
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;  // same shape, any views
+
+  // ---- ops
+  // y[b, l, :] = x[b, l, :] · Wᵀ (+ bias), W of logical shape [N, K] (a 5-D conv kernel
+  // counts as [N, product of the rest]); f32 accumulation.
+  virtual void linear(const Tensor& x, const DeviceWeight& w, const DeviceWeight* bias, Tensor& y) = 0;
+  // Layer norm over the last dim, optionally with affine gamma/beta [C].
+  virtual void layer_norm(const Tensor& x, Tensor& y, float eps, const DeviceWeight* gamma,
+                          const DeviceWeight* beta) = 0;
+  // adaLN: y = LN(x) · (1 + mod[b, scale_chunk, :]) + mod[b, shift_chunk, :], mod [B, n, C].
+  virtual void layer_norm_modulate(const Tensor& x, const Tensor& mod, int shift_chunk, int scale_chunk, float eps,
+                                   Tensor& y) = 0;
+  // RMS norm of every `group` consecutive columns (Flux: each head, group = D; Wan: the whole
+  // width), times scale [group]: y = x · rsqrt(mean(x²) + eps) · scale. y may alias x.
+  virtual void rms_norm(const Tensor& x, Tensor& y, const DeviceWeight& scale, int64_t group, float eps) = 0;
+  // Rotary embedding in place on x [B, L, H·D]: adjacent pairs (2p, 2p+1) of every head are
+  // rotated by the angle whose (cos, sin) are table[b, l, 2p], table[b, l, 2p+1];
+  // table [B or 1, L, D] (batch 1 broadcasts).
+  virtual void rope(Tensor& x, const Tensor& table, int64_t heads) = 0;
+  // out = softmax(q kᵀ / sqrt(D)) v per batch item and head; q [B, Lq, H·D], k and v
+  // [B, Lk, H·D]. kv_lens (empty, or one per batch item) masks keys at and after that length.
+  // Memory is linear in the token counts (streaming softmax).
+  virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+                         std::span<const int64_t> kv_lens) = 0;
+  virtual void gelu_tanh(const Tensor& x, Tensor& y) = 0;  // y may alias x
+  virtual void silu(const Tensor& x, Tensor& y) = 0;       // y may alias x
+  // y = a + b; b's batch may be 1 (broadcast). y may alias a.
+  virtual void add(const Tensor& a, const Tensor& b, Tensor& y) = 0;
+  // Gated residual: x += mod[b, gate_chunk, :] · y, mod [B, n, C].
+  virtual void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk) = 0;
+  // The weight's real values as an activation tensor of shape `shape` (same element count):
+  // small parameters that enter arithmetic directly (Wan's modulation tables).
+  virtual Tensor dequantize(const DeviceWeight& w, const Shape& shape) = 0;
+};
+
+}  // namespace ditrun::runtime

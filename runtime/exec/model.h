@@ -1,0 +1,82 @@
+// What the runtime knows of a diffusion transformer: a prologue, a list of blocks and an
+// epilogue, each reading its weights by name and passing a small set of named activations on.
+// The models (models/flux, models/wan, ...) implement these; the executor, the planner and
+// the transports see only this.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "runtime/backend/backend.h"
+
+namespace ditrun::runtime {
+
+// Host tensors at a model's boundary, named as in the reference io files without "in."
+// (Flux: img, img_ids, txt, txt_ids, y, timesteps, guidance; Wan: x, t, context).
+using HostTensors = std::map<std::string, HostTensor, std::less<>>;
+
+// The activations between blocks: named tensors (what a Channel sends between pipeline
+// stages) plus integer facts about them (token counts, grid sizes).
+class ActivationState {
+ public:
+  void set(const std::string& name, Tensor t) { tensors_[name] = std::move(t); }
+  const Tensor& at(std::string_view name) const;
+  bool has(std::string_view name) const { return tensors_.find(name) != tensors_.end(); }
+  const std::map<std::string, Tensor, std::less<>>& tensors() const { return tensors_; }
+
+  void set_int(const std::string& name, int64_t v) { ints_[name] = v; }
+  int64_t integer(std::string_view name) const;
+  const std::map<std::string, int64_t, std::less<>>& ints() const { return ints_; }
+
+ private:
+  std::map<std::string, Tensor, std::less<>> tensors_;
+  std::map<std::string, int64_t, std::less<>> ints_;
+};
+
+// Weights by name, already on the backend that runs the op.
+class WeightLookup {
+ public:
+  virtual ~WeightLookup() = default;
+  virtual const DeviceWeight* find(std::string_view name) const = 0;
+  const DeviceWeight& at(std::string_view name) const;  // fails naming the tensor
+};
+
+// Token counts a block's cost depends on, per batch item.
+struct TokenCounts {
+  int64_t image = 0;  // latent patches (Flux img tokens, Wan video tokens)
+  int64_t text = 0;   // conditioning tokens (Flux txt, Wan context after padding)
+};
+
+class Block {
+ public:
+  virtual ~Block() = default;
+  virtual const std::string& name() const = 0;  // "double_blocks.3": its weights' prefix
+  virtual std::vector<std::string> weight_names() const = 0;
+  // Floating-point operations of one forward for one batch item (GEMMs and attention).
+  virtual double flops(const TokenCounts& tokens) const = 0;
+  virtual void forward(Backend& backend, const WeightLookup& weights, ActivationState& state) const = 0;
+  // The tensors the reference implementations record after this block, by their names in
+  // the reference io files ("double_blocks.0.out.img", "blocks.3.out", ...).
+  virtual std::vector<std::pair<std::string, Tensor>> outputs(const ActivationState& state) const = 0;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const std::vector<std::unique_ptr<Block>>& blocks() const = 0;
+  virtual std::vector<std::string> prologue_weight_names() const = 0;
+  virtual std::vector<std::string> epilogue_weight_names() const = 0;
+  // Checks the inputs (names, shapes) and uploads them into the first activation state.
+  virtual ActivationState prologue(Backend& backend, const WeightLookup& weights, const HostTensors& inputs) const = 0;
+  // The model output in the reference layout (Flux [B, L_img, 64]; Wan [B, C, F, H, W]).
+  virtual HostTensor epilogue(Backend& backend, const WeightLookup& weights, ActivationState& state) const = 0;
+  virtual TokenCounts tokens(const HostTensors& inputs) const = 0;
+  virtual double prologue_flops(const TokenCounts& tokens) const = 0;
+  virtual double epilogue_flops(const TokenCounts& tokens) const = 0;
+};
+
+}  // namespace ditrun::runtime
