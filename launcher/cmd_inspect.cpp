@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/commands.h"
-#include "launcher/model_source.h"
 #include "launcher/progress.h"
 #include "models/arch/layout.h"
+#include "models/pipeline/model_source.h"
 
 namespace ditrun::launcher {
 namespace {
@@ -22,7 +22,7 @@ struct Totals {
 };
 
 void run_inspect(const std::string& path, const std::optional<std::string>& sidecar, bool as_json) {
-  const ModelSource src = open_model(path, sidecar);
+  const models::ModelSource src = models::open_model(path, sidecar);
   const formats::Checkpoint& ck = *src.checkpoint;
   const auto& weights = src.weights->weights();
 

@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/commands.h"
-#include "launcher/model_source.h"
 #include "launcher/progress.h"
 #include "models/arch/layout.h"
+#include "models/pipeline/model_source.h"
 #include "models/synth/synthetic_model.h"
 
 namespace ditrun::launcher {
@@ -18,7 +18,7 @@ void run_quantize(const std::string& in, const std::string& out, const std::stri
                   const std::optional<std::string>& sidecar) {
   const quant::ConversionTarget target = quant::ConversionTarget::parse(to);
   quant::check_container_fits(out, target);
-  const ModelSource src = open_model(in, sidecar);
+  const models::ModelSource src = models::open_model(in, sidecar);
   std::vector<quant::SourceTensor> tensors;
   for (const quant::Weight& w : src.weights->weights()) {
     quant::SourceTensor t;

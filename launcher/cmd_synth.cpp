@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include "launcher/commands.h"
-#include "launcher/model_source.h"
 #include "launcher/progress.h"
 #include "models/arch/detect.h"
+#include "models/pipeline/model_source.h"
 #include "models/synth/synthetic_model.h"
 #include "runtime/core/error.h"
 
@@ -16,7 +16,7 @@ namespace {
 // any preset directly (flux-schnell, wan2.1-t2v-1.3b, ...) or a config JSON file.
 arch::ModelConfig resolve_preset(const std::string& family, const std::string& preset) {
   if (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0) {
-    arch::ModelConfig config = arch::ModelConfig::from_json(read_json_file(preset), preset);
+    arch::ModelConfig config = arch::ModelConfig::from_json(models::read_json_file(preset), preset);
     if (!family.empty() && arch::family_name(config.family) != family)
       fail("{}: describes a {} model, but --arch is {}", preset, arch::family_name(config.family), family);
     return config;

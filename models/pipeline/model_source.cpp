@@ -1,4 +1,4 @@
-#include "launcher/model_source.h"
+#include "models/pipeline/model_source.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -8,7 +8,7 @@
 #include "models/synth/synthetic_model.h"
 #include "runtime/core/error.h"
 
-namespace ditrun::launcher {
+namespace ditrun::models {
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail("{}: cannot open config", path);
@@ -54,4 +54,4 @@ ModelSource open_model(const std::string& path, const std::optional<std::string>
   return src;
 }
 
-}  // namespace ditrun::launcher
+}  // namespace ditrun::models

@@ -12,7 +12,7 @@
 #include "models/formats/checkpoint.h"
 #include "models/quant/weight.h"
 
-namespace ditrun::launcher {
+namespace ditrun::models {
 
 struct ModelSource {
   std::unique_ptr<formats::Checkpoint> checkpoint;
@@ -26,4 +26,4 @@ nlohmann::json read_json_file(const std::string& path);
 
 ModelSource open_model(const std::string& path, const std::optional<std::string>& sidecar_path);
 
-}  // namespace ditrun::launcher
+}  // namespace ditrun::models

@@ -1,0 +1,21 @@
+// The options every computing command shares: which backend, in which precision, with how
+// many threads.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "runtime/backend/backend.h"
+
+namespace ditrun::launcher {
+
+struct BackendOptions {
+  std::string precision = "f32";
+  int threads = 0;
+};
+
+void add_backend_options(CLI::App& cmd, BackendOptions& options);
+std::unique_ptr<runtime::Backend> make_backend(const BackendOptions& options);
+
+}  // namespace ditrun::launcher

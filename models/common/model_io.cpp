@@ -1,0 +1,38 @@
+#include "models/common/model_io.h"
+
+#include "runtime/core/error.h"
+
+namespace ditrun::models {
+
+const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_view name, const Shape& want,
+                                std::string_view layout) {
+  auto it = inputs.find(name);
+  if (it == inputs.end()) fail("model input '{}' ({}) is missing", name, layout);
+  const HostTensor& t = it->second;
+  bool ok = t.shape.size() == want.size();
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == t.shape[i];
+  if (!ok) fail("model input '{}': shape {} should be {}", name, shape_string(t.shape), layout);
+  return t;
+}
+
+const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string_view name) {
+  auto it = inputs.find(name);
+  return it == inputs.end() ? nullptr : &it->second;
+}
+
+Tensor to_backend(runtime::Backend& backend, std::span<const float> values, const Shape& shape) {
+  if (int64_t(values.size()) != shape_numel(shape))
+    fail("{} values do not fill a tensor of shape {}", values.size(), shape_string(shape));
+  Tensor t = backend.empty(shape);
+  backend.upload(values, t, backend.compute_stream());
+  return t;
+}
+
+HostTensor to_host(runtime::Backend& backend, const Tensor& t) {
+  HostTensor h(t.shape());
+  backend.download(t, h.data, backend.compute_stream());
+  backend.synchronize(backend.compute_stream());
+  return h;
+}
+
+}  // namespace ditrun::models

@@ -1,0 +1,26 @@
+// Small helpers every model's prologue and epilogue use: checked access to named host
+// inputs, and moving host tensors onto the backend.
+#pragma once
+
+#include <string_view>
+
+#include "runtime/exec/model.h"
+
+namespace ditrun::models {
+
+// The input `name` with `ndim` dims; `want` gives the expected size of each dim, -1 for any.
+// Fails naming the input: "model input 'txt': shape [2, 7] should be [B, L, 64]".
+const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_view name, const Shape& want,
+                                std::string_view layout);
+const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string_view name);
+
+// A backend tensor of `shape` filled with `values` (size must match).
+Tensor to_backend(runtime::Backend& backend, std::span<const float> values, const Shape& shape);
+HostTensor to_host(runtime::Backend& backend, const Tensor& t);
+
+// 2·N·K per token of a linear layer [N, K].
+inline double linear_flops(int64_t tokens, int64_t n, int64_t k) { return 2.0 * double(tokens) * double(n) * double(k); }
+// q·kᵀ and p·v for one batch item.
+inline double attention_flops(int64_t lq, int64_t lk, int64_t width) { return 4.0 * double(lq) * double(lk) * double(width); }
+
+}  // namespace ditrun::models

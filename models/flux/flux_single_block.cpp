@@ -1,0 +1,86 @@
+// SingleStreamBlock: one stream over the joint sequence, attention and MLP in parallel from
+// one fused input projection (linear1 rows: q | k | v | mlp_in) and one fused output
+// projection (linear2 columns: attention | mlp activation).
+#include <string>
+
+#include "models/common/model_io.h"
+#include "models/flux/flux_blocks.h"
+
+namespace ditrun::models::flux {
+namespace {
+
+using runtime::ActivationState;
+using runtime::Backend;
+using runtime::WeightLookup;
+
+enum Chunk { kShift, kScale, kGate };
+
+class SingleBlock final : public runtime::Block {
+ public:
+  SingleBlock(int index, const Dims& dims) : name_("single_blocks." + std::to_string(index)), dims_(dims) {}
+
+  const std::string& name() const override { return name_; }
+
+  std::vector<std::string> weight_names() const override {
+    std::vector<std::string> names;
+    for (const char* w : {"linear1.weight", "linear1.bias", "linear2.weight", "linear2.bias", "norm.query_norm.scale",
+                          "norm.key_norm.scale", "modulation.lin.weight", "modulation.lin.bias"})
+      names.push_back(name_ + "." + w);
+    return names;
+  }
+
+  double flops(const runtime::TokenCounts& t) const override {
+    const int64_t h = dims_.hidden, m = dims_.mlp, L = t.image + t.text;
+    return double(L) * (linear_flops(1, 3 * h + m, h) + linear_flops(1, h, h + m)) + linear_flops(1, 3 * h, h) +
+           attention_flops(L, L, h);
+  }
+
+  void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
+    Tensor x = state.at("x");
+    const Tensor& vec = state.at("vec");
+    const int64_t B = x.dim(0), L = x.dim(1), h = dims_.hidden, m = dims_.mlp;
+
+    Tensor vec_act = be.empty(vec.shape());
+    be.silu(vec, vec_act);
+    Tensor mod = be.empty({B, 1, 3 * h});
+    be.linear(vec_act, w.at(name_ + ".modulation.lin.weight"), &w.at(name_ + ".modulation.lin.bias"), mod);
+    mod = mod.view({B, 3, h});
+
+    Tensor normed = be.empty({B, L, h});
+    be.layer_norm_modulate(x, mod, kShift, kScale, kNormEps, normed);
+    Tensor fused = be.empty({B, L, 3 * h + m});
+    be.linear(normed, w.at(name_ + ".linear1.weight"), &w.at(name_ + ".linear1.bias"), fused);
+
+    Tensor q = fused.slice_cols(0, h), k = fused.slice_cols(h, h), v = fused.slice_cols(2 * h, h);
+    be.rms_norm(q, q, w.at(name_ + ".norm.query_norm.scale"), dims_.head_dim, kNormEps);
+    be.rms_norm(k, k, w.at(name_ + ".norm.key_norm.scale"), dims_.head_dim, kNormEps);
+    be.rope(q, state.at("pe"), dims_.heads);
+    be.rope(k, state.at("pe"), dims_.heads);
+
+    // linear2's input is [attention | GELU(mlp_in)]: both halves are written in place.
+    Tensor joined = be.empty({B, L, h + m});
+    Tensor attn = joined.slice_cols(0, h), act = joined.slice_cols(h, m);
+    be.attention(q, k, v, attn, dims_.heads, {});
+    be.gelu_tanh(fused.slice_cols(3 * h, m), act);
+
+    Tensor out = be.empty({B, L, h});
+    be.linear(joined, w.at(name_ + ".linear2.weight"), &w.at(name_ + ".linear2.bias"), out);
+    be.gated_add(x, out, mod, kGate);
+  }
+
+  std::vector<std::pair<std::string, Tensor>> outputs(const ActivationState& state) const override {
+    return {{name_ + ".out", state.at("x")}};
+  }
+
+ private:
+  std::string name_;
+  Dims dims_;
+};
+
+}  // namespace
+
+std::unique_ptr<runtime::Block> make_single_block(int index, const Dims& dims) {
+  return std::make_unique<SingleBlock>(index, dims);
+}
+
+}  // namespace ditrun::models::flux

@@ -1,0 +1,178 @@
+#include "models/pipeline/denoiser.h"
+
+#include "models/common/patchify.h"
+#include "runtime/core/error.h"
+#include "runtime/exec/executor.h"
+
+namespace ditrun::models {
+namespace {
+
+using runtime::HostTensors;
+
+// One more leading dim of 1: a job's tensor as a batch of one.
+HostTensor batched(const HostTensor& t) {
+  Shape s = t.shape;
+  s.insert(s.begin(), 1);
+  return HostTensor(std::move(s), t.data);
+}
+
+HostTensor unbatched(HostTensor t) {
+  t.shape.erase(t.shape.begin());
+  return t;
+}
+
+const HostTensor& cond_tensor(const Conditioning& c, std::string_view name, const Shape& want,
+                              std::string_view layout) {
+  auto it = c.tensors.find(name);
+  if (it == c.tensors.end()) fail("{}: conditioning tensor '{}' ({}) is missing", c.source, name, layout);
+  const HostTensor& t = it->second;
+  bool ok = t.shape.size() == want.size();
+  for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == t.shape[i];
+  if (!ok) fail("{}: conditioning tensor '{}' has shape {}, the model needs {}", c.source, name, shape_string(t.shape), layout);
+  return t;
+}
+
+class Base : public Denoiser {
+ public:
+  Base(runtime::Backend& be, const runtime::Model& net, const runtime::WeightLookup& w)
+      : backend_(be), network_(net), weights_(w) {}
+
+ protected:
+  HostTensor call(const HostTensors& inputs) const { return runtime::run_model(backend_, network_, weights_, inputs); }
+
+  runtime::Backend& backend_;
+  const runtime::Model& network_;
+  const runtime::WeightLookup& weights_;
+};
+
+// Flux: 16-channel latents at 1/8 of the pixels, rounded up to whole 2×2 patches (BFL
+// `get_noise`: 2·ceil(H/16)); one call per step with embedded guidance on dev.
+class FluxDenoiser final : public Base {
+ public:
+  FluxDenoiser(const arch::FluxParams& p, runtime::Backend& be, const runtime::Model& net,
+               const runtime::WeightLookup& w)
+      : Base(be, net, w), p_(p) {}
+
+  Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
+    if (width <= 0 || height <= 0) fail("width and height must be positive (got {}x{})", width, height);
+    if (frames > 1) fail("Flux renders images: frames must be 1 (got {})", frames);
+    return {channels(), 2 * ((height + 15) / 16), 2 * ((width + 15) / 16)};
+  }
+
+  void check_latent(const Shape& s) const override {
+    if (s.size() != 3 || s[0] != channels() || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
+      fail("Flux latent {} should be [{}, H, W] with H and W even", shape_string(s), channels());
+  }
+
+  void check_conditioning(const Conditioning& c, const GuidanceSettings& g) const override {
+    cond_tensor(c, "txt", {-1, p_.context_in_dim}, fmt::format("[L, {}]", p_.context_in_dim));
+    cond_tensor(c, "y", {p_.vec_in_dim}, fmt::format("[{}]", p_.vec_in_dim));
+    if (g.cfg != 1) fail("Flux models take embedded guidance, not classifier-free guidance: cfg must be 1 (got {})", g.cfg);
+  }
+
+  int64_t image_tokens(const Shape& s) const override { return (s[1] / 2) * (s[2] / 2); }
+  int calls_per_step(const GuidanceSettings&) const override { return 1; }
+
+  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& c, const GuidanceSettings& g) const override {
+    HostTensors in;
+    const HostTensor latent = batched(x);
+    in["img"] = patchify_2x2(latent, PatchOrder::ChannelMajor);
+    const int64_t rows = x.shape[1] / 2, cols = x.shape[2] / 2;
+    HostTensor img_ids(Shape{1, rows * cols, 3});
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t col = 0; col < cols; ++col) {
+        img_ids.data[size_t((r * cols + col) * 3 + 1)] = float(r);
+        img_ids.data[size_t((r * cols + col) * 3 + 2)] = float(col);
+      }
+    in["img_ids"] = std::move(img_ids);
+    const HostTensor& txt = c.tensors.at("txt");
+    in["txt"] = batched(txt);
+    in["txt_ids"] = HostTensor(Shape{1, txt.shape[0], 3});
+    in["y"] = batched(c.tensors.at("y"));
+    in["timesteps"] = HostTensor(Shape{1}, {float(sigma)});
+    if (p_.guidance_embed) in["guidance"] = HostTensor(Shape{1}, {float(g.guidance)});
+    return unbatched(unpatchify_2x2(call(in), latent.shape, PatchOrder::ChannelMajor));
+  }
+
+ private:
+  int64_t channels() const { return p_.in_channels / 4; }
+  arch::FluxParams p_;
+};
+
+// Wan 2.1: 16-channel latents at 1/8 of the pixels and 1/4 of the frames (plus the first);
+// classifier-free guidance runs cond and uncond as one batch of two.
+class WanDenoiser final : public Base {
+ public:
+  WanDenoiser(const arch::WanParams& p, runtime::Backend& be, const runtime::Model& net,
+              const runtime::WeightLookup& w)
+      : Base(be, net, w), p_(p) {}
+
+  Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
+    if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
+      fail("Wan renders sizes that are multiples of 16 pixels (got {}x{})", width, height);
+    if (frames < 1 || (frames - 1) % 4 != 0) fail("Wan renders 4k+1 frames (1, 5, ..., 81); got {}", frames);
+    return {p_.in_dim, 1 + (frames - 1) / 4, height / 8, width / 8};
+  }
+
+  void check_latent(const Shape& s) const override {
+    if (s.size() != 4 || s[0] != p_.in_dim || s[1] == 0 || s[2] % 2 != 0 || s[3] % 2 != 0 || s[2] == 0 || s[3] == 0)
+      fail("Wan latent {} should be [{}, F, H, W] with H and W even", shape_string(s), p_.in_dim);
+  }
+
+  void check_conditioning(const Conditioning& c, const GuidanceSettings& g) const override {
+    const std::string layout = fmt::format("[L ≤ {}, {}]", p_.text_len, p_.text_dim);
+    for (const char* name : {"context", "context_neg"}) {
+      if (std::string_view(name) == "context_neg" && g.cfg == 1) continue;
+      const HostTensor& t = cond_tensor(c, name, {-1, p_.text_dim}, layout);
+      if (t.shape[0] > p_.text_len) fail("{}: '{}' has {} tokens, the model takes at most {}", c.source, name, t.shape[0], p_.text_len);
+    }
+  }
+
+  int64_t image_tokens(const Shape& s) const override { return s[1] * (s[2] / 2) * (s[3] / 2); }
+  int calls_per_step(const GuidanceSettings& g) const override { return g.cfg == 1 ? 1 : 2; }
+
+  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& c, const GuidanceSettings& g) const override {
+    const bool cfg = g.cfg != 1;
+    const int64_t B = cfg ? 2 : 1, n = x.numel();
+    // Both prompts zero-padded to one length; the model pads to text_len with zeros anyway.
+    const HostTensor& pos = c.tensors.at("context");
+    const HostTensor* neg = cfg ? &c.tensors.at("context_neg") : nullptr;
+    const int64_t L = std::max(pos.shape[0], neg ? neg->shape[0] : 0), D = p_.text_dim;
+    HostTensors in;
+    Shape xs = x.shape;
+    xs.insert(xs.begin(), B);
+    HostTensor xb(xs), context(Shape{B, L, D});
+    for (int64_t b = 0; b < B; ++b) {
+      std::copy(x.data.begin(), x.data.end(), xb.data.begin() + b * n);
+      const HostTensor& ctx = b == 0 ? pos : *neg;
+      std::copy(ctx.data.begin(), ctx.data.end(), context.data.begin() + b * L * D);
+    }
+    in["x"] = std::move(xb);
+    in["context"] = std::move(context);
+    in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(1000.0 * sigma)));
+    HostTensor out = call(in);
+    HostTensor v(x.shape);
+    for (int64_t i = 0; i < n; ++i) {
+      const float cond = out.data[size_t(i)];
+      v.data[size_t(i)] = cfg ? float(out.data[size_t(n + i)] + g.cfg * (cond - out.data[size_t(n + i)])) : cond;
+    }
+    return v;
+  }
+
+ private:
+  arch::WanParams p_;
+};
+
+}  // namespace
+
+std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config, runtime::Backend& backend,
+                                        const runtime::Model& network, const runtime::WeightLookup& weights) {
+  switch (config.family) {
+    case arch::Family::Flux: return std::make_unique<FluxDenoiser>(arch::flux_params(config), backend, network, weights);
+    case arch::Family::Wan: return std::make_unique<WanDenoiser>(arch::wan_params(config), backend, network, weights);
+    default: break;
+  }
+  fail("sampling {} models is not supported yet", arch::family_name(config.family));
+}
+
+}  // namespace ditrun::models

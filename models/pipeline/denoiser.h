@@ -1,0 +1,50 @@
+// The family-specific glue between a sampler and a network: the latent shape for a requested
+// image or video size, the conditioning a job must provide, and the velocity v(x, σ) with
+// the family's guidance (Flux: embedded guidance, one call; Wan: classifier-free guidance,
+// cond and uncond as one batch of two).
+//
+// Latents here are one job's latent without a batch dim: [C, H, W] (Flux) or [C, F, H, W]
+// (Wan), in model space (the normalised latent the network sees).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "models/arch/model_config.h"
+#include "runtime/exec/model.h"
+
+namespace ditrun::models {
+
+// A job's conditioning, from its cond file: Flux `txt` [L, ctx] and `y` [vec]; Wan
+// `context` [L, text_dim] and, for cfg ≠ 1, `context_neg` [L', text_dim].
+struct Conditioning {
+  runtime::HostTensors tensors;
+  std::string source;  // the file, for messages
+};
+
+struct GuidanceSettings {
+  double guidance = 0;  // Flux-dev embedded guidance
+  double cfg = 1;       // classifier-free guidance scale; 1 = off
+};
+
+class Denoiser {
+ public:
+  virtual ~Denoiser() = default;
+  // Latent shape for a render of width × height pixels (and frames for video).
+  virtual Shape latent_shape(int64_t width, int64_t height, int64_t frames) const = 0;
+  // Fails naming the problem when a latent (e.g. from a noise file) cannot be rendered.
+  virtual void check_latent(const Shape& latent) const = 0;
+  // Fails naming the cond file and tensor when the conditioning does not fit the model.
+  virtual void check_conditioning(const Conditioning& cond, const GuidanceSettings& guidance) const = 0;
+  // Latent patches the network sees (the token count Flux's dynamic shift depends on).
+  virtual int64_t image_tokens(const Shape& latent) const = 0;
+  // Network calls per step (2 with classifier-free guidance).
+  virtual int calls_per_step(const GuidanceSettings& guidance) const = 0;
+  virtual HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& cond,
+                              const GuidanceSettings& guidance) const = 0;
+};
+
+std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config, runtime::Backend& backend,
+                                        const runtime::Model& network, const runtime::WeightLookup& weights);
+
+}  // namespace ditrun::models

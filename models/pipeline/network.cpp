@@ -1,0 +1,39 @@
+#include "models/pipeline/network.h"
+
+#include "models/flux/flux_model.h"
+#include "models/wan/wan_model.h"
+#include "runtime/core/error.h"
+#include "runtime/exec/resident_weights.h"
+
+namespace ditrun::models {
+
+std::unique_ptr<runtime::Model> make_network(const arch::ModelConfig& config) {
+  switch (config.family) {
+    case arch::Family::Flux: return flux::make_flux_model(arch::flux_params(config));
+    case arch::Family::Wan: return wan::make_wan_model(arch::wan_params(config));
+    case arch::Family::QwenImage:
+    case arch::Family::SD3: break;
+  }
+  fail("running {} models ({}) is not supported yet; Flux and Wan 2.1 text-to-video are",
+       arch::family_name(config.family), config.variant);
+}
+
+void check_weights_present(const runtime::Model& network, const quant::WeightSet& weights) {
+  const std::string& path = weights.checkpoint().path();
+  std::string first_missing;
+  size_t missing = 0;
+  for (const std::string& name : runtime::all_weight_names(network)) {
+    const quant::Weight* w = weights.find(name);
+    if (!w) {
+      if (missing++ == 0) first_missing = name;
+      continue;
+    }
+    if (!w->unsupported.empty()) fail("{}: tensor '{}': {}", path, name, w->unsupported);
+  }
+  if (missing == 1) fail("{}: the model needs tensor '{}', which the file lacks", path, first_missing);
+  if (missing > 1)
+    fail("{}: the model needs {} tensors the file lacks, the first '{}' (wrong config or a partial file?)", path,
+         missing, first_missing);
+}
+
+}  // namespace ditrun::models

@@ -1,0 +1,113 @@
+// WanAttentionBlock: modulated self-attention with 3-D RoPE, cross-attention to the text,
+// modulated FFN. The modulation table is the block's own [1, 6, d] parameter plus e0.
+#include <string>
+
+#include "models/common/model_io.h"
+#include "models/wan/wan_blocks.h"
+
+namespace ditrun::models::wan {
+namespace {
+
+using runtime::ActivationState;
+using runtime::Backend;
+using runtime::WeightLookup;
+
+enum Chunk { kShiftMsa, kScaleMsa, kGateMsa, kShiftFfn, kScaleFfn, kGateFfn };
+
+class WanBlock final : public runtime::Block {
+ public:
+  WanBlock(int index, const Dims& dims) : name_("blocks." + std::to_string(index)), dims_(dims) {}
+
+  const std::string& name() const override { return name_; }
+
+  std::vector<std::string> weight_names() const override {
+    std::vector<std::string> names = {name_ + ".modulation"};
+    for (const char* a : {"self_attn", "cross_attn"}) {
+      for (const char* l : {"q", "k", "v", "o"})
+        for (const char* p : {"weight", "bias"}) names.push_back(name_ + "." + a + "." + l + "." + p);
+      if (dims_.qk_norm)
+        for (const char* n : {"norm_q", "norm_k"}) names.push_back(name_ + "." + a + "." + n + ".weight");
+    }
+    if (dims_.cross_attn_norm)
+      for (const char* p : {"weight", "bias"}) names.push_back(name_ + ".norm3." + p);
+    for (const char* l : {"ffn.0", "ffn.2"})
+      for (const char* p : {"weight", "bias"}) names.push_back(name_ + "." + l + "." + p);
+    return names;
+  }
+
+  double flops(const runtime::TokenCounts& t) const override {
+    const int64_t d = dims_.dim, L = t.image, Lc = t.text;
+    return double(L) * (4 * linear_flops(1, d, d) + 2 * linear_flops(1, d, d) + 2 * linear_flops(1, dims_.ffn, d)) +
+           double(Lc) * 2 * linear_flops(1, d, d) + attention_flops(L, L, d) + attention_flops(L, Lc, d);
+  }
+
+  void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
+    Tensor x = state.at("x");
+    const int64_t B = x.dim(0), L = x.dim(1), d = dims_.dim;
+
+    Tensor mod = be.empty({B, 6, d});
+    be.add(state.at("e0"), be.dequantize(w.at(name_ + ".modulation"), {1, 6, d}), mod);
+
+    // Self-attention on the modulated, normalised tokens.
+    Tensor normed = be.empty({B, L, d});
+    be.layer_norm_modulate(x, mod, kShiftMsa, kScaleMsa, dims_.eps, normed);
+    Tensor y = attention(be, w, "self_attn", normed, normed, &state.at("pe"));
+    be.gated_add(x, y, mod, kGateMsa);
+
+    // Cross-attention to the text (no gate, no modulation).
+    const Tensor* cross_in = &x;
+    if (dims_.cross_attn_norm) {
+      be.layer_norm(x, normed, dims_.eps, &w.at(name_ + ".norm3.weight"), &w.at(name_ + ".norm3.bias"));
+      cross_in = &normed;
+    }
+    y = attention(be, w, "cross_attn", *cross_in, state.at("context"), nullptr);
+    be.add(x, y, x);
+
+    // FFN: Linear → GELU(tanh) → Linear, modulated and gated.
+    be.layer_norm_modulate(x, mod, kShiftFfn, kScaleFfn, dims_.eps, normed);
+    Tensor hidden = be.empty({B, L, dims_.ffn});
+    be.linear(normed, w.at(name_ + ".ffn.0.weight"), &w.at(name_ + ".ffn.0.bias"), hidden);
+    be.gelu_tanh(hidden, hidden);
+    be.linear(hidden, w.at(name_ + ".ffn.2.weight"), &w.at(name_ + ".ffn.2.bias"), y);
+    be.gated_add(x, y, mod, kGateFfn);
+  }
+
+  std::vector<std::pair<std::string, Tensor>> outputs(const ActivationState& state) const override {
+    return {{name_ + ".out", state.at("x")}};
+  }
+
+ private:
+  // o(softmax(q kᵀ/√D) v) with q from `queries`, k and v from `keys`; q and k RMS-normed
+  // over the whole width when the model has qk_norm; RoPE when a table is given.
+  Tensor attention(Backend& be, const WeightLookup& w, const std::string& which, const Tensor& queries,
+                   const Tensor& keys, const Tensor* pe) const {
+    const std::string p = name_ + "." + which + ".";
+    const int64_t B = queries.dim(0), Lq = queries.dim(1), Lk = keys.dim(1), d = dims_.dim;
+    Tensor q = be.empty({B, Lq, d}), k = be.empty({B, Lk, d}), v = be.empty({B, Lk, d});
+    be.linear(queries, w.at(p + "q.weight"), &w.at(p + "q.bias"), q);
+    be.linear(keys, w.at(p + "k.weight"), &w.at(p + "k.bias"), k);
+    be.linear(keys, w.at(p + "v.weight"), &w.at(p + "v.bias"), v);
+    if (dims_.qk_norm) {
+      be.rms_norm(q, q, w.at(p + "norm_q.weight"), d, dims_.eps);
+      be.rms_norm(k, k, w.at(p + "norm_k.weight"), d, dims_.eps);
+    }
+    if (pe) {
+      be.rope(q, *pe, dims_.heads);
+      be.rope(k, *pe, dims_.heads);
+    }
+    Tensor a = be.empty({B, Lq, d});
+    be.attention(q, k, v, a, dims_.heads, {});
+    Tensor out = be.empty({B, Lq, d});
+    be.linear(a, w.at(p + "o.weight"), &w.at(p + "o.bias"), out);
+    return out;
+  }
+
+  std::string name_;
+  Dims dims_;
+};
+
+}  // namespace
+
+std::unique_ptr<runtime::Block> make_block(int index, const Dims& dims) { return std::make_unique<WanBlock>(index, dims); }
+
+}  // namespace ditrun::models::wan

@@ -1,0 +1,29 @@
+// Wan 2.1 transformer blocks (models.md §2.4), written against the Backend interface.
+//
+// Activation state between blocks:
+//   "x"       [B, L, d]        video tokens, (frame, row, col) order
+//   "e0"      [B, 6, d]        time projection (added to each block's modulation table)
+//   "context" [B, text_len, d] embedded text
+//   "pe"      [1, L, D]        3-D RoPE table (frame, row, col axes)
+// plus "e" [B, 1, d], the raw time embedding the head modulates with.
+#pragma once
+
+#include <memory>
+
+#include "models/arch/model_config.h"
+#include "runtime/exec/model.h"
+
+namespace ditrun::models::wan {
+
+struct Dims {
+  int64_t dim, heads, head_dim, ffn, text_len;
+  bool qk_norm, cross_attn_norm;
+  float eps;
+  explicit Dims(const arch::WanParams& p)
+      : dim(p.dim), heads(p.num_heads), head_dim(p.dim / p.num_heads), ffn(p.ffn_dim), text_len(p.text_len),
+        qk_norm(p.qk_norm), cross_attn_norm(p.cross_attn_norm), eps(float(p.eps)) {}
+};
+
+std::unique_ptr<runtime::Block> make_block(int index, const Dims& dims);
+
+}  // namespace ditrun::models::wan

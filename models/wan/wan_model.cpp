@@ -1,0 +1,152 @@
+#include "models/wan/wan_model.h"
+
+#include "models/common/model_io.h"
+#include "models/common/patchify.h"
+#include "models/common/rope_table.h"
+#include "models/common/timestep_embedding.h"
+#include "models/wan/wan_blocks.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::models::wan {
+namespace {
+
+using runtime::ActivationState;
+using runtime::Backend;
+using runtime::HostTensors;
+using runtime::WeightLookup;
+
+class WanModel final : public runtime::Model {
+ public:
+  explicit WanModel(const arch::WanParams& p) : params_(p), dims_(p) {
+    for (int i = 0; i < p.num_layers; ++i) blocks_.push_back(make_block(i, dims_));
+  }
+
+  const std::vector<std::unique_ptr<runtime::Block>>& blocks() const override { return blocks_; }
+
+  std::vector<std::string> prologue_weight_names() const override {
+    std::vector<std::string> names;
+    for (const char* l : {"patch_embedding", "text_embedding.0", "text_embedding.2", "time_embedding.0",
+                          "time_embedding.2", "time_projection.1"})
+      for (const char* p : {".weight", ".bias"}) names.push_back(std::string(l) + p);
+    return names;
+  }
+
+  std::vector<std::string> epilogue_weight_names() const override {
+    return {"head.modulation", "head.head.weight", "head.head.bias"};
+  }
+
+  runtime::TokenCounts tokens(const HostTensors& in) const override {
+    const HostTensor* x = optional_input(in, "x");
+    if (!x || x->shape.size() != 5) return {0, dims_.text_len};
+    return {x->shape[2] * (x->shape[3] / 2) * (x->shape[4] / 2), dims_.text_len};
+  }
+
+  double prologue_flops(const runtime::TokenCounts& t) const override {
+    const int64_t d = dims_.dim;
+    return linear_flops(t.image, d, 4 * params_.in_dim) + linear_flops(t.text, d, params_.text_dim) +
+           linear_flops(t.text, d, d) + linear_flops(1, d, params_.freq_dim) + linear_flops(1, d, d) +
+           linear_flops(1, 6 * d, d);
+  }
+
+  double epilogue_flops(const runtime::TokenCounts& t) const override {
+    return linear_flops(t.image, 4 * params_.out_dim, dims_.dim);
+  }
+
+  ActivationState prologue(Backend& be, const WeightLookup& w, const HostTensors& in) const override {
+    const HostTensor& x = require_input(in, "x", {-1, params_.in_dim, -1, -1, -1}, "[B, in_dim, F, H, W]");
+    const int64_t B = x.shape[0], F = x.shape[2], H = x.shape[3], W = x.shape[4], d = dims_.dim;
+    if (H % 2 != 0 || W % 2 != 0 || F == 0 || H == 0 || W == 0)
+      fail("model input 'x': latent {} needs non-empty frames and even height and width", shape_string(x.shape));
+    const int64_t L = F * (H / 2) * (W / 2);
+    const HostTensor& t = require_input(in, "t", {B}, "[B] (1000·sigma)");
+    const HostTensor& context = require_input(in, "context", {B, -1, params_.text_dim}, "[B, L, text_dim]");
+    const int64_t Lc = context.shape[1];
+    if (Lc > dims_.text_len)
+      fail("model input 'context': {} tokens, the model takes at most text_len = {}", Lc, dims_.text_len);
+
+    ActivationState state;
+    state.set_int("frames", F);
+    state.set_int("height", H);
+    state.set_int("width", W);
+
+    // Patch embedding: the (1, 2, 2) Conv3d with stride = kernel is a GEMM over patches.
+    const HostTensor patches = patchify_2x2(x, PatchOrder::ChannelMajor);
+    Tensor tokens = be.empty({B, L, d});
+    be.linear(to_backend(be, patches.data, {B, L, 4 * params_.in_dim}), w.at("patch_embedding.weight"),
+              &w.at("patch_embedding.bias"), tokens);
+    state.set("x", tokens);
+
+    // e = time_embedding(emb(t)); e0 = time_projection(e) as [B, 6, d].
+    const std::vector<float> emb = timestep_embedding(t.data, params_.freq_dim, EmbeddingArithmetic::Float64);
+    Tensor hidden = be.empty({B, 1, d});
+    be.linear(to_backend(be, emb, {B, 1, params_.freq_dim}), w.at("time_embedding.0.weight"),
+              &w.at("time_embedding.0.bias"), hidden);
+    be.silu(hidden, hidden);
+    Tensor e = be.empty({B, 1, d});
+    be.linear(hidden, w.at("time_embedding.2.weight"), &w.at("time_embedding.2.bias"), e);
+    be.silu(e, hidden);
+    Tensor e0 = be.empty({B, 1, 6 * d});
+    be.linear(hidden, w.at("time_projection.1.weight"), &w.at("time_projection.1.bias"), e0);
+    state.set("e", e);
+    state.set("e0", e0.view({B, 6, d}));
+
+    // Text: zero-padded to text_len, then Linear → GELU(tanh) → Linear.
+    std::vector<float> padded(size_t(B * dims_.text_len * params_.text_dim), 0.0f);
+    for (int64_t b = 0; b < B; ++b)
+      std::copy_n(context.data.begin() + b * Lc * params_.text_dim, Lc * params_.text_dim,
+                  padded.begin() + b * dims_.text_len * params_.text_dim);
+    Tensor text_hidden = be.empty({B, dims_.text_len, d});
+    be.linear(to_backend(be, padded, {B, dims_.text_len, params_.text_dim}), w.at("text_embedding.0.weight"),
+              &w.at("text_embedding.0.bias"), text_hidden);
+    be.gelu_tanh(text_hidden, text_hidden);
+    Tensor text = be.empty({B, dims_.text_len, d});
+    be.linear(text_hidden, w.at("text_embedding.2.weight"), &w.at("text_embedding.2.bias"), text);
+    state.set("context", text);
+
+    // 3-D RoPE: head pairs split [D − 4⌊D/6⌋, 2⌊D/6⌋, 2⌊D/6⌋] over (frame, row, col).
+    const int64_t D = dims_.head_dim, sixth = D / 6;
+    const std::vector<int64_t> axes = {D - 4 * sixth, 2 * sixth, 2 * sixth};
+    const std::vector<float> table = rope_table(grid_positions(F, H / 2, W / 2), axes, 10000.0);
+    state.set("pe", to_backend(be, table, {1, L, D}));
+    return state;
+  }
+
+  HostTensor epilogue(Backend& be, const WeightLookup& w, ActivationState& state) const override {
+    const Tensor& x = state.at("x");
+    const int64_t B = x.dim(0), L = x.dim(1), d = dims_.dim;
+    // shift, scale = head.modulation + e (the raw time embedding, broadcast over both rows).
+    Tensor mod = be.empty({B, 2, d});
+    Tensor shift_row = mod.slice_rows(0, 1), scale_row = mod.slice_rows(1, 1);
+    be.copy(state.at("e"), shift_row);
+    be.copy(state.at("e"), scale_row);
+    be.add(mod, be.dequantize(w.at("head.modulation"), {1, 2, d}), mod);
+    Tensor normed = be.empty({B, L, d});
+    be.layer_norm_modulate(x, mod, 0, 1, dims_.eps, normed);
+    Tensor out = be.empty({B, L, 4 * params_.out_dim});
+    be.linear(normed, w.at("head.head.weight"), &w.at("head.head.bias"), out);
+    const Shape latent{B, params_.out_dim, state.integer("frames"), state.integer("height"), state.integer("width")};
+    return unpatchify_2x2(to_host(be, out), latent, PatchOrder::PatchMajor);
+  }
+
+ private:
+  arch::WanParams params_;
+  Dims dims_;
+  std::vector<std::unique_ptr<runtime::Block>> blocks_;
+};
+
+}  // namespace
+
+std::unique_ptr<runtime::Model> make_wan_model(const arch::WanParams& params) {
+  if (params.model_type == "i2v" || params.model_type == "flf2v")
+    fail("Wan model_type '{}' (CLIP image branch) is not supported yet; text-to-video models are", params.model_type);
+  if (params.model_type == "ti2v")
+    fail("Wan 2.2 TI2V-5B (per-token timesteps) is not supported yet; text-to-video models are");
+  if (params.patch_size != std::vector<int64_t>{1, 2, 2})
+    fail("Wan patch_size must be [1, 2, 2], the model has another");
+  if (params.in_dim != params.out_dim)
+    fail("Wan in_dim {} with out_dim {} (image-conditioned input channels) is not supported yet", params.in_dim,
+         params.out_dim);
+  return std::make_unique<WanModel>(params);
+}
+
+}  // namespace ditrun::models::wan

@@ -1,0 +1,38 @@
+#include "reference_case.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "models/pipeline/network.h"
+#include "models/pipeline/tensor_files.h"
+#include "runtime/backend/cpu_backend.h"
+#include "test_paths.h"
+
+namespace ditrun::test {
+
+ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant, runtime::Precision precision) {
+  const std::string base = testdata("reference/" + name);
+  const std::string file = variant.empty() ? base + ".safetensors" : base + "-" + variant + ".gguf";
+  source = models::open_model(file, base + ".config.json");
+  network = models::make_network(source.config);
+  models::check_weights_present(*network, *source.weights);
+  backend = runtime::make_cpu_backend({precision, 0});
+  weights = std::make_unique<runtime::ResidentWeights>(*backend, runtime::all_weight_names(*network),
+                                                       [&](const std::string& n) { return source.weights->find(n); });
+  io = models::read_host_tensors(variant.empty() ? base + ".io.safetensors" : base + "-" + variant + ".io.safetensors");
+}
+
+double max_abs_diff(const HostTensor& a, const HostTensor& b) {
+  EXPECT_EQ(a.shape, b.shape);
+  if (a.shape != b.shape) return std::numeric_limits<double>::infinity();
+  double m = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) {
+    const double d = std::fabs(double(a.data[i]) - double(b.data[i]));
+    if (!(d <= m)) m = std::isnan(d) ? std::numeric_limits<double>::infinity() : d;
+  }
+  return m;
+}
+
+}  // namespace ditrun::test

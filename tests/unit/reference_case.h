@@ -1,0 +1,31 @@
+// A reference case of ../shared/testdata/reference opened for running: the checkpoint (bf16
+// safetensors or a GGUF variant), its config sidecar, the network, a CPU backend and the
+// weights loaded on it, and the case's io tensors.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "models/pipeline/model_source.h"
+#include "runtime/backend/backend.h"
+#include "runtime/exec/model.h"
+#include "runtime/exec/resident_weights.h"
+
+namespace ditrun::test {
+
+struct ReferenceCase {
+  // name: "flux-tiny-dev"; variant: "" (bf16 safetensors) or "Q8_0", "Q4_K", "Q5_0".
+  ReferenceCase(const std::string& name, const std::string& variant,
+                runtime::Precision precision = runtime::Precision::F32);
+
+  models::ModelSource source;
+  std::unique_ptr<runtime::Model> network;
+  std::unique_ptr<runtime::Backend> backend;
+  std::unique_ptr<runtime::ResidentWeights> weights;
+  runtime::HostTensors io;  // every tensor of CASE[-VARIANT].io.safetensors, by full name
+};
+
+// max |a − b| over all elements; fails the test (and returns +inf) when shapes differ.
+double max_abs_diff(const HostTensor& a, const HostTensor& b);
+
+}  // namespace ditrun::test

@@ -1,0 +1,60 @@
+// One model call against the official implementations: every case of
+// ../shared/testdata/reference, bf16 weights and each GGUF variant, must reproduce `out` and
+// every recorded per-block output within 1e-4 on the f32 CPU path.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "reference_case.h"
+#include "runtime/exec/executor.h"
+
+namespace ditrun::test {
+namespace {
+
+struct Case {
+  std::string name, variant;
+};
+
+std::string case_label(const testing::TestParamInfo<Case>& info) {
+  std::string s = info.param.name + (info.param.variant.empty() ? "" : "_" + info.param.variant);
+  for (char& c : s)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
+
+runtime::HostTensors inputs_of(const runtime::HostTensors& io) {
+  runtime::HostTensors in;
+  for (const auto& [name, t] : io)
+    if (name.starts_with("in.")) in.emplace(name.substr(3), t);
+  return in;
+}
+
+class ReferenceForward : public testing::TestWithParam<Case> {};
+
+TEST_P(ReferenceForward, MatchesOutputAndEveryBlock) {
+  ReferenceCase rc(GetParam().name, GetParam().variant);
+  std::map<std::string, HostTensor> blocks;
+  const HostTensor out = runtime::run_model(*rc.backend, *rc.network, *rc.weights, inputs_of(rc.io),
+                                            [&](const std::string& n, const HostTensor& t) { blocks[n] = t; });
+  EXPECT_LT(max_abs_diff(out, rc.io.at("out")), 1e-4);
+  for (const auto& [name, ref] : rc.io) {
+    if (name.starts_with("in.") || name.starts_with("sample.") || name == "out") continue;
+    ASSERT_TRUE(blocks.count(name)) << "no block reported " << name;
+    EXPECT_LT(max_abs_diff(blocks.at(name), ref), 1e-4) << name;
+  }
+  // The bf16 cases record every block (the GGUF io files only `out`): all were compared.
+  if (GetParam().variant.empty())
+    for (const auto& block : rc.network->blocks())
+      EXPECT_TRUE(rc.io.lower_bound(block->name() + ".out") != rc.io.end() &&
+                  rc.io.lower_bound(block->name() + ".out")->first.starts_with(block->name() + ".out"))
+          << block->name() << " has no recorded output";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, ReferenceForward,
+                         testing::Values(Case{"flux-tiny-dev", ""}, Case{"flux-tiny-dev", "Q8_0"},
+                                         Case{"flux-tiny-dev", "Q4_K"}, Case{"flux-tiny-schnell", ""},
+                                         Case{"wan21-tiny-t2v", ""}, Case{"wan21-tiny-t2v", "Q5_0"}),
+                         case_label);
+
+}  // namespace
+}  // namespace ditrun::test
