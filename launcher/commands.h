@@ -11,5 +11,6 @@ void add_synth_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 void add_devices_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
+void add_run_command(CLI::App& app);
 
 }  // namespace ditrun::launcher

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   ditrun::launcher::add_quantize_command(app);
   ditrun::launcher::add_devices_command(app);
   ditrun::launcher::add_forward_command(app);
+  ditrun::launcher::add_run_command(app);
 
   try {
     app.parse(argc, argv);

@@ -3,6 +3,7 @@
 #include "models/common/patchify.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/executor.h"
+#include "runtime/sampling/euler.h"
 
 namespace ditrun::models {
 namespace {
@@ -150,12 +151,12 @@ class WanDenoiser final : public Base {
     in["x"] = std::move(xb);
     in["context"] = std::move(context);
     in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(1000.0 * sigma)));
-    HostTensor out = call(in);
+    const HostTensor out = call(in);
+    if (!cfg) return HostTensor(x.shape, out.data);
+    const HostTensor cond_v(x.shape, std::vector<float>(out.data.begin(), out.data.begin() + n));
+    const HostTensor uncond_v(x.shape, std::vector<float>(out.data.begin() + n, out.data.end()));
     HostTensor v(x.shape);
-    for (int64_t i = 0; i < n; ++i) {
-      const float cond = out.data[size_t(i)];
-      v.data[size_t(i)] = cfg ? float(out.data[size_t(n + i)] + g.cfg * (cond - out.data[size_t(n + i)])) : cond;
-    }
+    runtime::cfg_combine(cond_v, uncond_v, g.cfg, v);
     return v;
   }
 

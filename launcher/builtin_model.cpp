@@ -1,0 +1,49 @@
+#include "launcher/builtin_model.h"
+
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "models/arch/detect.h"
+#include "models/pipeline/tensor_files.h"
+#include "models/synth/synthetic_model.h"
+#include "runtime/core/error.h"
+#include "runtime/sampling/noise.h"
+
+namespace ditrun::launcher {
+
+namespace {
+constexpr const char* kPreset = "flux-tiny";
+constexpr int64_t kPromptTokens = 16;
+constexpr uint64_t kCondSeed = 1;
+}  // namespace
+
+BuiltinModel::BuiltinModel() {
+  std::string templ = (std::filesystem::temp_directory_path() / "ditrun-builtin-XXXXXX").string();
+  if (!::mkdtemp(templ.data())) fail("cannot create a temporary folder for the built-in model under {}", templ);
+  dir_ = templ;
+  model_ = dir_ + "/" + kPreset + ".safetensors";
+  cond_ = dir_ + "/" + kPreset + "-cond.safetensors";
+
+  synth::SynthRequest request;
+  request.config = arch::preset(kPreset, "built-in model");
+  request.target = quant::ConversionTarget::parse("bf16");
+  request.seed = 0;
+  request.out_path = model_;
+  synth::write_synthetic_model(request);
+
+  // A stand-in for an encoded prompt: unit normals, as text-encoder outputs roughly are.
+  const arch::FluxParams& p = arch::flux_params(request.config);
+  const HostTensor txt = runtime::seeded_noise(kCondSeed, {kPromptTokens, p.context_in_dim});
+  const HostTensor y = runtime::seeded_noise(kCondSeed + 1, {p.vec_in_dim});
+  models::write_host_tensors(cond_, {{"txt", &txt}, {"y", &y}});
+  spdlog::info("no model given: using the built-in {} (deterministic weights, synthetic conditioning)", kPreset);
+}
+
+BuiltinModel::~BuiltinModel() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,172 @@
+// `ditrun run [MODEL] (--jobs jobs.jsonl | single-job flags) --out DIR [--resume]`: samples
+// every job and writes DIR/<id>.safetensors (tensor `latent`), DIR/<id>.png (preview) and a
+// line per job in DIR/ledger.jsonl. Without MODEL, the built-in tiny Flux renders.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "launcher/backend_options.h"
+#include "launcher/builtin_model.h"
+#include "launcher/commands.h"
+#include "launcher/job_file.h"
+#include "launcher/job_runner.h"
+#include "launcher/ledger.h"
+#include "launcher/progress.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::launcher {
+namespace {
+
+struct RunOptions {
+  std::string model, jobs, out;
+  std::optional<std::string> config;
+  bool resume = false;
+  BackendOptions backend;
+  // The single-job form.
+  std::string id = "image", cond, sampler = "euler", shift;
+  std::optional<int64_t> width, height, frames, steps;
+  std::optional<uint64_t> seed;
+  std::optional<std::string> noise;
+  std::optional<double> guidance, cfg;
+};
+
+// The job the flags describe, checked by the same rules as a job line.
+Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
+  Job job;
+  job.id = o.id;
+  job.cond = !o.cond.empty() ? o.cond : builtin ? builtin->cond_path() : "";
+  job.width = o.width;
+  job.height = o.height;
+  job.frames = o.frames;
+  job.noise = o.noise;
+  job.seed = o.seed;
+  if (!job.seed && !job.noise) job.seed = 0;
+  if (!job.width && !job.noise && builtin) job.width = job.height = 256;
+  job.steps = o.steps;
+  job.sampler = o.sampler;
+  if (!o.shift.empty()) job.shift = runtime::Shift::parse(o.shift);
+  job.guidance = o.guidance;
+  job.cfg = o.cfg;
+  try {
+    validate_job(job);
+  } catch (const Error& e) {
+    fail("job '{}' (from flags): {}", job.id, e.what());
+  }
+  return job;
+}
+
+void run_jobs(const RunOptions& o) {
+  std::unique_ptr<BuiltinModel> builtin;
+  if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
+  const std::string model = builtin ? builtin->model_path() : o.model;
+
+  std::vector<JobLine> lines;
+  if (!o.jobs.empty()) {
+    lines = parse_job_file(o.jobs);
+    if (lines.empty()) fail("{}: no jobs", o.jobs);
+  } else {
+    if (o.cond.empty() && !builtin) fail("--cond is needed (or --jobs FILE): the conditioning safetensors of the job");
+    lines.push_back({0, o.id, job_from_flags(o, builtin.get()), ""});
+  }
+
+  std::filesystem::create_directories(o.out);
+  const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
+  auto backend = make_backend(o.backend);
+  JobRunner runner(model, o.config, *backend, o.out);
+
+  // Totals for progress: the steps of every job that will run.
+  std::vector<const JobLine*> todo;
+  int64_t total_steps = 0;
+  size_t skipped = 0, failed = 0;
+  for (const JobLine& l : lines) {
+    if (l.ok() && done.count(l.job->id)) {
+      ++skipped;
+      continue;
+    }
+    todo.push_back(&l);
+    if (l.ok()) {
+      try {
+        total_steps += runner.steps_of(*l.job);
+      } catch (const Error&) {
+        // Reported when the job runs.
+      }
+    }
+  }
+  if (skipped) spdlog::info("--resume: {} job(s) already done in {}", skipped, o.out);
+
+  Progress progress("run", "steps");
+  int64_t steps_done = 0;
+  size_t index = 0;
+  for (const JobLine* l : todo) {
+    ++index;
+    LedgerEntry entry;
+    entry.id = l->ok() ? l->job->id : l->id;
+    const auto start = std::chrono::steady_clock::now();
+    if (!l->ok()) {
+      entry.error = l->error;
+    } else {
+      const Job& job = *l->job;
+      const std::string where = o.jobs.empty() ? "" : fmt::format("{}:{}: ", o.jobs, job.line);
+      int64_t job_steps = 0;
+      try {
+        entry.outputs = runner.run(job, [&](int step, int steps) {
+          job_steps = step;
+          progress.update(size_t(steps_done + step), size_t(std::max(total_steps, steps_done + steps)),
+                          fmt::format("job {}/{} '{}' step {}/{}", index, todo.size(), job.id, step, steps));
+        });
+        entry.done = true;
+        entry.steps = int(job_steps);
+      } catch (const Error& e) {
+        entry.error = fmt::format("{}job '{}': {}", where, job.id, e.what());
+        entry.steps = int(job_steps);
+      }
+      steps_done += job_steps;
+    }
+    entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    append_ledger(o.out, entry);
+    if (entry.done) {
+      spdlog::info("job '{}' done in {:.2f} s: {}", entry.id, entry.seconds, fmt::join(entry.outputs, ", "));
+    } else {
+      ++failed;
+      spdlog::error("{}", entry.error);
+    }
+  }
+  progress.finish(fmt::format("{} job(s) run, {} failed, {} skipped", todo.size(), failed, skipped));
+  if (failed) fail("{} of {} job(s) failed (details in {})", failed, todo.size(), ledger_path(o.out));
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Sample jobs (a jobs.jsonl or one job from flags) and write latents, previews and a ledger");
+  static RunOptions o;
+  cmd->add_option("model", o.model, "A .safetensors or .gguf checkpoint (omitted: the built-in tiny Flux)");
+  cmd->add_option("--out", o.out, "Output folder")->required();
+  cmd->add_option("--jobs", o.jobs, "A jobs.jsonl file (one JSON job per line)");
+  cmd->add_option("--config", o.config, "A sidecar config JSON for the model (a job's own 'config' wins)");
+  cmd->add_flag("--resume", o.resume, "Skip jobs the ledger records as done whose outputs exist");
+  add_backend_options(*cmd, o.backend);
+  auto* single = "Single job (without --jobs)";
+  cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();
+  cmd->add_option("--cond", o.cond, "Conditioning safetensors (Flux: txt, y; Wan: context, context_neg)")->group(single);
+  cmd->add_option("--width", o.width, "Width in pixels")->group(single);
+  cmd->add_option("--height", o.height, "Height in pixels")->group(single);
+  cmd->add_option("--frames", o.frames, "Frames (video models)")->group(single);
+  cmd->add_option("--seed", o.seed, "Noise seed (default 0)")->group(single);
+  cmd->add_option("--noise", o.noise, "Noise safetensors (tensor 'noise', [C,H,W] or [C,F,H,W])")->group(single);
+  cmd->add_option("--steps", o.steps, "Sampler steps (default: the model's)")->group(single);
+  cmd->add_option("--sampler", o.sampler, "Sampler")->group(single)->capture_default_str();
+  cmd->add_option("--shift", o.shift, "none, flux-dynamic or a number (default: the model's)")->group(single);
+  cmd->add_option("--guidance", o.guidance, "Embedded guidance (Flux dev)")->group(single);
+  cmd->add_option("--cfg", o.cfg, "Classifier-free guidance scale, 1 = off (Wan)")->group(single);
+  cmd->callback([] {
+    if (!o.jobs.empty() && (!o.cond.empty() || o.width || o.height || o.frames || o.seed || o.noise || o.steps ||
+                            !o.shift.empty() || o.guidance || o.cfg))
+      fail("--jobs and single-job flags (--cond, --width, ...) do not mix: put those values in the job lines");
+    run_jobs(o);
+  });
+}
+
+}  // namespace ditrun::launcher

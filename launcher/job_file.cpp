@@ -1,0 +1,202 @@
+#include "launcher/job_file.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "runtime/core/error.h"
+
+namespace ditrun::launcher {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kKnownKeys =
+    "id, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, config";
+const std::set<std::string, std::less<>> kKeys{"id",    "cond",  "width",   "height", "frames",   "seed", "noise",
+                                               "steps", "sampler", "shift", "guidance", "cfg", "config"};
+
+// Bounds that catch mistakes (a size in latent units, an extra digit) rather than limits of
+// the runtime: no model is trained near them.
+constexpr int64_t kMaxPixels = 16384, kMaxFrames = 10000, kMaxSteps = 10000;
+
+// Ids and keys come from the user and are echoed in one-line errors: show control and
+// non-ASCII bytes as \xNN so an error can never span lines.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) out += (c >= 0x20 && c < 0x7F) ? std::string(1, char(c)) : fmt::format("\\x{:02X}", c);
+  return out;
+}
+
+std::string type_name(const json& v) { return v.is_null() ? "null" : v.type_name(); }
+
+std::string get_string(const json& v, std::string_view key) {
+  if (!v.is_string()) fail("{}: must be a string, got {}", key, type_name(v));
+  return v.get<std::string>();
+}
+
+int64_t get_int(const json& v, std::string_view key) {
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u > uint64_t(INT64_MAX)) fail("{}: {} is too large", key, u);
+    return int64_t(u);
+  }
+  if (!v.is_number_integer()) fail("{}: must be an integer, got {}", key, v.is_number() ? v.dump() : type_name(v));
+  return v.get<int64_t>();
+}
+
+double get_number(const json& v, std::string_view key) {
+  if (!v.is_number()) fail("{}: must be a number, got {}", key, type_name(v));
+  return v.get<double>();
+}
+
+std::string resolve(const std::string& path, const std::string& base_dir) {
+  if (path.empty()) return path;  // validate_job reports it
+  const std::filesystem::path p(path);
+  if (p.is_absolute() || base_dir.empty()) return path;
+  return (std::filesystem::path(base_dir) / p).lexically_normal().string();
+}
+
+Job job_from_json(const json& j, const std::string& base_dir) {
+  Job job;
+  for (const auto& [key, v] : j.items()) {
+    if (!kKeys.contains(key)) fail("unknown key '{}' (known keys: {})", printable(key), kKnownKeys);
+    if (key == "id") job.id = get_string(v, key);
+    else if (key == "cond") job.cond = resolve(get_string(v, key), base_dir);
+    else if (key == "width") job.width = get_int(v, key);
+    else if (key == "height") job.height = get_int(v, key);
+    else if (key == "frames") job.frames = get_int(v, key);
+    else if (key == "seed") {
+      if (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0)
+        fail("seed: must be an integer >= 0, got {}", v.dump());
+      if (!v.is_number_unsigned() && !v.is_number_integer())
+        fail("seed: must be an integer >= 0, got {}", v.is_number() ? v.dump() : type_name(v));
+      job.seed = v.get<uint64_t>();
+    } else if (key == "noise") job.noise = resolve(get_string(v, key), base_dir);
+    else if (key == "steps") job.steps = get_int(v, key);
+    else if (key == "sampler") job.sampler = get_string(v, key);
+    else if (key == "shift") {
+      if (v.is_number()) job.shift = runtime::Shift::constant(v.get<double>());
+      else if (v.is_string()) job.shift = runtime::Shift::parse(v.get<std::string>());
+      else fail("shift: must be a number, \"none\" or \"flux-dynamic\", got {}", type_name(v));
+    } else if (key == "guidance") job.guidance = get_number(v, key);
+    else if (key == "cfg") job.cfg = get_number(v, key);
+    else if (key == "config") job.config = resolve(get_string(v, key), base_dir);
+  }
+  return job;
+}
+
+// nlohmann's messages start "[json.exception.parse_error.101] parse error at line 1, ...";
+// a job is one line, so keep only the column and what was wrong.
+std::string json_error_text(const json::exception& e) {
+  std::string s = e.what();
+  if (const size_t close = s.find("] "); s.starts_with("[json.exception") && close != std::string::npos)
+    s = s.substr(close + 2);
+  if (const size_t at = s.find("at line 1, column"); at != std::string::npos) s.replace(at, 17, "at column");
+  return s;
+}
+
+}  // namespace
+
+void validate_job(const Job& job) {
+  if (job.id.empty()) fail("id: missing (every job needs an id; it names the output files)");
+  for (char c : job.id) {
+    const bool allowed = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                         c == '_' || c == '-';
+    if (!allowed)
+      fail("id: character '{}' not allowed; ids use only A-Z a-z 0-9 . _ - since they name files",
+           printable(std::string_view(&c, 1)));
+  }
+  if (job.id.front() == '.') fail("id: must not start with '.' (it names files)");
+  if (job.id.size() > 200) fail("id: {} characters; at most 200", job.id.size());
+  if (job.cond.empty()) fail("cond: missing (the conditioning safetensors file)");
+
+  if (job.seed && job.noise) fail("seed and noise: give one, not both");
+  if (!job.seed && !job.noise) fail("seed or noise: one is needed (a seed >= 0 or a noise file)");
+  if (job.noise && job.noise->empty()) fail("noise: empty path");
+  if (job.width.has_value() != job.height.has_value()) fail("width and height: give both or neither");
+  if (!job.width && !job.noise) fail("width and height: missing (needed unless a noise file fixes the size)");
+  const auto check_range = [](const std::optional<int64_t>& v, std::string_view key, int64_t max) {
+    if (v && (*v < 1 || *v > max)) fail("{}: must be an integer from 1 to {}, got {}", key, max, *v);
+  };
+  check_range(job.width, "width", kMaxPixels);
+  check_range(job.height, "height", kMaxPixels);
+  check_range(job.frames, "frames", kMaxFrames);
+  check_range(job.steps, "steps", kMaxSteps);
+
+  if (job.sampler != "euler") fail("sampler: '{}' is not available (available: euler)", job.sampler);
+  if (job.shift && job.shift->kind == runtime::Shift::Constant)
+    runtime::Shift::constant(job.shift->value);  // a Job built from flags gets the same check as parse
+  if (job.guidance && (!std::isfinite(*job.guidance) || *job.guidance < 0))
+    fail("guidance: must be a number >= 0, got {}", *job.guidance);
+  if (job.cfg && (!std::isfinite(*job.cfg) || *job.cfg < 0)) fail("cfg: must be a number >= 0 (1 = off), got {}", *job.cfg);
+  if (job.config && job.config->empty()) fail("config: empty path");
+}
+
+std::vector<JobLine> parse_job_text(std::string_view text, const std::string& source, const std::string& base_dir) {
+  std::vector<JobLine> out;
+  std::map<std::string, int> first_line_of_id;
+  int line_no = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.remove_prefix(3);  // UTF-8 byte order mark
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    const size_t first = line.find_first_not_of(" \t");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+
+    JobLine result;
+    result.line = line_no;
+    try {
+      std::set<std::string> keys;
+      std::string repeated;
+      const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (depth == 1 && event == json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second &&
+            repeated.empty())
+          repeated = parsed.get<std::string>();
+        return true;
+      };
+      json j;
+      try {
+        j = json::parse(line, note_keys);
+      } catch (const json::exception& e) {
+        fail("not valid JSON: {}", json_error_text(e));
+      }
+      if (!j.is_object()) fail("a job must be a JSON object, got {}", type_name(j));
+      if (const auto id = j.find("id"); id != j.end() && id->is_string()) result.id = id->get<std::string>();
+      if (!repeated.empty()) fail("key '{}' given twice", printable(repeated));
+      Job job = job_from_json(j, base_dir);
+      job.line = line_no;
+      validate_job(job);
+      if (const auto [it, inserted] = first_line_of_id.emplace(job.id, line_no); !inserted)
+        fail("duplicate id (first used on line {})", it->second);
+      result.job = std::move(job);
+    } catch (const Error& e) {
+      // Ids of invalid lines still count as taken: the user meant that line to be that job.
+      if (!result.id.empty()) first_line_of_id.emplace(result.id, line_no);
+      result.error = result.id.empty() ? fmt::format("{}:{}: {}", source, line_no, e.what())
+                                       : fmt::format("{}:{}: job '{}': {}", source, line_no, printable(result.id), e.what());
+    }
+    out.push_back(std::move(result));
+  }
+  return out;
+}
+
+std::vector<JobLine> parse_job_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open the job file", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail("{}: cannot read the job file", path);
+  return parse_job_text(text.str(), path, std::filesystem::path(path).parent_path().string());
+}
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,66 @@
+// Jobs for `ditrun run`: a `jobs.jsonl` file with one JSON object per line, or one job from
+// command-line flags. Both produce the same Job and pass the same validate_job, so a job
+// means the same thing however it was given.
+//
+// A job line (keys; all but id, cond and seed|noise optional, model defaults apply):
+//   {"id": "cat-01",             unique in the file; [A-Za-z0-9._-], not starting with '.',
+//                                since it names the job's output files
+//    "cond": "cond/cat.safetensors",   conditioning tensors (text embeddings, ...)
+//    "width": 1024, "height": 768,     pixels; both or neither (a noise file fixes the size)
+//    "frames": 81,                     video models
+//    "seed": 42  |  "noise": "n.safetensors",   exactly one
+//    "steps": 28, "sampler": "euler", "shift": 3.0 | "none" | "flux-dynamic",
+//    "guidance": 3.5, "cfg": 5.0 (1 = off), "config": "model.config.json"}
+// Relative paths are relative to the job file's folder, so a folder of jobs and their
+// inputs can move as a whole. Unknown and repeated keys are errors: a typo such as "stpes"
+// must not silently fall back to a default. Empty lines and lines whose first non-blank
+// character is '#' are skipped.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/sampling/schedule.h"
+
+namespace ditrun::launcher {
+
+struct Job {
+  std::string id;
+  std::string cond;  // path, resolved
+  std::optional<int64_t> width, height, frames;
+  std::optional<uint64_t> seed;
+  std::optional<std::string> noise;  // path, resolved
+  std::optional<int64_t> steps;
+  std::string sampler = "euler";
+  std::optional<runtime::Shift> shift;
+  std::optional<double> guidance;
+  std::optional<double> cfg;
+  std::optional<std::string> config;  // sidecar config path, resolved
+  int line = 0;                       // line in the job file; 0 for a job from flags
+};
+
+// Checks one job's values and the rules between them; fails with a one-line ditrun::Error
+// saying what is wrong ("steps: must be an integer >= 1, got 0"), without file or job
+// prefix, which the caller adds.
+void validate_job(const Job& job);
+
+// The outcome of one non-blank, non-comment line.
+struct JobLine {
+  int line = 0;
+  std::string id;          // the job's id when the line gave one (even if invalid)
+  std::optional<Job> job;  // set when the line is a valid job
+  std::string error;       // otherwise "SOURCE:LINE: job 'ID': what is wrong" (no job part without an id)
+  bool ok() const { return job.has_value(); }
+};
+
+// Parses job lines from `text`; `source` names the file in errors and `base_dir` is where
+// relative paths start (empty: the current directory). One bad line never stops the others.
+std::vector<JobLine> parse_job_text(std::string_view text, const std::string& source, const std::string& base_dir);
+
+// Reads and parses a job file; fails (ditrun::Error) only if the file cannot be read.
+std::vector<JobLine> parse_job_file(const std::string& path);
+
+}  // namespace ditrun::launcher

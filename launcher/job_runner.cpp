@@ -1,0 +1,113 @@
+#include "launcher/job_runner.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "launcher/png_writer.h"
+#include "models/pipeline/latent_preview.h"
+#include "models/pipeline/network.h"
+#include "models/pipeline/noise_file.h"
+#include "models/pipeline/tensor_files.h"
+#include "runtime/core/error.h"
+#include "runtime/sampling/euler.h"
+#include "runtime/sampling/noise.h"
+#include "runtime/sampling/schedule.h"
+
+namespace ditrun::launcher {
+
+struct JobRunner::LoadedModel {
+  models::ModelSource source;
+  std::unique_ptr<runtime::Model> network;
+  std::unique_ptr<runtime::ResidentWeights> weights;
+  std::unique_ptr<models::Denoiser> denoiser;
+};
+
+JobRunner::JobRunner(std::string model_path, std::optional<std::string> config, runtime::Backend& backend,
+                     std::string out_dir)
+    : model_path_(std::move(model_path)), config_(std::move(config)), backend_(backend), out_dir_(std::move(out_dir)) {}
+
+JobRunner::~JobRunner() = default;
+
+JobRunner::LoadedModel& JobRunner::model_for(const Job& job) {
+  const std::optional<std::string> config = job.config ? job.config : config_;
+  auto& slot = models_[config.value_or("")];
+  if (!slot) {
+    auto m = std::make_unique<LoadedModel>();
+    m->source = models::open_model(model_path_, config);
+    m->network = models::make_network(m->source.config);
+    models::check_weights_present(*m->network, *m->source.weights);
+    m->weights = std::make_unique<runtime::ResidentWeights>(
+        backend_, runtime::all_weight_names(*m->network),
+        [&](const std::string& n) { return m->source.weights->find(n); });
+    m->denoiser = models::make_denoiser(m->source.config, backend_, *m->network, *m->weights);
+    spdlog::info("model {}: {} ({} blocks, config {}), {:.1f} MiB of weights on {}", model_path_,
+                 m->source.config.variant, m->network->blocks().size(), m->source.config_source,
+                 double(m->weights->stored_bytes()) / (1 << 20), backend_.name());
+    slot = std::move(m);
+  }
+  return *slot;
+}
+
+int JobRunner::steps_of(const Job& job) {
+  return int(job.steps.value_or(model_for(job).source.config.sampling.steps));
+}
+
+std::vector<std::string> JobRunner::run(const Job& job, const std::function<void(int, int)>& on_step) {
+  LoadedModel& m = model_for(job);
+  const arch::SamplingDefaults& defaults = m.source.config.sampling;
+  const models::GuidanceSettings guidance{job.guidance.value_or(defaults.guidance), job.cfg.value_or(defaults.cfg)};
+  const models::Conditioning cond{models::read_host_tensors(job.cond), job.cond};
+  m.denoiser->check_conditioning(cond, guidance);
+
+  HostTensor x;
+  if (job.noise) {
+    x = models::load_noise_file(*job.noise);
+    m.denoiser->check_latent(x.shape);
+    if (job.width) {
+      const Shape want = m.denoiser->latent_shape(*job.width, *job.height, job.frames.value_or(1));
+      if (want != x.shape)
+        fail("noise {} has shape {}, but {}x{} pixels need {}", *job.noise, shape_string(x.shape), *job.width,
+             *job.height, shape_string(want));
+    }
+  } else {
+    x = runtime::seeded_noise(*job.seed, m.denoiser->latent_shape(*job.width, *job.height, job.frames.value_or(1)));
+  }
+
+  const int steps = int(job.steps.value_or(defaults.steps));
+  const runtime::Shift shift = job.shift.value_or(runtime::Shift::parse(defaults.shift));
+  const std::vector<double> sigmas = runtime::flow_sigmas(steps, shift, m.denoiser->image_tokens(x.shape));
+  spdlog::debug("job {}: latent {}, {} steps, shift {}, guidance {}, cfg {}", job.id, shape_string(x.shape), steps,
+                shift.str(), guidance.guidance, guidance.cfg);
+  runtime::euler_sample(
+      x, sigmas,
+      [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, cond, guidance); },
+      on_step);
+
+  // The schedule ends at σ = 0, where the latent is its own x0 estimate: that is what the
+  // preview shows.
+  const std::string latent_name = job.id + ".safetensors", preview_name = job.id + ".png";
+  const std::filesystem::path dir(out_dir_);
+  models::write_host_tensors((dir / latent_name).string(), {{"latent", &x}},
+                             {{"id", job.id},
+                              {"model", m.source.config.variant},
+                              {"steps", std::to_string(steps)},
+                              {"shift", shift.str()},
+                              {"guidance", fmt::format("{}", guidance.guidance)},
+                              {"cfg", fmt::format("{}", guidance.cfg)},
+                              {"seed", job.seed ? std::to_string(*job.seed) : "noise file"},
+                              {"backend", backend_.name()}});
+  try {
+    int width = 0, height = 0;
+    const std::vector<uint8_t> rgb = models::preview_rgb(x, models::latent_format_for(m.source.config), width, height);
+    write_png_rgb((dir / preview_name).string(), rgb, width, height);
+  } catch (...) {
+    std::error_code ignored;  // a job is its outputs together or not at all
+    std::filesystem::remove(dir / latent_name, ignored);
+    throw;
+  }
+  return {latent_name, preview_name};
+}
+
+}  // namespace ditrun::launcher
