@@ -33,6 +33,9 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 // Best of three sgemm runs at the shape of a block's typical GEMM: tokens × 3072 × 3072.
 double measured_sgemm_gflops(int64_t m, int64_t n, int64_t k) {
+  // The kernels run OpenBLAS single-threaded and split work themselves; the limit is
+  // OpenBLAS with every core.
+  openblas_set_num_threads(int(host_threads()));
   std::vector<float> a(size_t(m * k)), b(size_t(n * k)), c(size_t(m * n));
   std::mt19937 rng(1);
   std::normal_distribution<float> nd;

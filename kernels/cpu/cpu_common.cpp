@@ -41,16 +41,7 @@ std::vector<float> param_values(std::string_view op, std::string_view role, cons
          count);
   if (!w.unsupported.empty()) fail("{}: {} '{}': {}", op, role, w.name, w.unsupported);
   std::vector<float> values(size_t(count), 0.0f);
-  if (w.shape.size() <= 1 && dtype_info(w.storage).block_elems > 1 &&
-      (w.scale_layout == ScaleLayout::None || w.scale_layout == ScaleLayout::PerTensor)) {
-    // Weight::rows() counts a 1-D tensor's elements as rows of one column, which a block
-    // type cannot decode row by row: decode it as the single row it is stored as.
-    Weight row = w;
-    row.shape = {1, w.numel()};
-    row.dequantize(values);
-  } else {
-    w.dequantize(values);
-  }
+  w.dequantize(values);
   if (round) round_bf16(values.data(), count);
   return values;
 }

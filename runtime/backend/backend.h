@@ -87,7 +87,8 @@ class Backend {
   // Layer norm over the last dim, optionally with affine gamma/beta [C].
   virtual void layer_norm(const Tensor& x, Tensor& y, float eps, const DeviceWeight* gamma,
                           const DeviceWeight* beta) = 0;
-  // adaLN: y = LN(x) · (1 + mod[b, scale_chunk, :]) + mod[b, shift_chunk, :], mod [B, n, C].
+  // adaLN: y = LN(x) · (1 + mod[b, scale_chunk, :]) + mod[b, shift_chunk, :], mod [B, n, C]
+  // (or [1, n, C], broadcast over the batch).
   virtual void layer_norm_modulate(const Tensor& x, const Tensor& mod, int shift_chunk, int scale_chunk, float eps,
                                    Tensor& y) = 0;
   // RMS norm of every `group` consecutive columns (Flux: each head, group = D; Wan: the whole
@@ -106,7 +107,7 @@ class Backend {
   virtual void silu(const Tensor& x, Tensor& y) = 0;       // y may alias x
   // y = a + b; b's batch may be 1 (broadcast). y may alias a.
   virtual void add(const Tensor& a, const Tensor& b, Tensor& y) = 0;
-  // Gated residual: x += mod[b, gate_chunk, :] · y, mod [B, n, C].
+  // Gated residual: x += mod[b, gate_chunk, :] · y, mod [B, n, C] (or [1, n, C]).
   virtual void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk) = 0;
   // The weight's real values as an activation tensor of shape `shape` (same element count):
   // small parameters that enter arithmetic directly (Wan's modulation tables).

@@ -52,7 +52,8 @@ struct Weight {
 
   int64_t numel() const { return shape_numel(shape); }
   uint64_t stored_bytes() const { return bytes.size() + scale_bytes; }
-  int64_t rows() const { return shape.empty() ? 1 : shape.front(); }
+  // A 1-D weight (bias, norm scale) is one row: storage blocks run along it.
+  int64_t rows() const { return shape.size() <= 1 ? 1 : shape.front(); }
   int64_t cols() const { return rows() == 0 ? 0 : numel() / rows(); }
 
   // Dequantizes into `out` (numel floats, row-major in `shape`): storage decode, then scales.

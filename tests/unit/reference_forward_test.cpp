@@ -13,6 +13,7 @@ namespace {
 
 struct Case {
   std::string name, variant;
+  friend void PrintTo(const Case& c, std::ostream* os) { *os << c.name << (c.variant.empty() ? "" : "-" + c.variant); }
 };
 
 std::string case_label(const testing::TestParamInfo<Case>& info) {
@@ -43,11 +44,13 @@ TEST_P(ReferenceForward, MatchesOutputAndEveryBlock) {
     EXPECT_LT(max_abs_diff(blocks.at(name), ref), 1e-4) << name;
   }
   // The bf16 cases record every block (the GGUF io files only `out`): all were compared.
-  if (GetParam().variant.empty())
-    for (const auto& block : rc.network->blocks())
+  if (GetParam().variant.empty()) {
+    for (const auto& block : rc.network->blocks()) {
       EXPECT_TRUE(rc.io.lower_bound(block->name() + ".out") != rc.io.end() &&
                   rc.io.lower_bound(block->name() + ".out")->first.starts_with(block->name() + ".out"))
           << block->name() << " has no recorded output";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, ReferenceForward,
