@@ -1,5 +1,7 @@
 #include "models/pipeline/network.h"
 
+#include <spdlog/spdlog.h>
+
 #include "models/flux/flux_model.h"
 #include "models/wan/wan_model.h"
 #include "runtime/core/error.h"
@@ -10,7 +12,12 @@ namespace ditrun::models {
 std::unique_ptr<runtime::Model> make_network(const arch::ModelConfig& config) {
   switch (config.family) {
     case arch::Family::Flux: return flux::make_flux_model(arch::flux_params(config));
-    case arch::Family::Wan: return wan::make_wan_model(arch::wan_params(config));
+    case arch::Family::Wan:
+      if (config.variant.find("a14b") != std::string::npos)
+        spdlog::warn("{} is one expert of a two-expert model: ditrun runs it for every step (switching between the "
+                     "high- and low-noise experts at the boundary is not supported yet)",
+                     config.variant);
+      return wan::make_wan_model(arch::wan_params(config));
     case arch::Family::QwenImage:
     case arch::Family::SD3: break;
   }
