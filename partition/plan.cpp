@@ -1,0 +1,326 @@
+#include "partition/plan.h"
+
+#include <cmath>
+#include <set>
+
+#include "partition/units.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::partition {
+
+namespace {
+constexpr std::string_view mode_names[] = {"single", "offload", "pipeline", "replicas", "replicas_of_pipelines"};
+}
+
+std::string_view to_string(PlanMode mode) { return mode_names[static_cast<int>(mode)]; }
+std::string_view to_string(Objective objective) { return objective == Objective::latency ? "latency" : "throughput"; }
+std::string_view to_string(Home home) { return home == Home::resident ? "resident" : "streamed"; }
+
+Objective parse_objective(std::string_view text) {
+  if (text == "latency") return Objective::latency;
+  if (text == "throughput") return Objective::throughput;
+  fail("objective '{}' is not latency or throughput", text);
+}
+
+uint64_t RankPlan::resident_bytes() const {
+  uint64_t total = 0;
+  for (const auto& b : blocks) total += b.home == Home::resident ? b.bytes : 0;
+  return total;
+}
+
+uint64_t RankPlan::streamed_bytes() const {
+  uint64_t total = 0;
+  for (const auto& b : blocks) total += b.home == Home::streamed ? b.bytes : 0;
+  return total;
+}
+
+int Plan::group_count() const { return ranks.empty() ? 0 : ranks.back().group + 1; }
+
+namespace {
+
+void check_seconds(double value, std::string_view field) {
+  if (!std::isfinite(value) || value < 0) fail("plan: {} {} is not a time in seconds", field, value);
+}
+
+}  // namespace
+
+void validate(const Plan& plan) {
+  if (plan.ranks.empty()) fail("plan: ranks is empty");
+  if (plan.micro_batches < 1) fail("plan: micro_batches {} is below 1", plan.micro_batches);
+  if (plan.steps < 0) fail("plan: steps {} is negative", plan.steps);
+  std::set<std::string> devices;
+  std::vector<std::vector<std::string>> group_blocks;
+  uint64_t pinned = 0;
+  int max_stages = 0;
+  for (size_t i = 0; i < plan.ranks.size(); ++i) {
+    const RankPlan& r = plan.ranks[i];
+    const std::string at = fmt::format("ranks[{}]", i);
+    if (r.rank != static_cast<int>(i)) fail("plan: {}.rank is {}, expected {}", at, r.rank, i);
+    if (r.device.empty()) fail("plan: {}.device is empty", at);
+    if (!devices.insert(r.device).second) fail("plan: {}.device {} is used by an earlier rank", at, r.device);
+    const int group_count = static_cast<int>(group_blocks.size());
+    if (r.group == group_count) {
+      group_blocks.emplace_back();
+      if (r.stage != 0) fail("plan: {}.stage is {}, expected 0 (first rank of group {})", at, r.stage, r.group);
+    } else if (r.group != group_count - 1) {
+      fail("plan: {}.group is {}, expected {} or {}", at, r.group, group_count - 1, group_count);
+    } else if (r.stage != plan.ranks[i - 1].stage + 1) {
+      fail("plan: {}.stage is {}, expected {}", at, r.stage, plan.ranks[i - 1].stage + 1);
+    }
+    max_stages = std::max(max_stages, r.stage + 1);
+    if (r.blocks.empty()) fail("plan: {}.blocks is empty", at);
+    uint64_t largest_streamed = 0;
+    for (size_t b = 0; b < r.blocks.size(); ++b) {
+      const PlacedBlock& block = r.blocks[b];
+      if (block.name.empty()) fail("plan: {}.blocks[{}].name is empty", at, b);
+      if (block.home == Home::streamed) largest_streamed = std::max(largest_streamed, block.bytes);
+      group_blocks.back().push_back(block.name);
+    }
+    const bool streams = r.streamed_bytes() > 0 || largest_streamed > 0;
+    if (streams && r.prefetch_depth < 2)
+      fail("plan: {}.prefetch_depth is {}; streamed blocks need at least 2 slots", at, r.prefetch_depth);
+    if (r.slot_bytes < largest_streamed)
+      fail("plan: {}.slot_bytes {} is smaller than its largest streamed block ({})", at, format_bytes(r.slot_bytes),
+           format_bytes(largest_streamed));
+    const uint64_t needed = r.resident_bytes() + static_cast<uint64_t>(r.prefetch_depth) * r.slot_bytes + r.activation_bytes;
+    if (r.peak_bytes < needed)
+      fail("plan: {}.peak_bytes {} is below resident + slots + activations ({})", at, format_bytes(r.peak_bytes),
+           format_bytes(needed));
+    if (r.peak_bytes > r.budget_bytes)
+      fail("plan: {}.peak_bytes {} exceeds budget_bytes {}", at, format_bytes(r.peak_bytes), format_bytes(r.budget_bytes));
+    const RankPrediction& p = r.predicted;
+    check_seconds(p.compute_seconds, at + ".predicted.compute_seconds");
+    check_seconds(p.transfer_seconds, at + ".predicted.transfer_seconds");
+    check_seconds(p.exposed_transfer_seconds, at + ".predicted.exposed_transfer_seconds");
+    check_seconds(p.boundary_seconds, at + ".predicted.boundary_seconds");
+    check_seconds(p.stage_seconds, at + ".predicted.stage_seconds");
+    pinned += r.streamed_bytes();
+  }
+  for (size_t g = 1; g < group_blocks.size(); ++g)
+    if (group_blocks[g] != group_blocks[0]) fail("plan: group {} does not hold the same blocks as group 0", g);
+  std::set<std::string> names(group_blocks[0].begin(), group_blocks[0].end());
+  if (names.size() != group_blocks[0].size()) fail("plan: group 0 holds a block twice");
+  if (plan.host_pinned_bytes != pinned)
+    fail("plan: host_pinned_bytes {} is not the sum of streamed blocks ({})", plan.host_pinned_bytes, pinned);
+  if (plan.host_pinned_bytes > plan.host_budget_bytes)
+    fail("plan: host_pinned_bytes {} exceeds host_budget_bytes {}", format_bytes(plan.host_pinned_bytes),
+         format_bytes(plan.host_budget_bytes));
+
+  const int groups = static_cast<int>(group_blocks.size());
+  const bool streams = pinned > 0;
+  bool shape_ok = false;
+  switch (plan.mode) {
+    case PlanMode::single: shape_ok = plan.ranks.size() == 1 && !streams; break;
+    case PlanMode::offload: shape_ok = plan.ranks.size() == 1 && streams; break;
+    case PlanMode::pipeline: shape_ok = groups == 1 && plan.ranks.size() >= 2; break;
+    case PlanMode::replicas: shape_ok = groups >= 2 && max_stages == 1; break;
+    case PlanMode::replicas_of_pipelines: shape_ok = groups >= 2 && max_stages >= 2; break;
+  }
+  if (!shape_ok)
+    fail("plan: mode '{}' does not match {} rank(s) in {} group(s){}", to_string(plan.mode), plan.ranks.size(), groups,
+         streams ? " with streamed blocks" : "");
+  check_seconds(plan.predicted.step_seconds, "predicted.step_seconds");
+  check_seconds(plan.predicted.throughput_step_seconds, "predicted.throughput_step_seconds");
+  if (plan.predicted.job_seconds) check_seconds(*plan.predicted.job_seconds, "predicted.job_seconds");
+  if (plan.predicted.seconds_per_job) check_seconds(*plan.predicted.seconds_per_job, "predicted.seconds_per_job");
+}
+
+nlohmann::json to_json(const Plan& plan) {
+  nlohmann::json ranks = nlohmann::json::array();
+  for (const RankPlan& r : plan.ranks) {
+    nlohmann::json blocks = nlohmann::json::array();
+    for (const auto& b : r.blocks) blocks.push_back({{"name", b.name}, {"home", to_string(b.home)}, {"bytes", b.bytes}});
+    ranks.push_back({
+        {"rank", r.rank},
+        {"device", r.device},
+        {"group", r.group},
+        {"stage", r.stage},
+        {"budget_bytes", r.budget_bytes},
+        {"peak_bytes", r.peak_bytes},
+        {"activation_bytes", r.activation_bytes},
+        {"slot_bytes", r.slot_bytes},
+        {"prefetch_depth", r.prefetch_depth},
+        {"blocks", std::move(blocks)},
+        {"predicted",
+         {{"compute_seconds", r.predicted.compute_seconds},
+          {"transfer_seconds", r.predicted.transfer_seconds},
+          {"exposed_transfer_seconds", r.predicted.exposed_transfer_seconds},
+          {"boundary_seconds", r.predicted.boundary_seconds},
+          {"stage_seconds", r.predicted.stage_seconds}}},
+    });
+  }
+  nlohmann::json predicted = {{"step_seconds", plan.predicted.step_seconds},
+                              {"throughput_step_seconds", plan.predicted.throughput_step_seconds}};
+  if (plan.predicted.job_seconds) predicted["job_seconds"] = *plan.predicted.job_seconds;
+  if (plan.predicted.seconds_per_job) predicted["seconds_per_job"] = *plan.predicted.seconds_per_job;
+  return {
+      {"schema", "ditrun.plan/1"},
+      {"mode", to_string(plan.mode)},
+      {"objective", to_string(plan.objective)},
+      {"micro_batches", plan.micro_batches},
+      {"steps", plan.steps},
+      {"exact", plan.exact},
+      {"host_budget_bytes", plan.host_budget_bytes},
+      {"host_pinned_bytes", plan.host_pinned_bytes},
+      {"ranks", std::move(ranks)},
+      {"predicted", std::move(predicted)},
+  };
+}
+
+namespace {
+
+// Reads one object, naming fields by their path ("ranks[0].blocks[2].home") in errors.
+struct Reader {
+  const nlohmann::json& json;
+  std::string path;
+
+  std::string field(std::string_view name) const { return path.empty() ? std::string(name) : path + "." + std::string(name); }
+  [[noreturn]] void bad(std::string_view name, std::string_view what) const { fail("plan: {}: {}", field(name), what); }
+  const nlohmann::json* find(std::string_view name) const {
+    auto it = json.find(name);
+    return it == json.end() ? nullptr : &*it;
+  }
+  const nlohmann::json& at(std::string_view name) const {
+    if (const auto* v = find(name)) return *v;
+    bad(name, "missing");
+  }
+  uint64_t bytes(std::string_view name) const {
+    const auto& v = at(name);
+    // Parsed JSON gives unsigned numbers, JSON built in C++ may hold signed ones: take both.
+    if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0))
+      bad(name, fmt::format("{} is not a byte count", v.dump()));
+    return v.get<uint64_t>();
+  }
+  uint64_t bytes_or(std::string_view name, uint64_t fallback) const { return find(name) ? bytes(name) : fallback; }
+  int integer_or(std::string_view name, int fallback) const {
+    const auto* v = find(name);
+    if (!v) return fallback;
+    if (!v->is_number_integer() || v->get<int64_t>() < 0 || v->get<int64_t>() > 1000000)
+      bad(name, fmt::format("{} is not a small non-negative integer", v->dump()));
+    return v->get<int>();
+  }
+  double seconds(std::string_view name) const {
+    const auto& v = at(name);
+    if (!v.is_number()) bad(name, fmt::format("{} is not a number of seconds", v.dump()));
+    return v.get<double>();
+  }
+  double seconds_or(std::string_view name, double fallback) const { return find(name) ? seconds(name) : fallback; }
+  std::string text(std::string_view name) const {
+    const auto& v = at(name);
+    if (!v.is_string()) bad(name, fmt::format("{} is not a string", v.dump()));
+    return v.get<std::string>();
+  }
+  const nlohmann::json& array(std::string_view name) const {
+    const auto& v = at(name);
+    if (!v.is_array()) bad(name, "is not an array");
+    return v;
+  }
+  Reader object(std::string_view name, const nlohmann::json& v) const {
+    if (!v.is_object()) fail("plan: {}: is not an object", field(name));
+    return Reader{v, field(name)};
+  }
+};
+
+PlanMode parse_mode(const Reader& r) {
+  const std::string mode = r.text("mode");
+  for (size_t i = 0; i < std::size(mode_names); ++i)
+    if (mode == mode_names[i]) return static_cast<PlanMode>(i);
+  r.bad("mode", fmt::format("'{}' is not single, offload, pipeline, replicas or replicas_of_pipelines", mode));
+}
+
+}  // namespace
+
+Plan plan_from_json(const nlohmann::json& json) {
+  if (!json.is_object()) fail("plan: not a JSON object");
+  const Reader top{json, ""};
+  if (const auto* schema = top.find("schema"); schema && *schema != "ditrun.plan/1")
+    top.bad("schema", fmt::format("{} is not \"ditrun.plan/1\"", schema->dump()));
+  Plan plan;
+  plan.mode = parse_mode(top);
+  if (top.find("objective")) {
+    const std::string objective = top.text("objective");
+    if (objective != "latency" && objective != "throughput")
+      top.bad("objective", fmt::format("'{}' is not latency or throughput", objective));
+    plan.objective = parse_objective(objective);
+  }
+  plan.micro_batches = top.integer_or("micro_batches", 1);
+  plan.steps = top.integer_or("steps", 0);
+  if (const auto* exact = top.find("exact")) {
+    if (!exact->is_boolean()) top.bad("exact", "is not true or false");
+    plan.exact = exact->get<bool>();
+  }
+  const auto& ranks = top.array("ranks");
+  int stage_in_group = 0, last_group = -1;
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const Reader r = top.object(fmt::format("ranks[{}]", i), ranks[i]);
+    RankPlan rank;
+    rank.rank = r.integer_or("rank", static_cast<int>(i));
+    rank.device = r.text("device");
+    rank.group = r.integer_or("group", 0);
+    stage_in_group = rank.group == last_group ? stage_in_group + 1 : 0;
+    last_group = rank.group;
+    rank.stage = r.integer_or("stage", stage_in_group);
+    rank.budget_bytes = r.bytes("budget_bytes");
+    rank.peak_bytes = r.bytes("peak_bytes");
+    rank.activation_bytes = r.bytes_or("activation_bytes", 0);
+    const auto& blocks = r.array("blocks");
+    uint64_t largest_streamed = 0;
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      const Reader br = r.object(fmt::format("blocks[{}]", b), blocks[b]);
+      PlacedBlock block;
+      block.name = br.text("name");
+      const std::string home = br.text("home");
+      if (home == "resident") block.home = Home::resident;
+      else if (home == "streamed") block.home = Home::streamed;
+      else br.bad("home", fmt::format("'{}' is not resident or streamed", home));
+      block.bytes = br.bytes("bytes");
+      if (block.home == Home::streamed) largest_streamed = std::max(largest_streamed, block.bytes);
+      rank.blocks.push_back(std::move(block));
+    }
+    rank.slot_bytes = r.bytes_or("slot_bytes", largest_streamed);
+    rank.prefetch_depth = r.integer_or("prefetch_depth", largest_streamed > 0 ? 2 : 0);
+    if (const auto* p = r.find("predicted")) {
+      const Reader pr = r.object("predicted", *p);
+      rank.predicted = {pr.seconds_or("compute_seconds", 0), pr.seconds_or("transfer_seconds", 0),
+                        pr.seconds_or("exposed_transfer_seconds", 0), pr.seconds_or("boundary_seconds", 0),
+                        pr.seconds_or("stage_seconds", 0)};
+    }
+    plan.host_pinned_bytes += rank.streamed_bytes();
+    plan.ranks.push_back(std::move(rank));
+  }
+  if (top.find("host_pinned_bytes") && top.bytes("host_pinned_bytes") != plan.host_pinned_bytes)
+    top.bad("host_pinned_bytes", fmt::format("{} is not the sum of streamed blocks ({})", top.bytes("host_pinned_bytes"),
+                                             plan.host_pinned_bytes));
+  // Without a host budget the plan only claims what it pins.
+  plan.host_budget_bytes = top.bytes_or("host_budget_bytes", plan.host_pinned_bytes);
+  const Reader predicted = top.object("predicted", top.at("predicted"));
+  plan.predicted.step_seconds = predicted.seconds("step_seconds");
+  plan.predicted.throughput_step_seconds = predicted.seconds_or("throughput_step_seconds", plan.predicted.step_seconds);
+  if (predicted.find("job_seconds")) plan.predicted.job_seconds = predicted.seconds("job_seconds");
+  if (predicted.find("seconds_per_job")) plan.predicted.seconds_per_job = predicted.seconds("seconds_per_job");
+  validate(plan);
+  return plan;
+}
+
+std::string summarize(const Plan& plan) {
+  std::string out = fmt::format("plan: {} ({} objective, {} rank(s), {} group(s), {} micro-batch(es)){}\n",
+                                to_string(plan.mode), to_string(plan.objective), plan.ranks.size(), plan.group_count(),
+                                plan.micro_batches, plan.exact ? "" : " [not proven optimal]");
+  out += fmt::format("  step {} per job", format_seconds(plan.predicted.step_seconds));
+  if (plan.group_count() > 1) out += fmt::format(", {} amortized over groups", format_seconds(plan.predicted.throughput_step_seconds));
+  if (plan.predicted.job_seconds) out += fmt::format("; job {}", format_seconds(*plan.predicted.job_seconds));
+  out += fmt::format("; pinned host {} of {}\n", format_bytes(plan.host_pinned_bytes), format_bytes(plan.host_budget_bytes));
+  for (const RankPlan& r : plan.ranks) {
+    size_t streamed = 0;
+    for (const auto& b : r.blocks) streamed += b.home == Home::streamed;
+    out += fmt::format("  rank {} {} (group {} stage {}): {} blocks {}..{}, {} streamed; peak {} of {}; "
+                       "compute {}, exposed transfer {}, boundary {}\n",
+                       r.rank, r.device, r.group, r.stage, r.blocks.size(), r.blocks.front().name, r.blocks.back().name,
+                       streamed, format_bytes(r.peak_bytes), format_bytes(r.budget_bytes),
+                       format_seconds(r.predicted.compute_seconds), format_seconds(r.predicted.exposed_transfer_seconds),
+                       format_seconds(r.predicted.boundary_seconds));
+  }
+  return out;
+}
+
+}  // namespace ditrun::partition

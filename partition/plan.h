@@ -1,0 +1,109 @@
+// A Plan says which rank runs which blocks on which device, which of its blocks stay resident
+// and which stream from pinned host RAM, and what the cost model predicts. The solver makes
+// one; the runtime follows it; `ditrun plan` prints it as JSON:
+//
+//   {"schema": "ditrun.plan/1", "mode": "pipeline", "objective": "latency", "micro_batches": 2,
+//    "steps": 28, "exact": true, "host_budget_bytes": ..., "host_pinned_bytes": ...,
+//    "ranks": [{"rank": 0, "device": "cuda:0", "group": 0, "stage": 0,
+//               "budget_bytes": ..., "peak_bytes": ..., "activation_bytes": ...,
+//               "slot_bytes": ..., "prefetch_depth": 2,
+//               "blocks": [{"name": "double_blocks.0", "home": "resident", "bytes": ...}, ...],
+//               "predicted": {"compute_seconds": ..., "transfer_seconds": ...,
+//                             "exposed_transfer_seconds": ..., "boundary_seconds": ...,
+//                             "stage_seconds": ...}}, ...],
+//    "predicted": {"step_seconds": ..., "throughput_step_seconds": ...,
+//                  "job_seconds": ..., "seconds_per_job": ...}}
+//
+// A group is a set of ranks that renders one job together (its stages form a pipeline);
+// replicas are several groups rendering different jobs. Rank numbers run over groups in
+// order, stage by stage, so rank 0 is group 0's first stage (the coordinator).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ditrun::partition {
+
+enum class PlanMode { single, offload, pipeline, replicas, replicas_of_pipelines };
+std::string_view to_string(PlanMode mode);
+
+enum class Objective { latency, throughput };
+std::string_view to_string(Objective objective);
+Objective parse_objective(std::string_view text);  // "latency" | "throughput"
+
+enum class Home { resident, streamed };
+std::string_view to_string(Home home);
+
+struct PlacedBlock {
+  std::string name;
+  Home home = Home::resident;
+  uint64_t bytes = 0;
+};
+
+struct RankPrediction {
+  double compute_seconds = 0;           // the rank's blocks, one step
+  double transfer_seconds = 0;          // streaming its streamed blocks host -> device
+  double exposed_transfer_seconds = 0;  // the part compute does not hide
+  double boundary_seconds = 0;          // sending activations to the next stage
+  double stage_seconds = 0;             // compute + exposed transfer + boundary
+};
+
+struct RankPlan {
+  int rank = 0;
+  std::string device;
+  int group = 0;
+  int stage = 0;
+  uint64_t budget_bytes = 0;
+  uint64_t peak_bytes = 0;        // resident + prefetch_depth * slot_bytes + activation_bytes
+  uint64_t activation_bytes = 0;
+  uint64_t slot_bytes = 0;        // largest streamed block (0 when nothing streams)
+  int prefetch_depth = 0;         // device slots for streamed blocks (0 when nothing streams)
+  std::vector<PlacedBlock> blocks;
+  RankPrediction predicted;
+
+  uint64_t resident_bytes() const;
+  uint64_t streamed_bytes() const;
+};
+
+struct PlanPrediction {
+  double step_seconds = 0;             // one sampler step of one job (the slowest group's)
+  double throughput_step_seconds = 0;  // 1 / sum over groups of 1/step: amortized over all groups
+  std::optional<double> job_seconds;       // steps * step_seconds, when steps are known
+  std::optional<double> seconds_per_job;   // steps * throughput_step_seconds
+};
+
+struct Plan {
+  PlanMode mode = PlanMode::single;
+  Objective objective = Objective::latency;
+  int micro_batches = 1;
+  int steps = 0;  // 0 = unknown
+  bool exact = true;  // the solver proved optimality under its model (see solver.h)
+  uint64_t host_budget_bytes = 0;
+  uint64_t host_pinned_bytes = 0;  // sum of streamed bytes over all ranks
+  std::vector<RankPlan> ranks;
+  PlanPrediction predicted;
+
+  int group_count() const;
+};
+
+// Checks the plan is self-consistent: ranks numbered 0.., groups and stages contiguous, every
+// rank has blocks, peak = resident + slots + activations and fits the budget, slot size
+// covers every streamed block, pinned bytes fit the host budget, each group holds the same
+// blocks in the same order, times finite and non-negative. Errors name the field:
+// "plan: ranks[1].peak_bytes 30 GiB exceeds budget_bytes 24 GiB".
+void validate(const Plan& plan);
+
+nlohmann::json to_json(const Plan& plan);
+// Parses and validates; errors name the field ("plan: ranks[0].blocks[2].home: 'disk' is not
+// resident or streamed").
+Plan plan_from_json(const nlohmann::json& json);
+
+// A few human lines: mode, predicted times, one line per rank.
+std::string summarize(const Plan& plan);
+
+}  // namespace ditrun::partition

@@ -1,0 +1,108 @@
+#include "partition/plan.h"
+
+#include <gtest/gtest.h>
+
+#include "partition/solver.h"
+#include "partition/units.h"
+#include "runtime/core/error.h"
+#include "test_models.h"
+
+namespace ditrun::partition {
+namespace {
+
+std::string from_json_error(const nlohmann::json& j) {
+  try {
+    plan_from_json(j);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+nlohmann::json minimal_plan() {
+  return nlohmann::json::parse(R"({
+    "mode": "pipeline",
+    "ranks": [
+      {"device": "cuda:0", "budget_bytes": 1000, "peak_bytes": 900,
+       "blocks": [{"name": "a", "home": "resident", "bytes": 500}, {"name": "b", "home": "streamed", "bytes": 200}]},
+      {"device": "cuda:1", "budget_bytes": 1000, "peak_bytes": 300,
+       "blocks": [{"name": "c", "home": "resident", "bytes": 300}]}
+    ],
+    "predicted": {"step_seconds": 0.5}
+  })");
+}
+
+TEST(PlanJson, SolverPlansRoundTrip) {
+  using namespace testing;
+  for (Objective objective : {Objective::latency, Objective::throughput}) {
+    const Plan plan = solve(input_for(flux_like(2, "bf16", 2),
+                                      {gpu("rtx4090", 0, 14 * GiB), gpu("rtx4090", 1, 14 * GiB),
+                                       gpu("rtx4090", 2, 20 * GiB)},
+                                      8 * GiB, objective));
+    const nlohmann::json json = to_json(plan);
+    EXPECT_EQ(json.at("schema"), "ditrun.plan/1");
+    EXPECT_TRUE(json.at("ranks").at(0).at("blocks").at(0).contains("home"));
+    const Plan back = plan_from_json(nlohmann::json::parse(json.dump()));
+    EXPECT_EQ(to_json(back), json);
+  }
+}
+
+TEST(PlanJson, MinimalPlanGetsDefaults) {
+  const Plan plan = plan_from_json(minimal_plan());
+  EXPECT_EQ(plan.mode, PlanMode::pipeline);
+  EXPECT_EQ(plan.objective, Objective::latency);
+  ASSERT_EQ(plan.ranks.size(), 2u);
+  EXPECT_EQ(plan.ranks[1].rank, 1);
+  EXPECT_EQ(plan.ranks[1].stage, 1);
+  EXPECT_EQ(plan.ranks[0].slot_bytes, 200u);
+  EXPECT_EQ(plan.ranks[0].prefetch_depth, 2);
+  EXPECT_EQ(plan.ranks[1].prefetch_depth, 0);
+  EXPECT_EQ(plan.host_pinned_bytes, 200u);
+  EXPECT_EQ(plan.host_budget_bytes, 200u);
+  EXPECT_DOUBLE_EQ(plan.predicted.throughput_step_seconds, 0.5);
+  EXPECT_FALSE(plan.predicted.job_seconds.has_value());
+  EXPECT_NE(summarize(plan).find("rank 1 cuda:1 (group 0 stage 1): 1 blocks c..c, 0 streamed"), std::string::npos)
+      << summarize(plan);
+}
+
+TEST(PlanJson, ErrorsNameTheField) {
+  auto edit = [](auto change) {
+    nlohmann::json j = minimal_plan();
+    change(j);
+    return from_json_error(j);
+  };
+  EXPECT_EQ(edit([](auto& j) { j.erase("mode"); }), "plan: mode: missing");
+  EXPECT_EQ(edit([](auto& j) { j["mode"] = "sharded"; }),
+            "plan: mode: 'sharded' is not single, offload, pipeline, replicas or replicas_of_pipelines");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][0]["blocks"][1]["home"] = "disk"; }),
+            "plan: ranks[0].blocks[1].home: 'disk' is not resident or streamed");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1].erase("device"); }), "plan: ranks[1].device: missing");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["budget_bytes"] = -5; }), "plan: ranks[1].budget_bytes: -5 is not a byte count");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][0]["blocks"][0].erase("bytes"); }), "plan: ranks[0].blocks[0].bytes: missing");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"] = nlohmann::json::object(); }), "plan: ranks: is not an array");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"] = nlohmann::json::array(); }), "plan: ranks is empty");
+  EXPECT_EQ(edit([](auto& j) { j["predicted"].erase("step_seconds"); }), "plan: predicted.step_seconds: missing");
+  EXPECT_EQ(edit([](auto& j) { j.erase("predicted"); }), "plan: predicted: missing");
+  EXPECT_EQ(edit([](auto& j) { j["predicted"]["step_seconds"] = -1; }), "plan: predicted.step_seconds -1 is not a time in seconds");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["peak_bytes"] = 1200; }), "plan: ranks[1].peak_bytes 1.2 KiB exceeds budget_bytes 1000 B");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][0]["peak_bytes"] = 800; }),
+            "plan: ranks[0].peak_bytes 800 B is below resident + slots + activations (900 B)");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][0]["prefetch_depth"] = 1; }),
+            "plan: ranks[0].prefetch_depth is 1; streamed blocks need at least 2 slots");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][0]["slot_bytes"] = 100; }),
+            "plan: ranks[0].slot_bytes 100 B is smaller than its largest streamed block (200 B)");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["device"] = "cuda:0"; }), "plan: ranks[1].device cuda:0 is used by an earlier rank");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["blocks"][0]["name"] = "a"; }), "plan: group 0 holds a block twice");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["rank"] = 5; }), "plan: ranks[1].rank is 5, expected 1");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["group"] = 2; }), "plan: ranks[1].group is 2, expected 0 or 1");
+  EXPECT_EQ(edit([](auto& j) { j["host_budget_bytes"] = 100; }), "plan: host_pinned_bytes 200 B exceeds host_budget_bytes 100 B");
+  EXPECT_EQ(edit([](auto& j) { j["host_pinned_bytes"] = 7; }), "plan: host_pinned_bytes: 7 is not the sum of streamed blocks (200)");
+  EXPECT_EQ(edit([](auto& j) { j["mode"] = "single"; }), "plan: mode 'single' does not match 2 rank(s) in 1 group(s) with streamed blocks");
+  EXPECT_EQ(edit([](auto& j) { j["ranks"][1]["group"] = 1; }), "plan: group 1 does not hold the same blocks as group 0");
+  EXPECT_EQ(edit([](auto& j) { j["objective"] = "speed"; }), "plan: objective: 'speed' is not latency or throughput");
+  EXPECT_EQ(edit([](auto& j) { j["schema"] = "ditrun.plan/9"; }), "plan: schema: \"ditrun.plan/9\" is not \"ditrun.plan/1\"");
+  EXPECT_EQ(from_json_error(nlohmann::json::array()), "plan: not a JSON object");
+}
+
+}  // namespace
+}  // namespace ditrun::partition
