@@ -8,6 +8,9 @@
 
 namespace ditrun::models {
 
+// True when `shape` has want.size() dims and each equals `want` where `want` is not -1.
+bool shape_fits(const Shape& shape, const Shape& want);
+
 // The input `name` with `ndim` dims; `want` gives the expected size of each dim, -1 for any.
 // Fails naming the input: "model input 'txt': shape [2, 7] should be [B, L, 64]".
 const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_view name, const Shape& want,

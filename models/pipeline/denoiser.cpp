@@ -1,5 +1,6 @@
 #include "models/pipeline/denoiser.h"
 
+#include "models/common/model_io.h"
 #include "models/common/patchify.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/executor.h"
@@ -27,9 +28,7 @@ const HostTensor& cond_tensor(const Conditioning& c, std::string_view name, cons
   auto it = c.tensors.find(name);
   if (it == c.tensors.end()) fail("{}: conditioning tensor '{}' ({}) is missing", c.source, name, layout);
   const HostTensor& t = it->second;
-  bool ok = t.shape.size() == want.size();
-  for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == t.shape[i];
-  if (!ok) fail("{}: conditioning tensor '{}' has shape {}, the model needs {}", c.source, name, shape_string(t.shape), layout);
+  if (!shape_fits(t.shape, want)) fail("{}: conditioning tensor '{}' has shape {}, the model needs {}", c.source, name, shape_string(t.shape), layout);
   return t;
 }
 

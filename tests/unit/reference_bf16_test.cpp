@@ -19,9 +19,7 @@ class ReferenceBf16 : public testing::TestWithParam<std::string> {};
 TEST_P(ReferenceBf16, WithinDocumentedTolerance) {
   ReferenceCase bf16(GetParam(), "", runtime::Precision::BF16);
   ReferenceCase f32(GetParam(), "", runtime::Precision::F32);
-  runtime::HostTensors in;
-  for (const auto& [name, t] : bf16.io)
-    if (name.starts_with("in.")) in.emplace(name.substr(3), t);
+  const runtime::HostTensors in = reference_inputs(bf16.io);
   std::map<std::string, HostTensor> blocks;
   const HostTensor out = runtime::run_model(*bf16.backend, *bf16.network, *bf16.weights, in,
                                             [&](const std::string& n, const HostTensor& t) { blocks[n] = t; });
@@ -33,12 +31,7 @@ TEST_P(ReferenceBf16, WithinDocumentedTolerance) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, ReferenceBf16, testing::Values("flux-tiny-dev", "flux-tiny-schnell", "wan21-tiny-t2v"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s)
-                             if (c == '-') c = '_';
-                           return s;
-                         });
+                         [](const auto& info) { return test_label(info.param); });
 
 }  // namespace
 }  // namespace ditrun::test

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -22,6 +23,25 @@ ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant
   weights = std::make_unique<runtime::ResidentWeights>(*backend, runtime::all_weight_names(*network),
                                                        [&](const std::string& n) { return source.weights->find(n); });
   io = models::read_host_tensors(variant.empty() ? base + ".io.safetensors" : base + "-" + variant + ".io.safetensors");
+}
+
+HostTensor batch_item(const HostTensor& t, int64_t b) {
+  Shape s(t.shape.begin() + 1, t.shape.end());
+  const int64_t n = shape_numel(s);
+  return HostTensor(s, std::vector<float>(t.data.begin() + b * n, t.data.begin() + (b + 1) * n));
+}
+
+runtime::HostTensors reference_inputs(const runtime::HostTensors& io) {
+  runtime::HostTensors in;
+  for (const auto& [name, t] : io)
+    if (name.starts_with("in.")) in.emplace(name.substr(3), t);
+  return in;
+}
+
+std::string test_label(std::string s) {
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
 }
 
 double max_abs_diff(const HostTensor& a, const HostTensor& b) {

@@ -25,6 +25,13 @@ struct ReferenceCase {
   runtime::HostTensors io;  // every tensor of CASE[-VARIANT].io.safetensors, by full name
 };
 
+// Item b of a batched tensor, without the batch dim (one job's share of a reference batch).
+HostTensor batch_item(const HostTensor& t, int64_t b);
+// The model inputs of an io file: its `in.*` tensors with the prefix dropped.
+runtime::HostTensors reference_inputs(const runtime::HostTensors& io);
+// gtest parameter label: '-' and other punctuation become '_'.
+std::string test_label(std::string s);
+
 // max |a − b| over all elements; fails the test (and returns +inf) when shapes differ.
 double max_abs_diff(const HostTensor& a, const HostTensor& b);
 

@@ -17,17 +17,7 @@ struct Case {
 };
 
 std::string case_label(const testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.name + (info.param.variant.empty() ? "" : "_" + info.param.variant);
-  for (char& c : s)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
-}
-
-runtime::HostTensors inputs_of(const runtime::HostTensors& io) {
-  runtime::HostTensors in;
-  for (const auto& [name, t] : io)
-    if (name.starts_with("in.")) in.emplace(name.substr(3), t);
-  return in;
+  return test_label(info.param.name + (info.param.variant.empty() ? "" : "_" + info.param.variant));
 }
 
 class ReferenceForward : public testing::TestWithParam<Case> {};
@@ -35,7 +25,7 @@ class ReferenceForward : public testing::TestWithParam<Case> {};
 TEST_P(ReferenceForward, MatchesOutputAndEveryBlock) {
   ReferenceCase rc(GetParam().name, GetParam().variant);
   std::map<std::string, HostTensor> blocks;
-  const HostTensor out = runtime::run_model(*rc.backend, *rc.network, *rc.weights, inputs_of(rc.io),
+  const HostTensor out = runtime::run_model(*rc.backend, *rc.network, *rc.weights, reference_inputs(rc.io),
                                             [&](const std::string& n, const HostTensor& t) { blocks[n] = t; });
   EXPECT_LT(max_abs_diff(out, rc.io.at("out")), 1e-4);
   for (const auto& [name, ref] : rc.io) {

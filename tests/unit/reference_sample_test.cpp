@@ -11,13 +11,6 @@
 namespace ditrun::test {
 namespace {
 
-// Item b of a batched tensor, without the batch dim.
-HostTensor item(const HostTensor& t, int64_t b) {
-  Shape s(t.shape.begin() + 1, t.shape.end());
-  const int64_t n = shape_numel(s);
-  return HostTensor(s, std::vector<float>(t.data.begin() + b * n, t.data.begin() + (b + 1) * n));
-}
-
 class ReferenceSample : public testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceSample, EulerReproducesTheLatent) {
@@ -30,15 +23,15 @@ TEST_P(ReferenceSample, EulerReproducesTheLatent) {
   const HostTensor& ref_sigmas = rc.io.at("sample.sigmas");
 
   for (int64_t b = 0; b < noise.shape[0]; ++b) {
-    HostTensor x = item(noise, b);
+    HostTensor x = batch_item(noise, b);
     models::Conditioning cond{{}, GetParam()};
     models::GuidanceSettings g{cfg.sampling.guidance, cfg.sampling.cfg};
     if (flux) {
-      cond.tensors["txt"] = item(rc.io.at("in.txt"), b);
-      cond.tensors["y"] = item(rc.io.at("in.y"), b);
+      cond.tensors["txt"] = batch_item(rc.io.at("in.txt"), b);
+      cond.tensors["y"] = batch_item(rc.io.at("in.y"), b);
     } else {
-      cond.tensors["context"] = item(rc.io.at("in.context"), b);
-      cond.tensors["context_neg"] = item(rc.io.at("in.context_neg"), b);
+      cond.tensors["context"] = batch_item(rc.io.at("in.context"), b);
+      cond.tensors["context_neg"] = batch_item(rc.io.at("in.context_neg"), b);
     }
     denoiser->check_conditioning(cond, g);
     const auto sigmas = runtime::flow_sigmas(cfg.sampling.steps, runtime::Shift::parse(cfg.sampling.shift),
@@ -48,18 +41,13 @@ TEST_P(ReferenceSample, EulerReproducesTheLatent) {
     runtime::euler_sample(x, sigmas, [&](const HostTensor& xs, double s, HostTensor& v) {
       v = denoiser->velocity(xs, s, cond, g);
     });
-    EXPECT_LT(max_abs_diff(x, item(latent, b)), 1e-3) << "batch item " << b;
+    EXPECT_LT(max_abs_diff(x, batch_item(latent, b)), 1e-3) << "batch item " << b;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllCases, ReferenceSample,
                          testing::Values("flux-tiny-dev", "flux-tiny-schnell", "wan21-tiny-t2v"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s)
-                             if (c == '-') c = '_';
-                           return s;
-                         });
+                         [](const auto& info) { return test_label(info.param); });
 
 }  // namespace
 }  // namespace ditrun::test

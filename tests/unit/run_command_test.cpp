@@ -18,12 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-HostTensor item(const HostTensor& t, int64_t b) {
-  Shape s(t.shape.begin() + 1, t.shape.end());
-  const int64_t n = shape_numel(s);
-  return HostTensor(s, std::vector<float>(t.data.begin() + b * n, t.data.begin() + (b + 1) * n));
-}
-
 int run_ditrun(const std::string& args, const std::string& log) {
   const std::string cmd = ditrun_binary() + " --log-level warn run " + args + " > " + log + " 2>&1";
   const int status = std::system(cmd.c_str());
@@ -45,7 +39,7 @@ TEST(RunCommand, JobFileReproducesReferenceAndRecordsFailures) {
   const std::string dir = temp_dir("run-jobs"), out = dir + "/out";
   const std::string base = testdata("reference/flux-tiny-dev");
   const auto io = models::read_host_tensors(base + ".io.safetensors");
-  const HostTensor txt = item(io.at("in.txt"), 1), y = item(io.at("in.y"), 1), noise = item(io.at("sample.noise"), 1);
+  const HostTensor txt = batch_item(io.at("in.txt"), 1), y = batch_item(io.at("in.y"), 1), noise = batch_item(io.at("sample.noise"), 1);
   models::write_host_tensors(dir + "/cond.safetensors", {{"txt", &txt}, {"y", &y}});
   models::write_host_tensors(dir + "/noise.safetensors", {{"noise", &noise}});
   {
@@ -59,7 +53,7 @@ TEST(RunCommand, JobFileReproducesReferenceAndRecordsFailures) {
   EXPECT_EQ(run_ditrun(args, dir + "/log1"), 2) << slurp(dir + "/log1");
 
   const auto latent = models::read_host_tensors(out + "/ref1.safetensors");
-  EXPECT_LT(max_abs_diff(latent.at("latent"), item(io.at("sample.latent"), 1)), 1e-3);
+  EXPECT_LT(max_abs_diff(latent.at("latent"), batch_item(io.at("sample.latent"), 1)), 1e-3);
   EXPECT_EQ(files_in(out), (std::set<std::string>{"ledger.jsonl", "ref1.safetensors", "ref1.png"}));
 
   auto ledger = launcher::read_ledger(out);
@@ -85,15 +79,15 @@ TEST(RunCommand, SingleJobFlagsOnWanWithCfg) {
   const std::string dir = temp_dir("run-wan"), out = dir + "/out";
   const std::string base = testdata("reference/wan21-tiny-t2v");
   const auto io = models::read_host_tensors(base + ".io.safetensors");
-  const HostTensor ctx = item(io.at("in.context"), 0), neg = item(io.at("in.context_neg"), 0);
-  const HostTensor noise = item(io.at("sample.noise"), 0);
+  const HostTensor ctx = batch_item(io.at("in.context"), 0), neg = batch_item(io.at("in.context_neg"), 0);
+  const HostTensor noise = batch_item(io.at("sample.noise"), 0);
   models::write_host_tensors(dir + "/cond.safetensors", {{"context", &ctx}, {"context_neg", &neg}});
   models::write_host_tensors(dir + "/noise.safetensors", {{"noise", &noise}});
   const std::string args = base + ".safetensors --config " + base + ".config.json --id w0 --cond " + dir +
                            "/cond.safetensors --noise " + dir + "/noise.safetensors --out " + out;
   ASSERT_EQ(run_ditrun(args, dir + "/log"), 0) << slurp(dir + "/log");
   const auto latent = models::read_host_tensors(out + "/w0.safetensors");
-  EXPECT_LT(max_abs_diff(latent.at("latent"), item(io.at("sample.latent"), 0)), 1e-3);
+  EXPECT_LT(max_abs_diff(latent.at("latent"), batch_item(io.at("sample.latent"), 0)), 1e-3);
   EXPECT_TRUE(fs::exists(out + "/w0.png"));
 }
 
