@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <map>
 #include <random>
 
 #include "models/arch/layout.h"
@@ -22,7 +23,7 @@
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
 #include "runtime/core/parallel.h"
-#include "runtime/exec/resident_weights.h"
+#include "runtime/exec/weight_store.h"
 
 using namespace ditrun;
 using Clock = std::chrono::steady_clock;
@@ -58,8 +59,7 @@ void bench_tiny_model(const std::string& testdata, const std::string& name, doub
   const auto src = models::open_model(base + ".safetensors", base + ".config.json");
   const auto net = models::make_network(src.config);
   auto be = runtime::make_cpu_backend();
-  const runtime::ResidentWeights w(*be, runtime::all_weight_names(*net),
-                                   [&](const std::string& n) { return src.weights->find(n); });
+  runtime::WeightStore w(*be, *net, [&](const std::string& n) { return src.weights->find(n); });
   const auto io = models::read_host_tensors(base + ".io.safetensors");
   const auto den = models::make_denoiser(src.config, *be, *net, w);
   const HostTensor& noise = io.at("sample.noise");
@@ -133,6 +133,26 @@ SyntheticBlock synthetic_double_block(DType storage) {
   return block;
 }
 
+// One block's weights loaded on the backend (a whole model's are a WeightStore's business).
+class BlockWeights final : public runtime::WeightLookup {
+ public:
+  BlockWeights(runtime::Backend& be, const std::vector<Weight>& weights) {
+    for (const Weight& w : weights) {
+      loaded_.emplace(w.name, be.load_weight(w, be.compute_stream()));
+      stored_bytes_ += w.stored_bytes();
+    }
+  }
+  const runtime::DeviceWeight* find(std::string_view name) const override {
+    auto it = loaded_.find(name);
+    return it == loaded_.end() ? nullptr : &it->second;
+  }
+  uint64_t stored_bytes() const { return stored_bytes_; }
+
+ private:
+  std::map<std::string, runtime::DeviceWeight, std::less<>> loaded_;
+  uint64_t stored_bytes_ = 0;
+};
+
 double bench_double_block(DType storage, int64_t tokens, double peak_gflops) {
   const SyntheticBlock block = synthetic_double_block(storage);
   arch::ModelConfig config;
@@ -140,11 +160,7 @@ double bench_double_block(DType storage, int64_t tokens, double peak_gflops) {
   const models::flux::Dims dims(p);
   const auto net_block = models::flux::make_double_block(0, dims);
   auto be = runtime::make_cpu_backend();
-  const runtime::ResidentWeights w(*be, net_block->weight_names(), [&](const std::string& n) -> const Weight* {
-    for (const auto& x : block.weights)
-      if (x.name == n) return &x;
-    return nullptr;
-  });
+  const BlockWeights w(*be, block.weights);
   const int64_t txt = 512, img = tokens - txt, h = dims.hidden;
   runtime::ActivationState state;
   state.set_int("txt_len", txt);

@@ -14,7 +14,7 @@
 #include "models/pipeline/tensor_files.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/executor.h"
-#include "runtime/exec/resident_weights.h"
+#include "runtime/exec/weight_store.h"
 
 namespace ditrun::launcher {
 namespace {
@@ -33,8 +33,7 @@ void run_forward(const ForwardOptions& o) {
   if (inputs.empty()) fail("{}: no 'in.*' tensors", o.inputs);
 
   auto backend = make_backend(o.backend);
-  const runtime::ResidentWeights weights(*backend, runtime::all_weight_names(*network),
-                                         [&](const std::string& n) { return src.weights->find(n); });
+  runtime::WeightStore weights(*backend, *network, [&](const std::string& n) { return src.weights->find(n); });
 
   std::vector<std::pair<std::string, HostTensor>> block_outputs;
   const auto start = std::chrono::steady_clock::now();

@@ -20,7 +20,7 @@ namespace ditrun::launcher {
 struct JobRunner::LoadedModel {
   models::ModelSource source;
   std::unique_ptr<runtime::Model> network;
-  std::unique_ptr<runtime::ResidentWeights> weights;
+  std::unique_ptr<runtime::WeightStore> weights;
   std::unique_ptr<models::Denoiser> denoiser;
 };
 
@@ -38,13 +38,12 @@ JobRunner::LoadedModel& JobRunner::model_for(const Job& job) {
     m->source = models::open_model(model_path_, config);
     m->network = models::make_network(m->source.config);
     models::check_weights_present(*m->network, *m->source.weights);
-    m->weights = std::make_unique<runtime::ResidentWeights>(
-        backend_, runtime::all_weight_names(*m->network),
-        [&](const std::string& n) { return m->source.weights->find(n); });
+    m->weights = std::make_unique<runtime::WeightStore>(
+        backend_, *m->network, [&](const std::string& n) { return m->source.weights->find(n); });
     m->denoiser = models::make_denoiser(m->source.config, backend_, *m->network, *m->weights);
     spdlog::info("model {}: {} ({} blocks, config {}), {:.1f} MiB of weights on {}", model_path_,
                  m->source.config.variant, m->network->blocks().size(), m->source.config_source,
-                 double(m->weights->stored_bytes()) / (1 << 20), backend_.name());
+                 double(m->weights->resident_bytes() + m->weights->streamed_bytes()) / (1 << 20), backend_.name());
     slot = std::move(m);
   }
   return *slot;

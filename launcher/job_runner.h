@@ -12,7 +12,7 @@
 #include "models/pipeline/denoiser.h"
 #include "models/pipeline/model_source.h"
 #include "runtime/backend/backend.h"
-#include "runtime/exec/resident_weights.h"
+#include "runtime/exec/weight_store.h"
 
 namespace ditrun::launcher {
 

@@ -34,7 +34,7 @@ const HostTensor& cond_tensor(const Conditioning& c, std::string_view name, cons
 
 class Base : public Denoiser {
  public:
-  Base(runtime::Backend& be, const runtime::Model& net, const runtime::WeightLookup& w)
+  Base(runtime::Backend& be, const runtime::Model& net, runtime::WeightStore& w)
       : backend_(be), network_(net), weights_(w) {}
 
  protected:
@@ -42,7 +42,7 @@ class Base : public Denoiser {
 
   runtime::Backend& backend_;
   const runtime::Model& network_;
-  const runtime::WeightLookup& weights_;
+  runtime::WeightStore& weights_;
 };
 
 // Flux: 16-channel latents at 1/8 of the pixels, rounded up to whole 2×2 patches (BFL
@@ -50,7 +50,7 @@ class Base : public Denoiser {
 class FluxDenoiser final : public Base {
  public:
   FluxDenoiser(const arch::FluxParams& p, runtime::Backend& be, const runtime::Model& net,
-               const runtime::WeightLookup& w)
+               runtime::WeightStore& w)
       : Base(be, net, w), p_(p) {}
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
@@ -104,7 +104,7 @@ class FluxDenoiser final : public Base {
 class WanDenoiser final : public Base {
  public:
   WanDenoiser(const arch::WanParams& p, runtime::Backend& be, const runtime::Model& net,
-              const runtime::WeightLookup& w)
+              runtime::WeightStore& w)
       : Base(be, net, w), p_(p) {}
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
@@ -166,7 +166,7 @@ class WanDenoiser final : public Base {
 }  // namespace
 
 std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config, runtime::Backend& backend,
-                                        const runtime::Model& network, const runtime::WeightLookup& weights) {
+                                        const runtime::Model& network, runtime::WeightStore& weights) {
   switch (config.family) {
     case arch::Family::Flux: return std::make_unique<FluxDenoiser>(arch::flux_params(config), backend, network, weights);
     case arch::Family::Wan: return std::make_unique<WanDenoiser>(arch::wan_params(config), backend, network, weights);

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "models/arch/model_config.h"
-#include "runtime/exec/model.h"
+#include "runtime/exec/weight_store.h"
 
 namespace ditrun::models {
 
@@ -45,6 +45,6 @@ class Denoiser {
 };
 
 std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config, runtime::Backend& backend,
-                                        const runtime::Model& network, const runtime::WeightLookup& weights);
+                                        const runtime::Model& network, runtime::WeightStore& weights);
 
 }  // namespace ditrun::models

@@ -5,7 +5,7 @@
 #include "models/flux/flux_model.h"
 #include "models/wan/wan_model.h"
 #include "runtime/core/error.h"
-#include "runtime/exec/resident_weights.h"
+#include "runtime/exec/weight_store.h"
 
 namespace ditrun::models {
 
@@ -29,7 +29,7 @@ void check_weights_present(const runtime::Model& network, const quant::WeightSet
   const std::string& path = weights.checkpoint().path();
   std::string first_missing;
   size_t missing = 0;
-  for (const std::string& name : runtime::all_weight_names(network)) {
+  for (const auto& unit : runtime::model_units(network)) for (const std::string& name : unit.weights) {
     const quant::Weight* w = weights.find(name);
     if (!w) {
       if (missing++ == 0) first_missing = name;

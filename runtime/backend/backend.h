@@ -52,6 +52,22 @@ struct DeviceWeight {
   int64_t cols() const { return source->cols(); }
 };
 
+// Raw bytes a backend allocated: device memory (weight arenas, prefetch slots) or pinned host
+// memory (the pool streamed blocks are copied from). Freed when the last copy goes.
+struct Buffer {
+  std::shared_ptr<void> memory;
+  uint8_t* data = nullptr;
+  uint64_t bytes = 0;
+};
+
+// Device memory in use by this backend: activations, weight buffers and loaded weights.
+// `limit_bytes` is the budget the backend enforces (0: none, only the hardware's size).
+struct MemoryStats {
+  uint64_t limit_bytes = 0;
+  uint64_t in_use_bytes = 0;
+  uint64_t peak_bytes = 0;  // since creation or the last reset_peak_memory()
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -67,6 +83,18 @@ class Backend {
   // Makes `w` available to kernels (on `stream`, asynchronously where the device allows).
   // The Weight (and the memory its bytes point into) must outlive the DeviceWeight.
   virtual DeviceWeight load_weight(const Weight& w, Stream stream) = 0;
+  // Device memory for weights that a WeightStore places itself. Fails (naming the budget)
+  // rather than exceed the backend's memory limit.
+  virtual Buffer allocate_device(uint64_t bytes) = 0;
+  // Page-locked host memory, so copies from it to the device run asynchronously at full speed.
+  virtual Buffer allocate_pinned(uint64_t bytes) = 0;
+  // Copies host bytes (pinned for asynchrony) into dst at `offset`, ordered on `stream`.
+  virtual void copy_to_device(std::span<const uint8_t> src, const Buffer& dst, uint64_t offset, Stream stream) = 0;
+  // `w` with its stored bytes read from dst[offset, offset + w.bytes.size()) (where a
+  // WeightStore copied them); scales and the logical shape still come from `w`.
+  virtual DeviceWeight bind_weight(const Weight& w, const Buffer& dst, uint64_t offset) = 0;
+  virtual MemoryStats memory_stats() const = 0;
+  virtual void reset_peak_memory() = 0;
 
   // ---- streams and events
   virtual Stream compute_stream() = 0;

@@ -6,8 +6,14 @@
 // and its input to bf16 before an f32-accumulating GEMM: the arithmetic of a bf16 GPU path,
 // so the two can be compared, without a second storage type on the host. copy() is exact.
 //
-// Streams are ids and events already-complete handles: every op runs when it is issued.
-// Weights are used where their bytes lie (the mapped file): load_weight copies nothing.
+// Memory. "Device memory" is host memory under a budget (CpuBackendOptions::device_memory_bytes,
+// see cpu_memory.h): activations, weight buffers and loaded weights all charge it. load_weight
+// copies nothing (the weight is used where its bytes lie, in the mapped file) but charges its
+// bytes, as a resident weight occupies device memory; bind_weight reads a copy a WeightStore
+// made in a device buffer.
+//
+// Streams (cpu_stream.h). Ops run on the calling thread when issued (the compute stream);
+// other streams are worker threads, so a WeightStore's copies overlap compute as on a GPU.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -15,8 +21,14 @@
 
 #include <fmt/format.h>
 
+#include <map>
+#include <mutex>
+#include <optional>
+
 #include "kernels/cpu/cpu_kernels.h"
 #include "runtime/backend/cpu_backend.h"
+#include "runtime/backend/cpu_memory.h"
+#include "runtime/backend/cpu_stream.h"
 #include "runtime/core/error.h"
 #include "runtime/core/parallel.h"
 
@@ -25,14 +37,32 @@ namespace {
 
 namespace k = kernels::cpu;
 
+// What DeviceWeight::memory holds for weights this backend made: the ledger charge of a loaded
+// weight, or the weight rebound to a device buffer (and that buffer, kept alive).
+struct CpuWeight {
+  std::optional<Weight> bound;
+  std::shared_ptr<void> hold;
+};
+
+// The Weight whose bytes the kernels read.
 const Weight& source_of(std::string_view op, const DeviceWeight& w) {
   if (!w.source) fail("{}: a DeviceWeight without a source weight (was it loaded?)", op);
+  if (w.memory) {
+    const auto* cpu = static_cast<const CpuWeight*>(w.memory.get());
+    if (cpu->bound) return *cpu->bound;
+  }
   return *w.source;
+}
+
+void check_range(std::string_view op, const Buffer& dst, uint64_t offset, uint64_t bytes) {
+  if (!dst.data || offset > dst.bytes || bytes > dst.bytes - offset)
+    fail("{}: {} bytes at offset {} do not fit a buffer of {} bytes", op, bytes, offset, dst.bytes);
 }
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(const CpuBackendOptions& options) : precision_(options.precision) {
+  explicit CpuBackend(const CpuBackendOptions& options)
+      : precision_(options.precision), ledger_(std::make_shared<MemoryLedger>(options.device_memory_bytes)) {
     if (options.threads < 0) fail("cpu backend: {} threads requested", options.threads);
     ctx_.threads = options.threads == 0 ? int(host_threads()) : options.threads;
     ctx_.round_bf16 = options.precision == Precision::BF16;
@@ -52,9 +82,12 @@ class CpuBackend final : public Backend {
     const int64_t n = shape_numel(shape);
     if (n < 0) fail("cpu backend: cannot allocate a tensor of shape {}", shape_string(shape));
     // 64-byte aligned (cache lines, any SIMD width); at least one line so data() is never null.
-    const size_t bytes = std::max<size_t>(64, (size_t(n) * sizeof(float) + 63) / 64 * 64);
-    void* p = ::operator new(bytes, std::align_val_t(64));
-    std::shared_ptr<void> memory(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+    const uint64_t bytes = uint64_t(n) * sizeof(float);
+    auto charge = ledger_->charge(bytes, [&] { return fmt::format("an activation {}", shape_string(shape)); });
+    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
+    uint8_t* p = data.get();
+    auto memory = std::make_shared<std::pair<std::shared_ptr<uint8_t>, std::shared_ptr<void>>>(std::move(data),
+                                                                                             std::move(charge));
     return Tensor(std::move(memory), p, DType::F32, shape, device());
   }
   Tensor zeros(const Shape& shape) override {
@@ -62,14 +95,73 @@ class CpuBackend final : public Backend {
     std::memset(t.data(), 0, size_t(t.numel()) * sizeof(float));
     return t;
   }
-  DeviceWeight load_weight(const Weight& w, Stream) override { return DeviceWeight{&w, w.bytes, nullptr}; }
+  DeviceWeight load_weight(const Weight& w, Stream) override {
+    auto cpu = std::make_shared<CpuWeight>();
+    cpu->hold = ledger_->charge(w.bytes.size(), [&] { return fmt::format("weight '{}'", w.name); });
+    return DeviceWeight{&w, w.bytes, std::move(cpu)};
+  }
+  Buffer allocate_device(uint64_t bytes) override {
+    auto charge = ledger_->charge(bytes, [&] { return fmt::format("a weight buffer of {} bytes", bytes); });
+    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
+    uint8_t* p = data.get();
+    auto memory = std::make_shared<std::pair<std::shared_ptr<uint8_t>, std::shared_ptr<void>>>(std::move(data),
+                                                                                             std::move(charge));
+    return Buffer{std::move(memory), p, bytes};
+  }
+  Buffer allocate_pinned(uint64_t bytes) override {
+    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
+    uint8_t* p = data.get();
+    return Buffer{std::move(data), p, bytes};
+  }
+  void copy_to_device(std::span<const uint8_t> src, const Buffer& dst, uint64_t offset, Stream stream) override {
+    check_range("copy_to_device", dst, offset, src.size());
+    if (src.empty()) return;
+    uint8_t* to = dst.data + offset;
+    if (stream.id == 0) {
+      std::memcpy(to, src.data(), src.size());
+      return;
+    }
+    // The task keeps the destination alive; the source must stay valid until the stream
+    // reaches the copy, as with cudaMemcpyAsync.
+    worker(stream).enqueue([to, src, keep = dst.memory] { std::memcpy(to, src.data(), src.size()); });
+  }
+  DeviceWeight bind_weight(const Weight& w, const Buffer& dst, uint64_t offset) override {
+    check_range(fmt::format("bind_weight '{}'", w.name), dst, offset, w.bytes.size());
+    auto cpu = std::make_shared<CpuWeight>();
+    cpu->bound = w;
+    cpu->bound->bytes = std::span<const uint8_t>(dst.data + offset, w.bytes.size());
+    cpu->hold = dst.memory;
+    const std::span<const uint8_t> bytes = cpu->bound->bytes;
+    return DeviceWeight{&w, bytes, std::move(cpu)};
+  }
+  MemoryStats memory_stats() const override { return ledger_->stats(); }
+  void reset_peak_memory() override { ledger_->reset_peak(); }
 
   // ---- streams and events
   Stream compute_stream() override { return Stream{0}; }
-  Stream create_stream() override { return Stream{next_stream_.fetch_add(1)}; }
-  Event record_event(Stream) override { return Event{std::make_shared<int>(0)}; }
-  void wait_event(Stream, const Event&) override {}
-  void synchronize(Stream) override {}
+  Stream create_stream() override {
+    std::lock_guard lock(streams_mutex_);
+    const int id = int(streams_.size()) + 1;
+    streams_.emplace(id, std::make_unique<CpuStream>());
+    return Stream{id};
+  }
+  Event record_event(Stream stream) override {
+    if (stream.id == 0) {  // everything issued on the compute stream has run
+      auto done = std::make_shared<CpuEvent>();
+      done->complete();
+      return Event{std::move(done)};
+    }
+    return Event{worker(stream).record()};
+  }
+  void wait_event(Stream stream, const Event& event) override {
+    auto cpu_event = std::static_pointer_cast<CpuEvent>(event.handle);
+    if (!cpu_event) fail("wait_event: an event this backend did not record");
+    if (stream.id == 0) cpu_event->wait();  // the compute stream is this thread
+    else worker(stream).enqueue([cpu_event] { cpu_event->wait(); });
+  }
+  void synchronize(Stream stream) override {
+    if (stream.id != 0) worker(stream).synchronize();
+  }
 
   // ---- copies
   void upload(std::span<const float> host, Tensor& dst, Stream) override {
@@ -126,9 +218,18 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  CpuStream& worker(Stream stream) {
+    std::lock_guard lock(streams_mutex_);
+    auto it = streams_.find(stream.id);
+    if (it == streams_.end()) fail("cpu backend: stream {} was not created by this backend", stream.id);
+    return *it->second;
+  }
+
   Precision precision_;
   k::CpuContext ctx_;
-  std::atomic<int> next_stream_{1};
+  std::shared_ptr<MemoryLedger> ledger_;
+  std::mutex streams_mutex_;
+  std::map<int, std::unique_ptr<CpuStream>> streams_;  // destroyed (drained, joined) first
 };
 
 }  // namespace

@@ -20,8 +20,8 @@ ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant
   network = models::make_network(source.config);
   models::check_weights_present(*network, *source.weights);
   backend = runtime::make_cpu_backend({precision, 0});
-  weights = std::make_unique<runtime::ResidentWeights>(*backend, runtime::all_weight_names(*network),
-                                                       [&](const std::string& n) { return source.weights->find(n); });
+  weights = std::make_unique<runtime::WeightStore>(*backend, *network,
+                                                   [&](const std::string& n) { return source.weights->find(n); });
   io = models::read_host_tensors(variant.empty() ? base + ".io.safetensors" : base + "-" + variant + ".io.safetensors");
 }
 

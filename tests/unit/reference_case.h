@@ -9,7 +9,7 @@
 #include "models/pipeline/model_source.h"
 #include "runtime/backend/backend.h"
 #include "runtime/exec/model.h"
-#include "runtime/exec/resident_weights.h"
+#include "runtime/exec/weight_store.h"
 
 namespace ditrun::test {
 
@@ -21,7 +21,7 @@ struct ReferenceCase {
   models::ModelSource source;
   std::unique_ptr<runtime::Model> network;
   std::unique_ptr<runtime::Backend> backend;
-  std::unique_ptr<runtime::ResidentWeights> weights;
+  std::unique_ptr<runtime::WeightStore> weights;
   runtime::HostTensors io;  // every tensor of CASE[-VARIANT].io.safetensors, by full name
 };
 
