@@ -13,6 +13,8 @@ namespace ditrun::launcher {
 struct BackendOptions {
   std::string precision = "f32";
   int threads = 0;
+  std::string device_memory;  // --device-memory: the CPU backend's budget ("" = none)
+  uint64_t device_memory_bytes() const;  // 0 when none
 };
 
 void add_backend_options(CLI::App& cmd, BackendOptions& options);

@@ -1,6 +1,8 @@
 // `ditrun run [MODEL] (--jobs jobs.jsonl | single-job flags) --out DIR [--resume]`: samples
 // every job and writes DIR/<id>.safetensors (tensor `latent`), DIR/<id>.png (preview) and a
 // line per job in DIR/ledger.jsonl. Without MODEL, the built-in tiny Flux renders.
+// --plan plan.json (from `ditrun plan`) places the weights; without it every weight is
+// resident.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +16,9 @@
 #include "launcher/job_runner.h"
 #include "launcher/ledger.h"
 #include "launcher/progress.h"
+#include "models/pipeline/model_source.h"
+#include "partition/plan.h"
+#include "partition/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::launcher {
@@ -21,7 +26,7 @@ namespace {
 
 struct RunOptions {
   std::string model, jobs, out;
-  std::optional<std::string> config;
+  std::optional<std::string> config, plan;
   bool resume = false;
   BackendOptions backend;
   // The single-job form.
@@ -57,7 +62,27 @@ Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
   return job;
 }
 
-void run_jobs(const RunOptions& o) {
+// The plan of --plan, checked against what this process can run.
+partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
+  partition::Plan plan;
+  try {
+    plan = partition::plan_from_json(models::read_json_file(path));
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+  const partition::RankPlan& rank = single_process_rank(plan);
+  if (rank.device != "cpu")
+    fail("{}: rank 0 runs on {}, but this build has only the CPU backend (make the plan with --devices cpu, or "
+         "--device-memory for a budgeted CPU)",
+         path, rank.device);
+  if (!backend.device_memory.empty())
+    fail("--device-memory and --plan both set the device budget; the plan's is {} (budget_bytes)",
+         partition::format_bytes(rank.budget_bytes));
+  backend.device_memory = partition::format_bytes_exact(rank.budget_bytes);
+  return plan;
+}
+
+void run_jobs(RunOptions o) {
   std::unique_ptr<BuiltinModel> builtin;
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
   const std::string model = builtin ? builtin->model_path() : o.model;
@@ -71,10 +96,15 @@ void run_jobs(const RunOptions& o) {
     lines.push_back({0, o.id, job_from_flags(o, builtin.get()), ""});
   }
 
+  std::optional<partition::Plan> plan;
+  if (o.plan) plan = load_plan(*o.plan, o.backend);
+
   std::filesystem::create_directories(o.out);
   const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
   auto backend = make_backend(o.backend);
-  JobRunner runner(model, o.config, *backend, o.out);
+  PlanProvider plan_for;
+  if (plan) plan_for = [&](const models::ModelSource&, const runtime::Model&) { return plan; };
+  JobRunner runner(model, o.config, *backend, o.out, plan_for);
 
   // Totals for progress: the steps of every job that will run.
   std::vector<const JobLine*> todo;
@@ -147,6 +177,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--jobs", o.jobs, "A jobs.jsonl file (one JSON job per line)");
   cmd->add_option("--config", o.config, "A sidecar config JSON for the model (a job's own 'config' wins)");
   cmd->add_flag("--resume", o.resume, "Skip jobs the ledger records as done whose outputs exist");
+  cmd->add_option("--plan", o.plan, "A plan JSON from `ditrun plan`: which blocks stay resident and which stream");
   add_backend_options(*cmd, o.backend);
   auto* single = "Single job (without --jobs)";
   cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 
 #include "launcher/png_writer.h"
@@ -22,11 +24,28 @@ struct JobRunner::LoadedModel {
   std::unique_ptr<runtime::Model> network;
   std::unique_ptr<runtime::WeightStore> weights;
   std::unique_ptr<models::Denoiser> denoiser;
+  std::optional<partition::Plan> plan;
 };
 
+const partition::RankPlan& single_process_rank(const partition::Plan& plan) {
+  const int stages = int(std::count_if(plan.ranks.begin(), plan.ranks.end(), [](const auto& r) { return r.group == 0; }));
+  if (stages > 1)
+    fail("the plan is a {} of {} stages per job ({} ranks in all): run it under mpirun with -np {}; one process runs "
+         "only plans whose rank 0 holds the whole model",
+         partition::to_string(plan.mode), stages, plan.ranks.size(), plan.ranks.size());
+  if (plan.ranks.size() > 1)
+    spdlog::warn("the plan has {} replica ranks; this one process runs rank 0's share (mpirun -np {} runs them all)",
+                 plan.ranks.size(), plan.ranks.size());
+  return plan.ranks.front();
+}
+
 JobRunner::JobRunner(std::string model_path, std::optional<std::string> config, runtime::Backend& backend,
-                     std::string out_dir)
-    : model_path_(std::move(model_path)), config_(std::move(config)), backend_(backend), out_dir_(std::move(out_dir)) {}
+                     std::string out_dir, PlanProvider plan_for)
+    : model_path_(std::move(model_path)),
+      config_(std::move(config)),
+      backend_(backend),
+      out_dir_(std::move(out_dir)),
+      plan_for_(std::move(plan_for)) {}
 
 JobRunner::~JobRunner() = default;
 
@@ -38,8 +57,17 @@ JobRunner::LoadedModel& JobRunner::model_for(const Job& job) {
     m->source = models::open_model(model_path_, config);
     m->network = models::make_network(m->source.config);
     models::check_weights_present(*m->network, *m->source.weights);
-    m->weights = std::make_unique<runtime::WeightStore>(
-        backend_, *m->network, [&](const std::string& n) { return m->source.weights->find(n); });
+    const runtime::WeightStore::FindSource find = [&](const std::string& n) { return m->source.weights->find(n); };
+    if (plan_for_) m->plan = plan_for_(m->source, *m->network);
+    if (m->plan) {
+      const partition::RankPlan& rank = single_process_rank(*m->plan);
+      spdlog::info("plan: {} on {}, predicted {:.3f} s per step", partition::to_string(m->plan->mode), rank.device,
+                   m->plan->predicted.step_seconds);
+      m->weights = std::make_unique<runtime::WeightStore>(backend_, *m->network, find, rank,
+                                                          m->plan->host_budget_bytes / uint64_t(m->plan->group_count()));
+    } else {
+      m->weights = std::make_unique<runtime::WeightStore>(backend_, *m->network, find);
+    }
     m->denoiser = models::make_denoiser(m->source.config, backend_, *m->network, *m->weights);
     spdlog::info("model {}: {} ({} blocks, config {}), {:.1f} MiB of weights on {}", model_path_,
                  m->source.config.variant, m->network->blocks().size(), m->source.config_source,
@@ -79,10 +107,16 @@ std::vector<std::string> JobRunner::run(const Job& job, const std::function<void
   const std::vector<double> sigmas = runtime::flow_sigmas(steps, shift, m.denoiser->image_tokens(x.shape));
   spdlog::debug("job {}: latent {}, {} steps, shift {}, guidance {}, cfg {}", job.id, shape_string(x.shape), steps,
                 shift.str(), guidance.guidance, guidance.cfg);
+  const auto sampling_start = std::chrono::steady_clock::now();
   runtime::euler_sample(
       x, sigmas,
       [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, cond, guidance); },
       on_step);
+  const double step_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sampling_start).count() / std::max(steps, 1);
+  if (m.plan)
+    spdlog::info("job '{}': {:.3f} s per step measured, {:.3f} s predicted by the plan", job.id, step_seconds,
+                 m.plan->predicted.step_seconds);
 
   // The schedule ends at σ = 0, where the latent is its own x0 estimate: that is what the
   // preview shows.
