@@ -19,26 +19,42 @@ constexpr int64_t kPromptTokens = 16;
 constexpr uint64_t kCondSeed = 1;
 }  // namespace
 
-BuiltinModel::BuiltinModel() {
+BuiltinModel::BuiltinModel() : BuiltinModel(arch::preset(kPreset, "built-in model"), "bf16", kPromptTokens) {
+  spdlog::info("no model given: using the built-in {} (deterministic weights, synthetic conditioning)", kPreset);
+}
+
+BuiltinModel::BuiltinModel(const arch::ModelConfig& flux_config, const std::string& weights, int64_t prompt_tokens) {
+  if (flux_config.family != arch::Family::Flux) fail("synthetic models with conditioning are Flux models");
   std::string templ = (std::filesystem::temp_directory_path() / "ditrun-builtin-XXXXXX").string();
   if (!::mkdtemp(templ.data())) fail("cannot create a temporary folder for the built-in model under {}", templ);
   dir_ = templ;
-  model_ = dir_ + "/" + kPreset + ".safetensors";
-  cond_ = dir_ + "/" + kPreset + "-cond.safetensors";
+  try {
+    write_files(flux_config, weights, prompt_tokens);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+    throw;
+  }
+}
+
+void BuiltinModel::write_files(const arch::ModelConfig& flux_config, const std::string& weights,
+                               int64_t prompt_tokens) {
+  const quant::ConversionTarget target = quant::ConversionTarget::parse(weights);
+  model_ = dir_ + "/model" + (target.writes_gguf() ? ".gguf" : ".safetensors");
+  cond_ = dir_ + "/cond.safetensors";
 
   synth::SynthRequest request;
-  request.config = arch::preset(kPreset, "built-in model");
-  request.target = quant::ConversionTarget::parse("bf16");
+  request.config = flux_config;
+  request.target = target;
   request.seed = 0;
   request.out_path = model_;
   synth::write_synthetic_model(request);
 
   // A stand-in for an encoded prompt: unit normals, as text-encoder outputs roughly are.
   const arch::FluxParams& p = arch::flux_params(request.config);
-  const HostTensor txt = runtime::seeded_noise(kCondSeed, {kPromptTokens, p.context_in_dim});
+  const HostTensor txt = runtime::seeded_noise(kCondSeed, {prompt_tokens, p.context_in_dim});
   const HostTensor y = runtime::seeded_noise(kCondSeed + 1, {p.vec_in_dim});
   models::write_host_tensors(cond_, {{"txt", &txt}, {"y", &y}});
-  spdlog::info("no model given: using the built-in {} (deterministic weights, synthetic conditioning)", kPreset);
 }
 
 BuiltinModel::~BuiltinModel() {

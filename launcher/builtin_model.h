@@ -1,16 +1,23 @@
 // The built-in default for `ditrun run` without a model: the tiny Flux preset with
 // deterministic weights (synth seed 0) and a deterministic conditioning file, made on the fly
 // in a private temporary folder that is removed when this object goes away. It lets a fresh
-// machine render something end to end with no downloads.
+// machine render something end to end with no downloads. Benchmarks and tests make other
+// Flux shapes the same way.
 #pragma once
 
+#include <cstdint>
 #include <string>
+
+#include "models/arch/model_config.h"
 
 namespace ditrun::launcher {
 
 class BuiltinModel {
  public:
-  BuiltinModel();
+  BuiltinModel();  // flux-tiny, bf16, 16 prompt tokens
+  // Any Flux config in any weight encoding ("bf16", "q8_0", "fp8", ...), with a synthetic
+  // prompt of `prompt_tokens` tokens.
+  BuiltinModel(const arch::ModelConfig& flux_config, const std::string& weights, int64_t prompt_tokens);
   ~BuiltinModel();
   BuiltinModel(const BuiltinModel&) = delete;
   BuiltinModel& operator=(const BuiltinModel&) = delete;
@@ -19,6 +26,8 @@ class BuiltinModel {
   const std::string& cond_path() const { return cond_; }  // txt [16, ctx] and y [vec]
 
  private:
+  void write_files(const arch::ModelConfig& flux_config, const std::string& weights, int64_t prompt_tokens);
+
   std::string dir_, model_, cond_;
 };
 

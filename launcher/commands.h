@@ -12,5 +12,7 @@ void add_quantize_command(CLI::App& app);
 void add_devices_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_plan_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace ditrun::launcher

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   ditrun::launcher::add_devices_command(app);
   ditrun::launcher::add_forward_command(app);
   ditrun::launcher::add_run_command(app);
+  ditrun::launcher::add_plan_command(app);
+  ditrun::launcher::add_bench_command(app);
 
   try {
     app.parse(argc, argv);

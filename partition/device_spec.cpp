@@ -1,6 +1,7 @@
 #include "partition/device_spec.h"
 
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include "partition/units.h"
@@ -61,6 +62,12 @@ DeviceInventory make_inventory(std::vector<DeviceSpec> gpus, uint64_t host_ram_b
 
 namespace {
 
+std::string trim(std::string_view text) {
+  const size_t begin = text.find_first_not_of(" \t\n\r\f\v");
+  if (begin == std::string_view::npos) return "";
+  return std::string(text.substr(begin, text.find_last_not_of(" \t\n\r\f\v") + 1 - begin));
+}
+
 std::string known_gpu_list() {
   std::string out;
   for (const auto& p : builtin_profiles())
@@ -74,6 +81,7 @@ DeviceInventory parse_device_override(std::string_view text) {
   std::vector<DeviceSpec> gpus;
   uint64_t host_ram = 0, host_ram_default = 0;
   bool host_given = false, cpu_only = false;
+  std::optional<HardwareProfile> host_profile;  // a kind-cpu profile file: the host's rates
   size_t begin = 0;
   for (int item_no = 1;; ++item_no) {
     const size_t end = std::min(text.find(',', begin), text.size());
@@ -106,7 +114,22 @@ DeviceInventory parse_device_override(std::string_view text) {
         }
       }
       HardwareProfile profile;
-      if (const HardwareProfile* known = find_builtin_profile(target); known && known->kind == DeviceKind::gpu) {
+      if (target.ends_with(".json")) {
+        // A path keeps its case: the same characters of the item before lower-casing.
+        const std::string path = trim(raw).substr(item.size() - target.size());
+        try {
+          profile = load_profile(path);
+        } catch (const Error& e) {
+          fail("{}: {}", where, e.what());
+        }
+        if (profile.kind == DeviceKind::cpu) {
+          if (count != 1 || target.size() != item.size())
+            fail("{}: '{}' is a cpu profile (the host's rates); it takes no count", where, path);
+          if (host_profile) fail("{}: a cpu profile is given twice", where);
+          host_profile = profile;
+          count = 0;  // the host, not a GPU
+        }
+      } else if (const HardwareProfile* known = find_builtin_profile(target); known && known->kind == DeviceKind::gpu) {
         profile = *known;
       } else if (auto bytes = try_parse_bytes(target); bytes && *bytes > 0) {
         profile = *find_builtin_profile("generic-24gb");
@@ -124,8 +147,16 @@ DeviceInventory parse_device_override(std::string_view text) {
     begin = end + 1;
   }
   if (cpu_only && !gpus.empty()) fail("devices '{}': 'cpu' means no GPU, but GPUs are listed too", text);
-  if (!host_given) host_ram = gpus.empty() ? find_builtin_profile("cpu")->memory_bytes : host_ram_default;
-  return make_inventory(std::move(gpus), host_ram, host_ram);
+  // A measured host profile knows the machine's RAM; the defaults below are guesses.
+  if (!host_given && host_profile) host_ram = host_profile->memory_bytes;
+  else if (!host_given) host_ram = gpus.empty() ? find_builtin_profile("cpu")->memory_bytes : host_ram_default;
+  DeviceInventory inventory = make_inventory(std::move(gpus), host_ram, host_ram);
+  if (host_profile) {
+    DeviceSpec& host = inventory.devices.back();  // make_inventory puts the host last
+    host.model = host_profile->model;
+    host.throughput = host_profile->throughput;
+  }
+  return inventory;
 }
 
 }  // namespace ditrun::partition

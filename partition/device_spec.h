@@ -41,11 +41,15 @@ DeviceInventory make_inventory(std::vector<DeviceSpec> gpus, uint64_t host_ram_b
 // --devices: comma-separated items, each one of
 //   [N x] PROFILE   a built-in profile by id or alias: "4x h100-80gb", "h100", "rtx4090"
 //   [N x] SIZE      a generic GPU with that much memory: "2x 24gb", "1x 48gib"
+//   [N x] FILE.json a profile file (load_profile), e.g. one `ditrun bench --calibrate` wrote:
+//                   kind gpu gives N such GPUs; kind cpu (no count, at most one) gives the
+//                   host its model and rates, and its memory unless host= is given
 //   host=SIZE       host RAM (default: the sum of the GPUs' host_ram_per_device, or the cpu
 //                   profile's memory when there are no GPUs)
 //   cpu             no GPU at all (only with host=)
 // GPUs are numbered cuda:0.. in the order written; everything is free. Examples:
-// "4x h100-80gb", "2x 24gb", "h100-80gb,rtx4090", "2x rtx3090, host=128gb".
+// "4x h100-80gb", "2x 24gb", "h100-80gb,rtx4090", "2x rtx3090, host=128gb",
+// "2x rtx4090, cpu-calibrated.json", "cpu-calibrated.json" (the host alone).
 // Errors point at the item: "devices '2x foo': item 1 '2x foo': unknown GPU 'foo' (...)".
 DeviceInventory parse_device_override(std::string_view text);
 

@@ -27,4 +27,9 @@ inline constexpr float kNormEps = 1e-6f;  // every LayerNorm and QK RMSNorm in F
 std::unique_ptr<runtime::Block> make_double_block(int index, const Dims& dims);
 std::unique_ptr<runtime::Block> make_single_block(int index, const Dims& dims);
 
+// The most activation elements a block's forward allocates on top of the state it receives,
+// for Model::activation_elements. Each is defined beside its forward so the two change together.
+int64_t double_block_temporaries(const Dims& dims, int64_t txt_len, int64_t img_len, int64_t batch);
+int64_t single_block_temporaries(const Dims& dims, int64_t tokens, int64_t batch);
+
 }  // namespace ditrun::models::flux

@@ -1,4 +1,5 @@
 // DoubleStreamBlock: image and text streams with their own weights, one joint attention.
+#include <algorithm>
 #include <string>
 
 #include "models/common/model_io.h"
@@ -33,7 +34,12 @@ class DoubleBlock final : public runtime::Block {
   double flops(const runtime::TokenCounts& t) const override {
     const int64_t h = dims_.hidden, m = dims_.mlp, L = t.image + t.text;
     const double per_token = linear_flops(1, 3 * h, h) + linear_flops(1, h, h) + 2 * linear_flops(1, m, h);
-    return double(L) * per_token + 2 * linear_flops(1, 6 * h, h) + attention_flops(L, L, h);
+    return double(L) * per_token + 2 * linear_flops(1, 6 * h, h) + attention_flops(t);
+  }
+
+  double attention_flops(const runtime::TokenCounts& t) const override {
+    const int64_t L = t.image + t.text;
+    return models::attention_flops(L, L, dims_.hidden);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -107,6 +113,15 @@ class DoubleBlock final : public runtime::Block {
 };
 
 }  // namespace
+
+// What forward() above holds at its peak, the second loop (each stream's MLP):
+//   vec_act [B, 1, h], mod[2] 2 x [B, 1, 6h], qkv [B, L, 3h], attn [B, L, h]   (whole forward)
+//   proj, normed [B, n, h] and hidden [B, n, mlp] for the longer stream n     (one iteration)
+// The first loop's `normed` [B, n, h] is gone by then and smaller than the second loop's set.
+int64_t double_block_temporaries(const Dims& dims, int64_t txt_len, int64_t img_len, int64_t batch) {
+  const int64_t h = dims.hidden, L = txt_len + img_len, n = std::max(txt_len, img_len);
+  return batch * (13 * h + 4 * L * h + n * (2 * h + dims.mlp));
+}
 
 std::unique_ptr<runtime::Block> make_double_block(int index, const Dims& dims) {
   return std::make_unique<DoubleBlock>(index, dims);

@@ -1,5 +1,7 @@
 #include "models/flux/flux_model.h"
 
+#include <algorithm>
+
 #include "models/common/model_io.h"
 #include "models/common/rope_table.h"
 #include "models/common/timestep_embedding.h"
@@ -55,6 +57,30 @@ class FluxModel final : public runtime::Model {
 
   double epilogue_flops(const runtime::TokenCounts& t) const override {
     return linear_flops(1, 2 * dims_.hidden, dims_.hidden) + linear_flops(t.image, params_.out_channels, dims_.hidden);
+  }
+
+  // State between blocks: x [B, L, h], vec [B, 1, h], pe [B, L, head_dim].
+  int64_t state_elements(const runtime::TokenCounts& t, int64_t batch) const override {
+    const int64_t L = t.image + t.text;
+    return batch * (L * dims_.hidden + dims_.hidden + L * dims_.head_dim);
+  }
+
+  // The largest of: the prologue, any block on top of the state, the epilogue on top of it.
+  int64_t activation_elements(const runtime::TokenCounts& t, int64_t batch) const override {
+    const int64_t Lt = t.text, Li = t.image, L = Lt + Li, h = dims_.hidden, B = batch;
+    const int64_t state = state_elements(t, B);
+    // prologue(): x [B, L, h] lives throughout; next to it, one at a time, the img or txt
+    // upload, an MLPEmbedder (input, hidden, out) beside vec, or at the end vec, v and pe.
+    const int64_t embedder = 3 * h + std::max<int64_t>(kTimeEmbedding, params_.vec_in_dim);
+    const int64_t prologue =
+        B * L * h + B * std::max({Li * params_.in_channels, Lt * params_.context_in_dim, embedder,
+                                  2 * h + L * dims_.head_dim});
+    int64_t blocks = 0;
+    if (params_.depth > 0) blocks = std::max(blocks, double_block_temporaries(dims_, Lt, Li, B));
+    if (params_.depth_single_blocks > 0) blocks = std::max(blocks, single_block_temporaries(dims_, L, B));
+    // epilogue(): vec_act [B, 1, h], mod [B, 1, 2h], normed [B, L_img, h], out [B, L_img, out_channels].
+    const int64_t epilogue = B * (3 * h + Li * (h + params_.out_channels));
+    return std::max(prologue, state + std::max(blocks, epilogue));
   }
 
   ActivationState prologue(Backend& be, const WeightLookup& w, const HostTensors& in) const override {

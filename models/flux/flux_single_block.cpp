@@ -32,7 +32,12 @@ class SingleBlock final : public runtime::Block {
   double flops(const runtime::TokenCounts& t) const override {
     const int64_t h = dims_.hidden, m = dims_.mlp, L = t.image + t.text;
     return double(L) * (linear_flops(1, 3 * h + m, h) + linear_flops(1, h, h + m)) + linear_flops(1, 3 * h, h) +
-           attention_flops(L, L, h);
+           attention_flops(t);
+  }
+
+  double attention_flops(const runtime::TokenCounts& t) const override {
+    const int64_t L = t.image + t.text;
+    return models::attention_flops(L, L, dims_.hidden);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -78,6 +83,13 @@ class SingleBlock final : public runtime::Block {
 };
 
 }  // namespace
+
+// forward() above keeps every temporary to its end: vec_act [B, 1, h], mod [B, 1, 3h],
+// normed [B, L, h], fused [B, L, 3h + mlp], joined [B, L, h + mlp], out [B, L, h].
+int64_t single_block_temporaries(const Dims& dims, int64_t tokens, int64_t batch) {
+  const int64_t h = dims.hidden, m = dims.mlp;
+  return batch * (4 * h + tokens * (6 * h + 2 * m));
+}
 
 std::unique_ptr<runtime::Block> make_single_block(int index, const Dims& dims) {
   return std::make_unique<SingleBlock>(index, dims);

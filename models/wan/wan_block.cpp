@@ -1,5 +1,6 @@
 // WanAttentionBlock: modulated self-attention with 3-D RoPE, cross-attention to the text,
 // modulated FFN. The modulation table is the block's own [1, 6, d] parameter plus e0.
+#include <algorithm>
 #include <string>
 
 #include "models/common/model_io.h"
@@ -38,7 +39,11 @@ class WanBlock final : public runtime::Block {
   double flops(const runtime::TokenCounts& t) const override {
     const int64_t d = dims_.dim, L = t.image, Lc = t.text;
     return double(L) * (4 * linear_flops(1, d, d) + 2 * linear_flops(1, d, d) + 2 * linear_flops(1, dims_.ffn, d)) +
-           double(Lc) * 2 * linear_flops(1, d, d) + attention_flops(L, L, d) + attention_flops(L, Lc, d);
+           double(Lc) * 2 * linear_flops(1, d, d) + attention_flops(t);
+  }
+
+  double attention_flops(const runtime::TokenCounts& t) const override {
+    return models::attention_flops(t.image, t.image, dims_.dim) + models::attention_flops(t.image, t.text, dims_.dim);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -107,6 +112,18 @@ class WanBlock final : public runtime::Block {
 };
 
 }  // namespace
+
+// forward() above, phase by phase, on top of the state (Lc = text_len: the context is padded):
+//   throughout         mod [B, 6, d] (+ the dequantized [1, 6, d] table while it is added)
+//   from the norm on   normed [B, L, d]
+//   self-attention     q, k, v, a and the returned out: 5 x [B, L, d]
+//   cross-attention    the previous y [B, L, d] until reassigned, q, a, out [B, L, d], k, v [B, Lc, d]
+//   FFN                y [B, L, d], hidden [B, L, ffn]
+int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch) {
+  const int64_t d = dims.dim, L = tokens, Lc = dims.text_len, B = batch;
+  const int64_t attention_phase = std::max({5 * L * d, 4 * L * d + 2 * Lc * d, L * d + L * dims.ffn});
+  return B * 6 * d + std::max(6 * d, B * (L * d + attention_phase));
+}
 
 std::unique_ptr<runtime::Block> make_block(int index, const Dims& dims) { return std::make_unique<WanBlock>(index, dims); }
 

@@ -26,4 +26,8 @@ struct Dims {
 
 std::unique_ptr<runtime::Block> make_block(int index, const Dims& dims);
 
+// The most activation elements a block's forward allocates on top of the state it receives,
+// for Model::activation_elements; defined beside the forward so the two change together.
+int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch);
+
 }  // namespace ditrun::models::wan

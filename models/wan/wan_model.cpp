@@ -1,5 +1,7 @@
 #include "models/wan/wan_model.h"
 
+#include <algorithm>
+
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
 #include "models/common/rope_table.h"
@@ -50,6 +52,30 @@ class WanModel final : public runtime::Model {
 
   double epilogue_flops(const runtime::TokenCounts& t) const override {
     return linear_flops(t.image, 4 * params_.out_dim, dims_.dim);
+  }
+
+  // State between blocks: x [B, L, d], e [B, 1, d], e0 [B, 6, d], context [B, text_len, d],
+  // pe [1, L, head_dim] (one table for the whole batch).
+  int64_t state_elements(const runtime::TokenCounts& t, int64_t batch) const override {
+    const int64_t d = dims_.dim, L = t.image;
+    return batch * (L * d + 7 * d + dims_.text_len * d) + L * dims_.head_dim;
+  }
+
+  // The largest of: the prologue, any block on top of the state, the epilogue on top of it.
+  // The context is always padded to text_len, whatever t.text says.
+  int64_t activation_elements(const runtime::TokenCounts& t, int64_t batch) const override {
+    const int64_t d = dims_.dim, L = t.image, Lc = dims_.text_len, B = batch;
+    // prologue(): tokens [B, L, d] throughout; beside it, in turn: the patch upload [B, L, 4 in_dim];
+    // hidden [B, 1, d] and the time-embedding upload; hidden, e, e0 (8d per item) with the text
+    // upload [B, Lc, text_dim] and text_hidden [B, Lc, d]; then text_hidden, text and pe [1, L, D].
+    const int64_t prologue =
+        B * L * d + std::max({B * L * 4 * params_.in_dim, B * (d + params_.freq_dim),
+                              B * (8 * d + Lc * d + Lc * params_.text_dim), B * (8 * d + 2 * Lc * d) + L * dims_.head_dim});
+    // epilogue(): mod [B, 2, d] (+ the dequantized [1, 2, d] table while it is added), then
+    // normed [B, L, d] and out [B, L, 4 out_dim].
+    const int64_t epilogue = B * 2 * d + std::max(2 * d, B * L * (d + 4 * params_.out_dim));
+    const int64_t blocks = params_.num_layers > 0 ? block_temporaries(dims_, L, B) : 0;
+    return std::max(prologue, state_elements(t, B) + std::max(blocks, epilogue));
   }
 
   ActivationState prologue(Backend& be, const WeightLookup& w, const HostTensors& in) const override {

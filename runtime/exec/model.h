@@ -58,6 +58,9 @@ class Block {
   virtual std::vector<std::string> weight_names() const = 0;
   // Floating-point operations of one forward for one batch item (GEMMs and attention).
   virtual double flops(const TokenCounts& tokens) const = 0;
+  // The part of flops() spent in attention (q·kᵀ and p·v): it reads no weights, so the
+  // planner prices it at the attention rate whatever the weights' storage type.
+  virtual double attention_flops(const TokenCounts& tokens) const = 0;
   virtual void forward(Backend& backend, const WeightLookup& weights, ActivationState& state) const = 0;
   // The tensors the reference implementations record after this block, by their names in
   // the reference io files ("double_blocks.0.out.img", "blocks.3.out", ...).
@@ -77,6 +80,14 @@ class Model {
   virtual TokenCounts tokens(const HostTensors& inputs) const = 0;
   virtual double prologue_flops(const TokenCounts& tokens) const = 0;
   virtual double epilogue_flops(const TokenCounts& tokens) const = 0;
+  // Activation memory of one forward of `batch` items, in elements of the backend's activation
+  // dtype: the most that is live at once through Backend::empty / zeros / dequantize (the
+  // state between blocks, the inputs' uploads and the largest set of temporaries of the
+  // prologue, any block or the epilogue). An upper bound of what the code allocates, so a plan
+  // can reserve it; kernel scratch outside the backend's allocator is not included.
+  virtual int64_t activation_elements(const TokenCounts& tokens, int64_t batch) const = 0;
+  // Elements of the activation state between blocks: what a pipeline stage boundary sends.
+  virtual int64_t state_elements(const TokenCounts& tokens, int64_t batch) const = 0;
 };
 
 }  // namespace ditrun::runtime

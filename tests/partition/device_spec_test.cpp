@@ -67,6 +67,65 @@ TEST(DeviceOverride, ErrorsPointAtTheItem) {
             "rtx3090-24gb, generic-24gb, or a size like 24gb)");
 }
 
+// Profile files (what `ditrun bench --calibrate` writes) stand in for built-in ids; the path
+// keeps its case although the rest of an item is case-insensitive.
+struct ProfileFiles {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "ditrun_partition_profile_files";
+  HardwareProfile gpu = *find_builtin_profile("rtx4090");
+  HardwareProfile host = *find_builtin_profile("cpu");
+
+  ProfileFiles() {
+    std::filesystem::create_directories(dir);
+    gpu.id = "my-card";
+    gpu.model = "Measured Card";
+    gpu.memory_bytes = 20 * GiB;
+    gpu.host_ram_per_device = 48 * GiB;
+    gpu.throughput.gemm_flops["bf16"] = 99e12;
+    host.id = "cpu-calibrated";
+    host.model = "AMD EPYC (2 threads)";
+    host.memory_bytes = 23 * GiB;
+    host.throughput.gemm_flops["bf16"] = 85e9;
+    std::ofstream(dir / "My-Card.json") << profile_to_json(gpu).dump();
+    std::ofstream(dir / "Host.json") << profile_to_json(host).dump();
+  }
+  ~ProfileFiles() { std::filesystem::remove_all(dir); }
+  std::string path(const char* name) const { return (dir / name).string(); }
+};
+
+TEST(DeviceOverride, ProfileFilesForGpusAndTheHost) {
+  const ProfileFiles files;
+  const DeviceInventory gpus = parse_device_override("2x " + files.path("My-Card.json") + ", h100");
+  ASSERT_EQ(gpus.gpus().size(), 3u);
+  EXPECT_EQ(gpus.gpus()[1]->model, "Measured Card");
+  EXPECT_EQ(gpus.gpus()[1]->total_bytes, 20 * GiB);
+  EXPECT_EQ(gpus.gpus()[1]->throughput, files.gpu.throughput);
+  EXPECT_EQ(gpus.gpus()[2]->model, "NVIDIA H100 80GB HBM3 (SXM5)");
+  EXPECT_EQ(gpus.host().total_bytes, 2 * 48 * GiB + 256 * GiB);
+  EXPECT_EQ(gpus.host().throughput, find_builtin_profile("cpu")->throughput);
+
+  // A cpu profile is the host: its rates, and its memory unless host= says otherwise.
+  const DeviceInventory host_only = parse_device_override(" " + files.path("Host.json") + " ");
+  EXPECT_TRUE(host_only.gpus().empty());
+  EXPECT_EQ(host_only.host().throughput, files.host.throughput);
+  EXPECT_EQ(host_only.host().model, "AMD EPYC (2 threads)");
+  EXPECT_EQ(host_only.host().total_bytes, 23 * GiB);
+  const DeviceInventory mixed = parse_device_override("rtx4090, " + files.path("Host.json") + ", host=32gb");
+  EXPECT_EQ(mixed.gpus().size(), 1u);
+  EXPECT_EQ(mixed.host().throughput, files.host.throughput);
+  EXPECT_EQ(mixed.host().total_bytes, 32 * GiB);
+}
+
+TEST(DeviceOverride, ProfileFileErrorsPointAtTheItem) {
+  const ProfileFiles files;
+  const std::string host = files.path("Host.json");
+  EXPECT_NE(override_error("2x " + host).find("is a cpu profile (the host's rates); it takes no count"), std::string::npos);
+  EXPECT_NE(override_error(host + "," + host).find("item 2"), std::string::npos);
+  EXPECT_NE(override_error(host + "," + host).find("a cpu profile is given twice"), std::string::npos);
+  const std::string missing = override_error("h100, /nonexistent/Card.json");
+  EXPECT_EQ(missing, "devices 'h100, /nonexistent/Card.json': item 2 '/nonexistent/card.json': hardware profile "
+                     "/nonexistent/Card.json: cannot open");
+}
+
 TEST(DeviceInventory, MakeInventoryChecksNames) {
   DeviceSpec g = device_from_profile(*find_builtin_profile("h100"), "gpu0");
   EXPECT_THROW(make_inventory({g}, 1 * GiB, 1 * GiB), Error);

@@ -1,0 +1,149 @@
+// `ditrun plan MODEL|PRESET [--devices SPEC] [--allocation A] ...`: where every block of a
+// model would live for one job on the given devices, and what the cost model predicts, without
+// loading any weights. Prints a table, or the plan JSON (--json); --out writes the JSON file
+// `ditrun run` can follow. A plan that does not fit is an error naming the shortfall (exit 2).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+
+#include "launcher/commands.h"
+#include "launcher/planning.h"
+#include "partition/units.h"
+#include "runtime/core/atomic_file.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::launcher {
+namespace {
+
+using partition::format_bytes;
+using partition::format_seconds;
+
+// Job times run to minutes or hours; format_seconds suits step times.
+std::string format_duration(double seconds) {
+  if (seconds < 100) return format_seconds(seconds);
+  if (seconds < 2 * 3600) return fmt::format("{:.0f} s ({:.1f} min)", seconds, seconds / 60);
+  return fmt::format("{:.0f} s ({:.1f} h)", seconds, seconds / 3600);
+}
+
+struct PlanOptions {
+  PlanRequest request;
+  std::string reserve_vram, objective = "latency", out;
+  bool json = false;
+};
+
+std::string job_line(const JobPlan& p) {
+  const models::JobGeometry& j = p.job;
+  std::string size = fmt::format("{}x{}", j.width, j.height);
+  if (p.config.family == arch::Family::Wan) size += fmt::format(", {} frames", j.frames);
+  return fmt::format("{}: {} image + {} text tokens, batch {}{}, {} steps", size, j.tokens.image, j.tokens.text,
+                     j.batch, j.batch > 1 ? " (cfg)" : "", j.steps);
+}
+
+std::string block_range(const partition::RankPlan& r) {
+  const size_t streamed =
+      std::count_if(r.blocks.begin(), r.blocks.end(), [](const auto& b) { return b.home == partition::Home::streamed; });
+  std::string range = r.blocks.size() == 1 ? r.blocks.front().name
+                                           : fmt::format("{}..{}", r.blocks.front().name, r.blocks.back().name);
+  return fmt::format("{} ({}{})", range, r.blocks.size(), streamed ? fmt::format(", {} streamed", streamed) : "");
+}
+
+void print_table(const JobPlan& p) {
+  const partition::ModelCost& cost = p.planned.cost;
+  const partition::Plan& plan = p.planned.plan;
+  fmt::print("model    {}: {} of weights in {} units\n", p.model, format_bytes(cost.weight_bytes()), cost.blocks.size());
+  fmt::print("job      {}\n", job_line(p));
+  fmt::print("memory   activations {} per rank, largest unit {}\n", format_bytes(cost.step_activation_bytes),
+             format_bytes(cost.largest_block_bytes()));
+  fmt::print("budgets  {}\n", p.planned.budgets.describe());
+  fmt::print("plan     {} ({} objective, {} rank(s), {} group(s), {} micro-batch(es)){}\n\n", partition::to_string(plan.mode),
+             partition::to_string(plan.objective), plan.ranks.size(), plan.group_count(), plan.micro_batches,
+             plan.exact ? "" : " [not proven optimal]");
+
+  std::vector<std::array<std::string, 10>> rows;
+  rows.push_back({"rank", "device", "blocks", "resident", "streamed", "compute", "transfer", "exposed", "boundary",
+                  "peak / budget"});
+  for (const partition::RankPlan& r : plan.ranks) {
+    const auto& t = r.predicted;
+    rows.push_back({std::to_string(r.rank), r.device, block_range(r), format_bytes(r.resident_bytes()),
+                    format_bytes(r.streamed_bytes()), format_seconds(t.compute_seconds), format_seconds(t.transfer_seconds),
+                    format_seconds(t.exposed_transfer_seconds), format_seconds(t.boundary_seconds),
+                    fmt::format("{} / {}", format_bytes(r.peak_bytes), format_bytes(r.budget_bytes))});
+  }
+  std::array<size_t, 10> width{};
+  for (const auto& row : rows)
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) line += fmt::format("{:<{}}  ", row[c], width[c]);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    fmt::print("{}\n", line);
+  }
+
+  fmt::print("\nhost     pinned {} of {}\n", format_bytes(plan.host_pinned_bytes), format_bytes(plan.host_budget_bytes));
+  std::string step = fmt::format("step     {} per job", format_seconds(plan.predicted.step_seconds));
+  if (plan.group_count() > 1)
+    step += fmt::format(", {} amortized over {} groups", format_seconds(plan.predicted.throughput_step_seconds),
+                        plan.group_count());
+  // The CPU-only plan leaves job_seconds unset: steps x step time is the same prediction.
+  const std::optional<double> job_seconds =
+      plan.predicted.job_seconds ? plan.predicted.job_seconds
+      : plan.steps > 0           ? std::optional<double>(plan.steps * plan.predicted.step_seconds)
+                                 : std::nullopt;
+  if (job_seconds) step += fmt::format("; job {} ({} steps)", format_duration(*job_seconds), plan.steps);
+  if (plan.group_count() > 1 && plan.predicted.seconds_per_job)
+    step += fmt::format(", {} per job amortized", format_duration(*plan.predicted.seconds_per_job));
+  fmt::print("{}\n", step);
+}
+
+void write_json_file(const std::string& path, const std::string& text) {
+  AtomicFile file(path);
+  file.write(text.data(), text.size());
+  file.commit();
+}
+
+void run_plan(PlanOptions& o) {
+  if (!o.reserve_vram.empty()) o.request.devices.reserve_vram_bytes = parse_reserve_vram(o.reserve_vram);
+  o.request.devices.objective = partition::parse_objective(o.objective);
+  const JobPlan p = plan_job(o.request);
+  const std::string json = partition::to_json(p.planned.plan).dump(2) + "\n";
+  if (!o.out.empty()) {
+    write_json_file(o.out, json);
+    spdlog::info("plan written to {}", o.out);
+  }
+  if (o.json) {
+    fmt::print("{}", json);
+  } else {
+    print_table(p);
+  }
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("plan", "Plan where a model's blocks live on the devices for one job, and predict its speed");
+  static PlanOptions o;
+  cmd->add_option("model", o.request.model, "A .safetensors or .gguf checkpoint, or a preset name (flux-dev, wan2.1-t2v-14b, ...)")
+      ->required();
+  cmd->add_option("--devices", o.request.devices.devices,
+                  "Plan for these devices instead of this machine's: \"4x h100-80gb\", \"2x 24gb, host=64gb\", \"cpu, host=64gb\"");
+  cmd->add_option("--allocation", o.request.devices.allocation,
+                  "Memory each device may use: \"cuda:0,12gb;cuda:1,12gb;cpu,*\", fractions (0.5) or ratios (40%)");
+  cmd->add_option("--reserve-vram", o.reserve_vram, "Keep this much free on every GPU: GB (as ComfyUI) or a size (512mb)");
+  cmd->add_option("--weights", o.request.weights, "Presets only: the weight encoding (" + quant::conversion_targets_help() + "); default bf16");
+  cmd->add_option("--config", o.request.config, "A sidecar config JSON for a checkpoint");
+  cmd->add_option("--width", o.request.job.width, "Width in pixels (default: Flux 1024, Wan 832)");
+  cmd->add_option("--height", o.request.job.height, "Height in pixels (default: Flux 1024, Wan 480)");
+  cmd->add_option("--frames", o.request.job.frames, "Frames, video models (default 81)");
+  cmd->add_option("--text-tokens", o.request.job.text_tokens, "Prompt tokens (default: Flux dev 512, schnell 256; Wan text_len)");
+  cmd->add_option("--steps", o.request.job.steps, "Sampler steps (default: the model's)");
+  cmd->add_option("--cfg", o.request.job.cfg, "Classifier-free guidance scale, 1 = off (default: the model's; Wan cfg doubles the batch)");
+  cmd->add_option("--objective", o.objective, "latency (one job as fast as possible) or throughput (jobs per hour)")
+      ->capture_default_str();
+  cmd->add_flag("--json", o.json, "Print the plan JSON instead of the table");
+  cmd->add_option("--out", o.out, "Also write the plan JSON to this file");
+  cmd->callback([] { run_plan(o); });
+}
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,37 @@
+#include "launcher/plan_timing.h"
+
+#include "launcher/job_runner.h"
+#include "launcher/median_timer.h"
+#include "models/pipeline/tensor_files.h"
+#include "runtime/core/error.h"
+#include "runtime/exec/weight_store.h"
+#include "runtime/sampling/noise.h"
+
+namespace ditrun::launcher {
+
+PlanTiming time_plan(const models::ModelSource& source, const runtime::Model& network, const partition::Plan& plan,
+                     const Shape& latent, const std::string& cond_path, const models::GuidanceSettings& guidance,
+                     runtime::CpuBackendOptions backend_options, double budget_seconds) {
+  const partition::RankPlan& rank = single_process_rank(plan);
+  if (rank.device != "cpu") fail("time_plan: rank 0 runs on {}, not on the CPU backend", rank.device);
+  backend_options.device_memory_bytes = rank.budget_bytes;
+  auto backend = runtime::make_cpu_backend(backend_options);
+  PlanTiming timing;
+  timing.predicted_step_seconds = plan.predicted.step_seconds;
+  {
+    runtime::WeightStore weights(*backend, network, [&](const std::string& n) { return source.weights->find(n); },
+                                 rank, plan.host_budget_bytes);
+    const auto denoiser = models::make_denoiser(source.config, *backend, network, weights);
+    const models::Conditioning cond{models::read_host_tensors(cond_path), cond_path};
+    denoiser->check_conditioning(cond, guidance);
+    const HostTensor x = runtime::seeded_noise(0, latent);
+    denoiser->check_latent(x.shape);
+    timing.measured_step_seconds =
+        median_seconds_per_call([&] { denoiser->velocity(x, 0.5, cond, guidance); }, budget_seconds);
+    timing.streamed_bytes = weights.streamed_bytes();
+  }
+  timing.memory = backend->memory_stats();
+  return timing;
+}
+
+}  // namespace ditrun::launcher

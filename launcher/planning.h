@@ -1,0 +1,64 @@
+// Planning a job from the command line's point of view: the model (a checkpoint, or a preset
+// in a target encoding with no file at all), the job's size, the devices (this machine or a
+// --devices description), the allocation string and reserves; out comes the solver's Plan with
+// everything it was made from. `ditrun plan` prints it; `ditrun run` follows it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "models/pipeline/job_geometry.h"
+#include "models/pipeline/model_cost.h"
+#include "partition/allocation_spec.h"
+#include "partition/device_spec.h"
+#include "partition/plan.h"
+
+namespace ditrun::launcher {
+
+// Which devices, and how much of each, a plan may use.
+struct DeviceChoice {
+  std::string devices;     // --devices (partition::parse_device_override); empty: this machine
+  std::string allocation;  // --allocation (partition::parse_allocation); empty: every GPU *, cpu *
+  uint64_t reserve_vram_bytes = 0;
+  partition::Objective objective = partition::Objective::latency;
+};
+
+// --reserve-vram as ComfyUI takes it, a number of GB (1024^3 bytes), or a size ("512mb").
+uint64_t parse_reserve_vram(const std::string& text);
+
+// A model already resolved into its network and stored weights, planned for one job.
+struct ModelPlan {
+  partition::ModelCost cost;  // activations priced for the devices the plan runs on
+  partition::DeviceInventory inventory;
+  partition::Budgets budgets;
+  partition::Plan plan;
+};
+
+// The cost (bf16 activations, or f32 when no GPU gets a budget and the CPU runs the model),
+// the budgets and the solver's plan. Throws ditrun::Error when nothing fits, with the
+// solver's message naming the shortfall.
+ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
+                     const models::FindStoredWeight& weights, const models::JobGeometry& job,
+                     const DeviceChoice& devices);
+
+struct PlanRequest {
+  std::string model;                   // a .safetensors / .gguf checkpoint, or a preset name
+  std::optional<std::string> config;   // sidecar config for a checkpoint
+  std::optional<std::string> weights;  // presets only: the encoding (`ditrun synth --weights`), default bf16
+  models::JobSettings job;
+  DeviceChoice devices;
+};
+
+struct JobPlan {
+  std::string model;  // what was planned: "flux-dev preset, q8_0 weights" or "<path> (flux-dev)"
+  arch::ModelConfig config;
+  models::JobGeometry job;
+  ModelPlan planned;
+};
+
+// A path that exists is a checkpoint (read with models::open_model, --weights is then an
+// error); anything else must name a preset (arch::preset_names()).
+JobPlan plan_job(const PlanRequest& request);
+
+}  // namespace ditrun::launcher
