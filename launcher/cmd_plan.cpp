@@ -29,7 +29,8 @@ std::string format_duration(double seconds) {
 
 struct PlanOptions {
   PlanRequest request;
-  std::string reserve_vram, objective = "latency", out;
+  DeviceOptions devices;
+  std::string out;
   bool json = false;
 };
 
@@ -82,16 +83,12 @@ void print_table(const JobPlan& p) {
   }
 
   fmt::print("\nhost     pinned {} of {}\n", format_bytes(plan.host_pinned_bytes), format_bytes(plan.host_budget_bytes));
-  std::string step = fmt::format("step     {} per job", format_seconds(plan.predicted.step_seconds));
+  std::string step = fmt::format("step     {}", format_seconds(plan.predicted.step_seconds));
   if (plan.group_count() > 1)
     step += fmt::format(", {} amortized over {} groups", format_seconds(plan.predicted.throughput_step_seconds),
                         plan.group_count());
-  // The CPU-only plan leaves job_seconds unset: steps x step time is the same prediction.
-  const std::optional<double> job_seconds =
-      plan.predicted.job_seconds ? plan.predicted.job_seconds
-      : plan.steps > 0           ? std::optional<double>(plan.steps * plan.predicted.step_seconds)
-                                 : std::nullopt;
-  if (job_seconds) step += fmt::format("; job {} ({} steps)", format_duration(*job_seconds), plan.steps);
+  if (plan.predicted.job_seconds)
+    step += fmt::format("; job {} ({} steps)", format_duration(*plan.predicted.job_seconds), plan.steps);
   if (plan.group_count() > 1 && plan.predicted.seconds_per_job)
     step += fmt::format(", {} per job amortized", format_duration(*plan.predicted.seconds_per_job));
   fmt::print("{}\n", step);
@@ -104,8 +101,7 @@ void write_json_file(const std::string& path, const std::string& text) {
 }
 
 void run_plan(PlanOptions& o) {
-  if (!o.reserve_vram.empty()) o.request.devices.reserve_vram_bytes = parse_reserve_vram(o.reserve_vram);
-  o.request.devices.objective = partition::parse_objective(o.objective);
+  o.request.devices = o.devices.choice();
   const JobPlan p = plan_job(o.request);
   const std::string json = partition::to_json(p.planned.plan).dump(2) + "\n";
   if (!o.out.empty()) {
@@ -126,11 +122,7 @@ void add_plan_command(CLI::App& app) {
   static PlanOptions o;
   cmd->add_option("model", o.request.model, "A .safetensors or .gguf checkpoint, or a preset name (flux-dev, wan2.1-t2v-14b, ...)")
       ->required();
-  cmd->add_option("--devices", o.request.devices.devices,
-                  "Plan for these devices instead of this machine's: \"4x h100-80gb\", \"2x 24gb, host=64gb\", \"cpu, host=64gb\"");
-  cmd->add_option("--allocation", o.request.devices.allocation,
-                  "Memory each device may use: \"cuda:0,12gb;cuda:1,12gb;cpu,*\", fractions (0.5) or ratios (40%)");
-  cmd->add_option("--reserve-vram", o.reserve_vram, "Keep this much free on every GPU: GB (as ComfyUI) or a size (512mb)");
+  add_device_options(*cmd, o.devices, true);
   cmd->add_option("--weights", o.request.weights, "Presets only: the weight encoding (" + quant::conversion_targets_help() + "); default bf16");
   cmd->add_option("--config", o.request.config, "A sidecar config JSON for a checkpoint");
   cmd->add_option("--width", o.request.job.width, "Width in pixels (default: Flux 1024, Wan 832)");
@@ -139,8 +131,6 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--text-tokens", o.request.job.text_tokens, "Prompt tokens (default: Flux dev 512, schnell 256; Wan text_len)");
   cmd->add_option("--steps", o.request.job.steps, "Sampler steps (default: the model's)");
   cmd->add_option("--cfg", o.request.job.cfg, "Classifier-free guidance scale, 1 = off (default: the model's; Wan cfg doubles the batch)");
-  cmd->add_option("--objective", o.objective, "latency (one job as fast as possible) or throughput (jobs per hour)")
-      ->capture_default_str();
   cmd->add_flag("--json", o.json, "Print the plan JSON instead of the table");
   cmd->add_option("--out", o.out, "Also write the plan JSON to this file");
   cmd->callback([] { run_plan(o); });

@@ -1,8 +1,8 @@
 // `ditrun run [MODEL] (--jobs jobs.jsonl | single-job flags) --out DIR [--resume]`: samples
 // every job and writes DIR/<id>.safetensors (tensor `latent`), DIR/<id>.png (preview) and a
 // line per job in DIR/ledger.jsonl. Without MODEL, the built-in tiny Flux renders.
-// --plan plan.json (from `ditrun plan`) places the weights; without it every weight is
-// resident.
+// --plan plan.json (from `ditrun plan`) places the weights; without one, run plans by
+// itself for its largest job (and refuses, before loading anything, a model that does not fit).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -15,7 +15,11 @@
 #include "launcher/job_file.h"
 #include "launcher/job_runner.h"
 #include "launcher/ledger.h"
+#include "launcher/planning.h"
 #include "launcher/progress.h"
+#include "models/pipeline/model_cost.h"
+#include "models/pipeline/noise_file.h"
+#include "models/pipeline/tensor_files.h"
 #include "models/pipeline/model_source.h"
 #include "partition/plan.h"
 #include "partition/units.h"
@@ -29,6 +33,7 @@ struct RunOptions {
   std::optional<std::string> config, plan;
   bool resume = false;
   BackendOptions backend;
+  DeviceOptions devices;
   // The single-job form.
   std::string id = "image", cond, sampler = "euler", shift;
   std::optional<int64_t> width, height, frames, steps;
@@ -82,6 +87,45 @@ partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
   return plan;
 }
 
+// The job the plan is made for: the one with the most latent pixels (activations grow with
+// them), its prompt length read from its conditioning when it has one.
+models::JobSettings planning_job(const std::vector<JobLine>& lines) {
+  const Job* largest = nullptr;
+  int64_t largest_pixels = -1;
+  models::JobSettings settings;
+  for (const JobLine& l : lines) {
+    if (!l.ok()) continue;
+    const Job& job = *l.job;
+    int64_t width = job.width.value_or(0), height = job.height.value_or(0), frames = job.frames.value_or(1);
+    if (!job.width && job.noise) {
+      try {  // a noise file fixes the size: [C, H/8, W/8] or [C, (frames-1)/4+1, H/8, W/8]
+        const Shape s = models::load_noise_file(*job.noise).shape;
+        height = s[s.size() - 2] * 8, width = s.back() * 8;
+        if (s.size() == 4) frames = (s[1] - 1) * 4 + 1;
+      } catch (const Error&) {
+        continue;  // the job fails with that message when it runs
+      }
+    }
+    if (width * height * frames <= largest_pixels) continue;
+    largest = &job;
+    largest_pixels = width * height * frames;
+    settings = {};
+    if (width > 0) settings.width = width, settings.height = height;
+    if (job.frames || frames > 1) settings.frames = frames;
+    settings.steps = job.steps;
+    settings.cfg = job.cfg;
+  }
+  if (largest) {
+    try {  // Flux prompts vary in length; Wan pads its context to text_len anyway
+      const auto cond = models::read_host_tensors(largest->cond);
+      if (auto txt = cond.find("txt"); txt != cond.end() && !txt->second.shape.empty())
+        settings.text_tokens = txt->second.shape.front();
+    } catch (const Error&) {
+    }
+  }
+  return settings;
+}
+
 void run_jobs(RunOptions o) {
   std::unique_ptr<BuiltinModel> builtin;
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
@@ -97,13 +141,34 @@ void run_jobs(RunOptions o) {
   }
 
   std::optional<partition::Plan> plan;
-  if (o.plan) plan = load_plan(*o.plan, o.backend);
+  if (o.plan) {
+    if (!o.devices.devices.empty() || !o.devices.allocation.empty() || !o.devices.reserve_vram.empty())
+      fail("--plan already says where every block goes: --devices, --allocation and --reserve-vram are for "
+           "planning without one");
+    plan = load_plan(*o.plan, o.backend);
+  }
 
   std::filesystem::create_directories(o.out);
   const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
   auto backend = make_backend(o.backend);
   PlanProvider plan_for;
-  if (plan) plan_for = [&](const models::ModelSource&, const runtime::Model&) { return plan; };
+  if (plan) {
+    plan_for = [&](const models::ModelSource&, const runtime::Model&) { return plan; };
+  } else {
+    DeviceChoice choice = o.devices.choice();
+    choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
+    choice.cpu_backend = true;
+    const models::JobSettings job = planning_job(lines);
+    plan_for = [choice, job](const models::ModelSource& source, const runtime::Model& network) {
+      const models::JobGeometry geometry = models::job_geometry(source.config, job);
+      const ModelPlan planned =
+          plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice);
+      spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,
+                   geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
+                   geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
+      return std::optional<partition::Plan>(planned.plan);
+    };
+  }
   JobRunner runner(model, o.config, *backend, o.out, plan_for);
 
   // Totals for progress: the steps of every job that will run.
@@ -178,6 +243,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--config", o.config, "A sidecar config JSON for the model (a job's own 'config' wins)");
   cmd->add_flag("--resume", o.resume, "Skip jobs the ledger records as done whose outputs exist");
   cmd->add_option("--plan", o.plan, "A plan JSON from `ditrun plan`: which blocks stay resident and which stream");
+  add_device_options(*cmd, o.devices, false);
   add_backend_options(*cmd, o.backend);
   auto* single = "Single job (without --jobs)";
   cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();

@@ -48,11 +48,55 @@ uint64_t parse_reserve_vram(const std::string& text) {
   return partition::parse_bytes(t, "--reserve-vram");
 }
 
+DeviceChoice DeviceOptions::choice() const {
+  DeviceChoice c;
+  c.devices = devices;
+  c.allocation = allocation;
+  if (!reserve_vram.empty()) c.reserve_vram_bytes = parse_reserve_vram(reserve_vram);
+  c.objective = partition::parse_objective(objective);
+  if (!device_memory.empty()) c.cpu_device_memory_bytes = partition::parse_bytes(device_memory, "--device-memory");
+  return c;
+}
+
+void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory) {
+  cmd.add_option("--devices", o.devices,
+                 "Plan for these devices instead of this machine's: \"4x h100-80gb\", \"2x 24gb, host=64gb\", "
+                 "\"cpu, host=64gb\", or a profile from `ditrun bench --calibrate` (cpu-calibrated.json)");
+  cmd.add_option("--allocation", o.allocation,
+                 "Memory each device may use: \"cuda:0,12gb;cuda:1,12gb;cpu,*\", fractions (0.5) or ratios (40%)");
+  cmd.add_option("--reserve-vram", o.reserve_vram, "Keep this much free on every GPU: GB (as ComfyUI) or a size (512mb)");
+  cmd.add_option("--objective", o.objective, "latency (one job as fast as possible) or throughput (jobs per hour)")
+      ->capture_default_str();
+  if (with_device_memory)
+    cmd.add_option("--device-memory", o.device_memory,
+                   "Plan for the CPU backend with this device-memory budget (activations + weights): blocks that "
+                   "do not fit stream, as on a GPU of that size");
+}
+
 ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
                      const models::FindStoredWeight& weights, const models::JobGeometry& job,
                      const DeviceChoice& devices) {
   ModelPlan out;
   out.inventory = device_inventory(devices.devices);
+  if (devices.cpu_backend && !out.inventory.gpus().empty()) {
+    if (!devices.devices.empty())
+      fail("--devices '{}' names GPUs, but this run computes on the CPU backend (no CUDA backend yet)", devices.devices);
+    std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::DeviceKind::gpu; });
+  }
+  if (devices.cpu_device_memory_bytes > 0) {
+    if (!out.inventory.gpus().empty())
+      fail("--device-memory plans for the CPU backend, but the devices ({}) include GPUs; use --allocation to "
+           "budget GPUs",
+           out.inventory.names());
+    // The CPU backend as the one compute device: its budget in place of a GPU's, its rates,
+    // and streaming at its copy rate from the pinned pool the host budget allows.
+    out.cost = models::model_cost(config, network, weights, job, models::kCpuActivationBytes);
+    out.budgets = budgets_for(out.cost, out.inventory, devices);
+    partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
+    input.gpus = {partition::ComputeDevice{"cpu", out.inventory.host().throughput, devices.cpu_device_memory_bytes}};
+    out.plan = partition::solve(input);
+    return out;
+  }
   out.cost = models::model_cost(config, network, weights, job, models::kGpuActivationBytes);
   out.budgets = budgets_for(out.cost, out.inventory, devices);
   if (!any_gpu_budget(out.budgets)) {

@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "models/pipeline/job_geometry.h"
 #include "models/pipeline/model_cost.h"
 #include "partition/allocation_spec.h"
@@ -22,10 +24,25 @@ struct DeviceChoice {
   std::string allocation;  // --allocation (partition::parse_allocation); empty: every GPU *, cpu *
   uint64_t reserve_vram_bytes = 0;
   partition::Objective objective = partition::Objective::latency;
+  // --device-memory: plan for the CPU backend with a device budget (the one compute device,
+  // named "cpu"): blocks that do not fit stream from the pinned pool as on a GPU of that
+  // size. Only without GPUs. 0: the CPU runs everything resident in host RAM.
+  uint64_t cpu_device_memory_bytes = 0;
+  // The plan is for the CPU backend of this process (`run` today): GPUs of the inventory are
+  // left out; a --devices that names GPUs is an error.
+  bool cpu_backend = false;
 };
 
 // --reserve-vram as ComfyUI takes it, a number of GB (1024^3 bytes), or a size ("512mb").
 uint64_t parse_reserve_vram(const std::string& text);
+
+// The command-line options behind a DeviceChoice, shared by `plan` and `run`.
+struct DeviceOptions {
+  std::string devices, allocation, reserve_vram, objective = "latency", device_memory;
+  DeviceChoice choice() const;
+};
+// `with_device_memory`: also register --device-memory (`run` has it among its backend options).
+void add_device_options(CLI::App& cmd, DeviceOptions& options, bool with_device_memory);
 
 // A model already resolved into its network and stored weights, planned for one job.
 struct ModelPlan {

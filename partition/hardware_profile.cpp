@@ -60,10 +60,11 @@ std::vector<HardwareProfile> make_builtin_profiles() {
                rates(60, 60, 45, 40, 700, 20, 10), 32 * GiB,
                "deliberately conservative placeholder for an unknown 24 GB card (below an RTX 3090 / A5000): "
                "not a real device; measure yours and write a profile for real planning"});
-  p.push_back({"cpu", "host CPU", DeviceKind::cpu, 64 * GiB, "", rates(0.8, 0.6, 0.6, 0.4, 60, 0, 0), 0,
+  p.push_back({"cpu", "host CPU", DeviceKind::cpu, 64 * GiB, "", rates(0.8, 0.6, 0.6, 0.4, 60, 10, 10), 0,
                "estimate for a 16-core AVX2/AVX-512 server running ditrun's CPU kernels (dequantize, then "
-               "OpenBLAS sgemm) at about half of its f32 FMA peak, DDR5 ~60 GB/s; memory = default host RAM "
-               "when no GPU is given; measure with bench/cpu_step_bench"});
+               "OpenBLAS sgemm) at about half of its f32 FMA peak, DDR5 ~60 GB/s; host->device and "
+               "device->device are one thread's memcpy (~10 GB/s: the CPU backend's copy stream); memory = "
+               "default host RAM when no GPU is given; measure with `ditrun bench --calibrate`"});
   return p;
 }
 

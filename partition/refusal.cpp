@@ -46,8 +46,11 @@ std::string explain_no_fit(const SolverInput& in) {
   for (const auto& g : in.gpus)
     if (g.budget_bytes > 0) budgets.push_back(g.budget_bytes);
 
-  std::string msg = fmt::format("plan does not fit: {} blocks weigh {} (largest {}) and each GPU needs {} for activations",
-                                model.blocks.size(), format_bytes(model.weight_bytes()), format_bytes(largest),
+  // The CPU backend planned as a device (a budgeted "cpu") is not a GPU.
+  const bool gpus = std::all_of(in.gpus.begin(), in.gpus.end(), [](const ComputeDevice& g) { return g.name.starts_with("cuda"); });
+  const std::string_view device = gpus ? "GPU" : "device";
+  std::string msg = fmt::format("plan does not fit: {} blocks weigh {} (largest {}) and each {} needs {} for activations",
+                                model.blocks.size(), format_bytes(model.weight_bytes()), format_bytes(largest), device,
                                 format_bytes(act));
   // One clause per budget, naming the GPUs that have it.
   std::vector<std::pair<uint64_t, std::string>> by_budget;
@@ -71,12 +74,23 @@ std::string explain_no_fit(const SolverInput& in) {
 
   const uint64_t need = min_pinned_bytes(weights, budgets, act, slots);
   std::vector<std::string> remedies;
+  if (need != kNoFit && need > 0 && need <= host) {
+    // The bytes fit; what failed is the time of streaming to a device that has no copy rate.
+    std::vector<std::string> no_rate;
+    for (const auto& g : in.gpus)
+      if (g.budget_bytes > 0 && g.throughput.host_to_device_bytes_per_s <= 0) no_rate.push_back(g.name);
+    if (!no_rate.empty())
+      return msg + fmt::format("; {} must stream from pinned host RAM, but {} {} no host->device rate in {} profile "
+                               "(measure one with `ditrun bench --calibrate`)",
+                               format_bytes(need), join_or(no_rate), no_rate.size() > 1 ? "have" : "has",
+                               no_rate.size() > 1 ? "their" : "its");
+  }
   if (need != kNoFit) {
     msg += fmt::format("; {} must stream from pinned host RAM, whose budget is {} ({} short)", format_bytes(need),
                        format_bytes(host), format_bytes(need > host ? need - host : 0));
     if (need > host) remedies.push_back(fmt::format("{} more host RAM", format_bytes(need - host)));
   } else {
-    msg += "; no split of the blocks fits these GPUs, whatever the host RAM";
+    msg += fmt::format("; no split of the blocks fits these {}s, whatever the host RAM", device);
   }
 
   // The least extra VRAM on every GPU that makes it fit with this host budget (MiB steps).
@@ -91,7 +105,7 @@ std::string explain_no_fit(const SolverInput& in) {
     if (fits_with_extra(mid * MiB)) hi = mid;
     else lo = mid + 1;
   }
-  remedies.push_back(fmt::format("{} more VRAM per GPU", format_bytes(lo * MiB)));
+  remedies.push_back(fmt::format("{} more {} per {}", format_bytes(lo * MiB), gpus ? "VRAM" : "memory", device));
 
   // The largest scale of every block's bytes that fits, to 1/1024.
   auto fits_scaled = [&](double scale) {

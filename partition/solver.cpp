@@ -62,6 +62,7 @@ Plan cpu_plan(const SolverInput& in) {
   }
   rank.predicted.stage_seconds = rank.predicted.compute_seconds;
   plan.predicted.step_seconds = plan.predicted.throughput_step_seconds = rank.predicted.stage_seconds;
+  if (model.steps > 0) plan.predicted.job_seconds = plan.predicted.seconds_per_job = model.steps * plan.predicted.step_seconds;
   plan.ranks.push_back(std::move(rank));
   return plan;
 }

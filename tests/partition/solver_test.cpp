@@ -210,3 +210,26 @@ TEST(Solver, LargeInstanceIsFast) {
 
 }  // namespace
 }  // namespace ditrun::partition
+
+namespace ditrun::partition {
+namespace {
+
+TEST(Solver, RefusalNamesADeviceWithoutACopyRate) {
+  // 24 GiB cannot hold bf16 Flux with its activations: blocks must stream, but this device's
+  // profile has no host->device rate, so no streaming plan has a finite time.
+  ComputeDevice card = testing::gpu("rtx4090", 0, 20 * GiB);
+  card.throughput.host_to_device_bytes_per_s = 0;
+  const std::string why = refusal(testing::input_for(testing::flux_like(2, "bf16"), {card}, 100 * GiB));
+  EXPECT_NE(why.find("cuda:0 has no host->device rate in its profile"), std::string::npos) << why;
+}
+
+TEST(Solver, TheCpuBackendAsADeviceIsNotCalledAGpu) {
+  SolverInput in = testing::input_for(testing::flux_like(2, "bf16"), {}, 100 * GiB);
+  in.gpus = {ComputeDevice{"cpu", find_builtin_profile("cpu")->throughput, 1 * GiB}};
+  const std::string why = refusal(in);
+  EXPECT_NE(why.find("each device needs"), std::string::npos) << why;
+  EXPECT_EQ(why.find("GPU"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace ditrun::partition
