@@ -46,6 +46,11 @@ TEST(RunPlan, ItsOwnPlanForABudgetedCpuStreamsAndChangesNoBit) {
   EXPECT_EQ(slurp(dir + "/all/image.safetensors"), slurp(dir + "/budget/image.safetensors"));
   EXPECT_EQ(slurp(dir + "/all/image.png"), slurp(dir + "/budget/image.png"));
 
+  // A model larger than host RAM is refused with the shortfall, not left to the OS to kill.
+  EXPECT_EQ(ditrun("run --out " + dir + "/ram" + job + " --devices 'cpu, host=2mb'", dir + "/log-ram"), 2);
+  EXPECT_NE(slurp(dir + "/ram/ledger.jsonl").find("everything runs resident on cpu, which needs"), std::string::npos)
+      << slurp(dir + "/log-ram");
+
   // Too small for the activations and two slots: refused before loading, recorded as failed.
   EXPECT_EQ(ditrun("run --out " + dir + "/tiny" + job + " --device-memory 1mb", dir + "/log-tiny"), 2);
   EXPECT_NE(slurp(dir + "/tiny/ledger.jsonl").find("plan does not fit"), std::string::npos) << slurp(dir + "/log-tiny");
