@@ -61,7 +61,8 @@ void bench_tiny_model(const std::string& testdata, const std::string& name, doub
   auto be = runtime::make_cpu_backend();
   runtime::WeightStore w(*be, *net, [&](const std::string& n) { return src.weights->find(n); });
   const auto io = models::read_host_tensors(base + ".io.safetensors");
-  const auto den = models::make_denoiser(src.config, *be, *net, w);
+  const auto den = models::make_denoiser(src.config);
+  const auto call = models::local_network(*be, *net, w);
   const HostTensor& noise = io.at("sample.noise");
   // First batch item as one job.
   Shape job_shape(noise.shape.begin() + 1, noise.shape.end());
@@ -83,10 +84,10 @@ void bench_tiny_model(const std::string& testdata, const std::string& name, doub
     cond.tensors["context_neg"] = first("in.context_neg");
     g.cfg = 5.0;
   }
-  den->velocity(x, 0.5, cond, g);  // warm-up
+  den->velocity(x, 0.5, cond, g, call);  // warm-up
   const int steps = 20;
   const auto t = Clock::now();
-  for (int i = 0; i < steps; ++i) den->velocity(x, 0.5, cond, g);
+  for (int i = 0; i < steps; ++i) den->velocity(x, 0.5, cond, g, call);
   const double per_step = seconds_since(t) / steps;
   const int64_t img_tokens = den->image_tokens(x.shape);
   runtime::TokenCounts tokens{img_tokens, flux ? cond.tensors["txt"].shape[0] : arch::wan_params(src.config).text_len};

@@ -24,6 +24,7 @@ struct JobRunner::LoadedModel {
   std::unique_ptr<runtime::Model> network;
   std::unique_ptr<runtime::WeightStore> weights;
   std::unique_ptr<models::Denoiser> denoiser;
+  models::Denoiser::NetworkCall call;
   std::optional<partition::Plan> plan;
 };
 
@@ -68,7 +69,8 @@ JobRunner::LoadedModel& JobRunner::model_for(const Job& job) {
     } else {
       m->weights = std::make_unique<runtime::WeightStore>(backend_, *m->network, find);
     }
-    m->denoiser = models::make_denoiser(m->source.config, backend_, *m->network, *m->weights);
+    m->denoiser = models::make_denoiser(m->source.config);
+    m->call = models::local_network(backend_, *m->network, *m->weights);
     spdlog::info("model {}: {} ({} blocks, config {}), {:.1f} MiB of weights on {}", model_path_,
                  m->source.config.variant, m->network->blocks().size(), m->source.config_source,
                  double(m->weights->resident_bytes() + m->weights->streamed_bytes()) / (1 << 20), backend_.name());
@@ -110,7 +112,7 @@ std::vector<std::string> JobRunner::run(const Job& job, const std::function<void
   const auto sampling_start = std::chrono::steady_clock::now();
   runtime::euler_sample(
       x, sigmas,
-      [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, cond, guidance); },
+      [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, cond, guidance, m.call); },
       on_step);
   const double step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - sampling_start).count() / std::max(steps, 1);

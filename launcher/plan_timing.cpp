@@ -21,13 +21,14 @@ PlanTiming time_plan(const models::ModelSource& source, const runtime::Model& ne
   {
     runtime::WeightStore weights(*backend, network, [&](const std::string& n) { return source.weights->find(n); },
                                  rank, plan.host_budget_bytes);
-    const auto denoiser = models::make_denoiser(source.config, *backend, network, weights);
+    const auto denoiser = models::make_denoiser(source.config);
+    const auto call = models::local_network(*backend, network, weights);
     const models::Conditioning cond{models::read_host_tensors(cond_path), cond_path};
     denoiser->check_conditioning(cond, guidance);
     const HostTensor x = runtime::seeded_noise(0, latent);
     denoiser->check_latent(x.shape);
     timing.measured_step_seconds =
-        median_seconds_per_call([&] { denoiser->velocity(x, 0.5, cond, guidance); }, budget_seconds);
+        median_seconds_per_call([&] { denoiser->velocity(x, 0.5, cond, guidance, call); }, budget_seconds);
     timing.streamed_bytes = weights.streamed_bytes();
   }
   timing.memory = backend->memory_stats();

@@ -32,26 +32,12 @@ const HostTensor& cond_tensor(const Conditioning& c, std::string_view name, cons
   return t;
 }
 
-class Base : public Denoiser {
- public:
-  Base(runtime::Backend& be, const runtime::Model& net, runtime::WeightStore& w)
-      : backend_(be), network_(net), weights_(w) {}
-
- protected:
-  HostTensor call(const HostTensors& inputs) const { return runtime::run_model(backend_, network_, weights_, inputs); }
-
-  runtime::Backend& backend_;
-  const runtime::Model& network_;
-  runtime::WeightStore& weights_;
-};
 
 // Flux: 16-channel latents at 1/8 of the pixels, rounded up to whole 2×2 patches (BFL
 // `get_noise`: 2·ceil(H/16)); one call per step with embedded guidance on dev.
-class FluxDenoiser final : public Base {
+class FluxDenoiser final : public Denoiser {
  public:
-  FluxDenoiser(const arch::FluxParams& p, runtime::Backend& be, const runtime::Model& net,
-               runtime::WeightStore& w)
-      : Base(be, net, w), p_(p) {}
+  explicit FluxDenoiser(const arch::FluxParams& p) : p_(p) {}
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
     if (width <= 0 || height <= 0) fail("width and height must be positive (got {}x{})", width, height);
@@ -73,7 +59,8 @@ class FluxDenoiser final : public Base {
   int64_t image_tokens(const Shape& s) const override { return (s[1] / 2) * (s[2] / 2); }
   int calls_per_step(const GuidanceSettings&) const override { return 1; }
 
-  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& c, const GuidanceSettings& g) const override {
+  HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& c,
+                             const GuidanceSettings& g) const override {
     HostTensors in;
     const HostTensor latent = batched(x);
     in["img"] = patchify_2x2(latent, PatchOrder::ChannelMajor);
@@ -91,7 +78,13 @@ class FluxDenoiser final : public Base {
     in["y"] = batched(c.tensors.at("y"));
     in["timesteps"] = HostTensor(Shape{1}, {float(sigma)});
     if (p_.guidance_embed) in["guidance"] = HostTensor(Shape{1}, {float(g.guidance)});
-    return unbatched(unpatchify_2x2(call(in), latent.shape, PatchOrder::ChannelMajor));
+    return in;
+  }
+
+  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const GuidanceSettings&) const override {
+    Shape batched_latent = latent;
+    batched_latent.insert(batched_latent.begin(), 1);
+    return unbatched(unpatchify_2x2(out, batched_latent, PatchOrder::ChannelMajor));
   }
 
  private:
@@ -101,11 +94,9 @@ class FluxDenoiser final : public Base {
 
 // Wan 2.1: 16-channel latents at 1/8 of the pixels and 1/4 of the frames (plus the first);
 // classifier-free guidance runs cond and uncond as one batch of two.
-class WanDenoiser final : public Base {
+class WanDenoiser final : public Denoiser {
  public:
-  WanDenoiser(const arch::WanParams& p, runtime::Backend& be, const runtime::Model& net,
-              runtime::WeightStore& w)
-      : Base(be, net, w), p_(p) {}
+  explicit WanDenoiser(const arch::WanParams& p) : p_(p) {}
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
     if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
@@ -131,7 +122,8 @@ class WanDenoiser final : public Base {
   int64_t image_tokens(const Shape& s) const override { return s[1] * (s[2] / 2) * (s[3] / 2); }
   int calls_per_step(const GuidanceSettings& g) const override { return g.cfg == 1 ? 1 : 2; }
 
-  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& c, const GuidanceSettings& g) const override {
+  HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& c,
+                             const GuidanceSettings& g) const override {
     const bool cfg = g.cfg != 1;
     const int64_t B = cfg ? 2 : 1, n = x.numel();
     // Both prompts zero-padded to one length; the model pads to text_len with zeros anyway.
@@ -150,11 +142,17 @@ class WanDenoiser final : public Base {
     in["x"] = std::move(xb);
     in["context"] = std::move(context);
     in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(1000.0 * sigma)));
-    const HostTensor out = call(in);
-    if (!cfg) return HostTensor(x.shape, out.data);
-    const HostTensor cond_v(x.shape, std::vector<float>(out.data.begin(), out.data.begin() + n));
-    const HostTensor uncond_v(x.shape, std::vector<float>(out.data.begin() + n, out.data.end()));
-    HostTensor v(x.shape);
+    return in;
+  }
+
+  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const GuidanceSettings& g) const override {
+    const int64_t n = shape_numel(latent);
+    if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
+      fail("Wan output {} does not hold {} latent(s) of {}", shape_string(out.shape), g.cfg != 1 ? 2 : 1, shape_string(latent));
+    if (g.cfg == 1) return HostTensor(latent, out.data);
+    const HostTensor cond_v(latent, std::vector<float>(out.data.begin(), out.data.begin() + n));
+    const HostTensor uncond_v(latent, std::vector<float>(out.data.begin() + n, out.data.end()));
+    HostTensor v(latent);
     runtime::cfg_combine(cond_v, uncond_v, g.cfg, v);
     return v;
   }
@@ -165,14 +163,20 @@ class WanDenoiser final : public Base {
 
 }  // namespace
 
-std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config, runtime::Backend& backend,
-                                        const runtime::Model& network, runtime::WeightStore& weights) {
+std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config) {
   switch (config.family) {
-    case arch::Family::Flux: return std::make_unique<FluxDenoiser>(arch::flux_params(config), backend, network, weights);
-    case arch::Family::Wan: return std::make_unique<WanDenoiser>(arch::wan_params(config), backend, network, weights);
+    case arch::Family::Flux: return std::make_unique<FluxDenoiser>(arch::flux_params(config));
+    case arch::Family::Wan: return std::make_unique<WanDenoiser>(arch::wan_params(config));
     default: break;
   }
   fail("sampling {} models is not supported yet", arch::family_name(config.family));
+}
+
+Denoiser::NetworkCall local_network(runtime::Backend& backend, const runtime::Model& network,
+                                    runtime::WeightStore& weights) {
+  return [&backend, &network, &weights](const HostTensors& inputs) {
+    return runtime::run_model(backend, network, weights, inputs);
+  };
 }
 
 }  // namespace ditrun::models

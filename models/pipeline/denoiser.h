@@ -1,16 +1,19 @@
 // The family-specific glue between a sampler and a network: the latent shape for a requested
 // image or video size, the conditioning a job must provide, and the velocity v(x, σ) with
 // the family's guidance (Flux: embedded guidance, one call; Wan: classifier-free guidance,
-// cond and uncond as one batch of two).
+// cond and uncond as one batch of two). It knows nothing of where the network runs: a step is
+// network_inputs → one network call (one rank, or a pipeline of ranks) → velocity_from_output.
 //
 // Latents here are one job's latent without a batch dim: [C, H, W] (Flux) or [C, F, H, W]
 // (Wan), in model space (the normalised latent the network sees).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "models/arch/model_config.h"
+#include "runtime/exec/model.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::models {
@@ -40,11 +43,24 @@ class Denoiser {
   virtual int64_t image_tokens(const Shape& latent) const = 0;
   // Network calls per step (2 with classifier-free guidance).
   virtual int calls_per_step(const GuidanceSettings& guidance) const = 0;
-  virtual HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& cond,
-                              const GuidanceSettings& guidance) const = 0;
+  // The network's inputs for latent x at noise level sigma (the reference io names).
+  virtual runtime::HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& cond,
+                                              const GuidanceSettings& guidance) const = 0;
+  // The velocity for a latent of shape `latent` from the network's output (guidance applied).
+  virtual HostTensor velocity_from_output(const HostTensor& output, const Shape& latent,
+                                          const GuidanceSettings& guidance) const = 0;
+
+  using NetworkCall = std::function<HostTensor(const runtime::HostTensors& inputs)>;
+  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& cond, const GuidanceSettings& guidance,
+                      const NetworkCall& network) const {
+    return velocity_from_output(network(network_inputs(x, sigma, cond, guidance)), x.shape, guidance);
+  }
 };
 
-std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config, runtime::Backend& backend,
-                                        const runtime::Model& network, runtime::WeightStore& weights);
+std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config);
+
+// The network call of one rank that holds the whole model.
+Denoiser::NetworkCall local_network(runtime::Backend& backend, const runtime::Model& network,
+                                    runtime::WeightStore& weights);
 
 }  // namespace ditrun::models

@@ -19,11 +19,15 @@ void euler_sample(HostTensor& x, std::span<const double> sigmas, const VelocityF
   HostTensor v(x.shape);
   for (int i = 0; i < steps; ++i) {
     velocity(x, sigmas[size_t(i)], v);
-    check_same_shape(x, v, "euler: velocity");
-    const double dt = sigmas[size_t(i) + 1] - sigmas[size_t(i)];
-    for (size_t k = 0; k < x.data.size(); ++k) x.data[k] = float(double(x.data[k]) + dt * double(v.data[k]));
+    euler_step(x, v, sigmas[size_t(i)], sigmas[size_t(i) + 1]);
     if (on_step) on_step(i + 1, steps);
   }
+}
+
+void euler_step(HostTensor& x, const HostTensor& v, double sigma, double sigma_next) {
+  check_same_shape(x, v, "euler: velocity");
+  const double dt = sigma_next - sigma;
+  for (size_t k = 0; k < x.data.size(); ++k) x.data[k] = float(double(x.data[k]) + dt * double(v.data[k]));
 }
 
 void cfg_combine(const HostTensor& cond, const HostTensor& uncond, double scale, HostTensor& out) {

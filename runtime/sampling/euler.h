@@ -24,6 +24,10 @@ using VelocityFn = std::function<void(const HostTensor& x, double sigma, HostTen
 void euler_sample(HostTensor& x, std::span<const double> sigmas, const VelocityFn& velocity,
                   const std::function<void(int step, int steps)>& on_step = {});
 
+// One step: x += (sigma_next − sigma)·v, each element in double, rounded once to float. What
+// euler_sample does per step, for executors that run the step loop themselves (pipelines).
+void euler_step(HostTensor& x, const HostTensor& v, double sigma, double sigma_next);
+
 // Classifier-free guidance: out = uncond + scale·(cond − uncond), in float as the reference
 // implementations compute it. out may be one of the inputs. Fails on a shape mismatch.
 void cfg_combine(const HostTensor& cond, const HostTensor& uncond, double scale, HostTensor& out);

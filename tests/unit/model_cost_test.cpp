@@ -202,14 +202,14 @@ struct TinyRun {
     backend = runtime::make_cpu_backend({runtime::Precision::F32, 2, 0});
     store = std::make_unique<runtime::WeightStore>(*backend, *network,
                                                    [this](const std::string& n) { return source.weights->find(n); });
-    denoiser = models::make_denoiser(source.config, *backend, *network, *store);
+    denoiser = models::make_denoiser(source.config);
   }
 
   // Activation bytes one velocity call allocates at its peak, on top of the resident weights.
   uint64_t measured_peak(const HostTensor& x, const models::Conditioning& cond, const models::GuidanceSettings& g) {
     backend->reset_peak_memory();
     const uint64_t before = backend->memory_stats().in_use_bytes;
-    denoiser->velocity(x, 0.5, cond, g);
+    denoiser->velocity(x, 0.5, cond, g, models::local_network(*backend, *network, *store));
     return backend->memory_stats().peak_bytes - before;
   }
 

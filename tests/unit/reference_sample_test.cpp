@@ -17,7 +17,8 @@ TEST_P(ReferenceSample, EulerReproducesTheLatent) {
   ReferenceCase rc(GetParam(), "");
   const auto& cfg = rc.source.config;
   const bool flux = cfg.family == arch::Family::Flux;
-  const auto denoiser = models::make_denoiser(cfg, *rc.backend, *rc.network, *rc.weights);
+  const auto denoiser = models::make_denoiser(cfg);
+  const auto call = models::local_network(*rc.backend, *rc.network, *rc.weights);
   const HostTensor& noise = rc.io.at("sample.noise");
   const HostTensor& latent = rc.io.at("sample.latent");
   const HostTensor& ref_sigmas = rc.io.at("sample.sigmas");
@@ -39,7 +40,7 @@ TEST_P(ReferenceSample, EulerReproducesTheLatent) {
     ASSERT_EQ(sigmas.size(), ref_sigmas.data.size());
     for (size_t i = 0; i < sigmas.size(); ++i) EXPECT_NEAR(sigmas[i], ref_sigmas.data[i], 1e-6) << "sigma " << i;
     runtime::euler_sample(x, sigmas, [&](const HostTensor& xs, double s, HostTensor& v) {
-      v = denoiser->velocity(xs, s, cond, g);
+      v = denoiser->velocity(xs, s, cond, g, call);
     });
     EXPECT_LT(max_abs_diff(x, batch_item(latent, b)), 1e-3) << "batch item " << b;
   }
