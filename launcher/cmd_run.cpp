@@ -15,6 +15,7 @@
 #include "launcher/job_file.h"
 #include "launcher/job_runner.h"
 #include "launcher/ledger.h"
+#include "launcher/distributed_run.h"
 #include "launcher/planning.h"
 #include "launcher/progress.h"
 #include "models/pipeline/model_cost.h"
@@ -24,6 +25,8 @@
 #include "partition/plan.h"
 #include "partition/units.h"
 #include "runtime/core/error.h"
+#include "transport/mpi_channel.h"
+#include "transport/mpi_session.h"
 
 namespace ditrun::launcher {
 namespace {
@@ -87,43 +90,34 @@ partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
   return plan;
 }
 
-// The job the plan is made for: the one with the most latent pixels (activations grow with
-// them), its prompt length read from its conditioning when it has one.
-models::JobSettings planning_job(const std::vector<JobLine>& lines) {
-  const Job* largest = nullptr;
-  int64_t largest_pixels = -1;
-  models::JobSettings settings;
-  for (const JobLine& l : lines) {
-    if (!l.ok()) continue;
-    const Job& job = *l.job;
-    int64_t width = job.width.value_or(0), height = job.height.value_or(0), frames = job.frames.value_or(1);
-    if (!job.width && job.noise) {
-      try {  // a noise file fixes the size: [C, H/8, W/8] or [C, (frames-1)/4+1, H/8, W/8]
-        const Shape s = models::load_noise_file(*job.noise).shape;
-        height = s[s.size() - 2] * 8, width = s.back() * 8;
-        if (s.size() == 4) frames = (s[1] - 1) * 4 + 1;
-      } catch (const Error&) {
-        continue;  // the job fails with that message when it runs
-      }
+// Under mpirun: every rank runs run_distributed; rank 0 coordinates. A rank that cannot go on
+// ends the whole run (MPI_Abort) after saying why, so no rank waits forever for it.
+void run_under_mpirun(const RunOptions& o, const std::string& model, std::vector<JobLine> lines) {
+  DistributedOutcome outcome;
+  {
+    transport::MpiSession session;
+    spdlog::set_pattern(fmt::format("[%H:%M:%S.%e] [rank {}] [%^%l%$] %v", session.rank()));
+    auto channel = transport::make_mpi_channel(session);
+    DistributedRun run;
+    run.model = model;
+    run.config = o.config;
+    run.out = o.out;
+    run.jobs_file = o.jobs;
+    run.lines = std::move(lines);
+    run.resume = o.resume;
+    run.backend = o.backend;
+    run.devices = o.devices;
+    run.plan_path = o.plan;
+    try {
+      outcome = run_distributed(*channel, run);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      session.abort(2);
     }
-    if (width * height * frames <= largest_pixels) continue;
-    largest = &job;
-    largest_pixels = width * height * frames;
-    settings = {};
-    if (width > 0) settings.width = width, settings.height = height;
-    if (job.frames || frames > 1) settings.frames = frames;
-    settings.steps = job.steps;
-    settings.cfg = job.cfg;
+    session.barrier();
   }
-  if (largest) {
-    try {  // Flux prompts vary in length; Wan pads its context to text_len anyway
-      const auto cond = models::read_host_tensors(largest->cond);
-      if (auto txt = cond.find("txt"); txt != cond.end() && !txt->second.shape.empty())
-        settings.text_tokens = txt->second.shape.front();
-    } catch (const Error&) {
-    }
-  }
-  return settings;
+  if (outcome.failed)
+    fail("{} of {} job(s) failed (details in {})", outcome.failed, outcome.run, ledger_path(o.out));
 }
 
 void run_jobs(RunOptions o) {
@@ -139,6 +133,13 @@ void run_jobs(RunOptions o) {
     if (o.cond.empty() && !builtin) fail("--cond is needed (or --jobs FILE): the conditioning safetensors of the job");
     lines.push_back({0, o.id, job_from_flags(o, builtin.get()), ""});
   }
+
+  if (transport::MpiSession::launched_by_mpirun()) {
+    run_under_mpirun(o, model, std::move(lines));
+    return;
+  }
+  if (o.devices.mode != "auto" || o.devices.stages != 0)
+    fail("--mode and --stages shape a run over several ranks: start it with mpirun -np N");
 
   std::optional<partition::Plan> plan;
   if (o.plan) {
@@ -158,7 +159,7 @@ void run_jobs(RunOptions o) {
     DeviceChoice choice = o.devices.choice();
     choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
     choice.cpu_backend = true;
-    const models::JobSettings job = planning_job(lines);
+    const models::JobSettings job = largest_job_settings(lines);
     plan_for = [choice, job](const models::ModelSource& source, const runtime::Model& network) {
       const models::JobGeometry geometry = models::job_geometry(source.config, job);
       const ModelPlan planned =

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <filesystem>
 
-#include "launcher/png_writer.h"
+#include "launcher/job_sampling.h"
 #include "models/pipeline/latent_preview.h"
 #include "models/pipeline/network.h"
 #include "models/pipeline/noise_file.h"
@@ -85,64 +85,21 @@ int JobRunner::steps_of(const Job& job) {
 
 std::vector<std::string> JobRunner::run(const Job& job, const std::function<void(int, int)>& on_step) {
   LoadedModel& m = model_for(job);
-  const arch::SamplingDefaults& defaults = m.source.config.sampling;
-  const models::GuidanceSettings guidance{job.guidance.value_or(defaults.guidance), job.cfg.value_or(defaults.cfg)};
-  const models::Conditioning cond{models::read_host_tensors(job.cond), job.cond};
-  m.denoiser->check_conditioning(cond, guidance);
-
-  HostTensor x;
-  if (job.noise) {
-    x = models::load_noise_file(*job.noise);
-    m.denoiser->check_latent(x.shape);
-    if (job.width) {
-      const Shape want = m.denoiser->latent_shape(*job.width, *job.height, job.frames.value_or(1));
-      if (want != x.shape)
-        fail("noise {} has shape {}, but {}x{} pixels need {}", *job.noise, shape_string(x.shape), *job.width,
-             *job.height, shape_string(want));
-    }
-  } else {
-    x = runtime::seeded_noise(*job.seed, m.denoiser->latent_shape(*job.width, *job.height, job.frames.value_or(1)));
-  }
-
-  const int steps = int(job.steps.value_or(defaults.steps));
-  const runtime::Shift shift = job.shift.value_or(runtime::Shift::parse(defaults.shift));
-  const std::vector<double> sigmas = runtime::flow_sigmas(steps, shift, m.denoiser->image_tokens(x.shape));
-  spdlog::debug("job {}: latent {}, {} steps, shift {}, guidance {}, cfg {}", job.id, shape_string(x.shape), steps,
-                shift.str(), guidance.guidance, guidance.cfg);
+  PreparedJob p = prepare_job(job, m.source.config, *m.denoiser);
+  spdlog::debug("job {}: latent {}, {} steps, shift {}, guidance {}, cfg {}", job.id, shape_string(p.x.shape),
+                p.steps(), p.shift.str(), p.guidance.guidance, p.guidance.cfg);
+  HostTensor x = p.x;
   const auto sampling_start = std::chrono::steady_clock::now();
   runtime::euler_sample(
-      x, sigmas,
-      [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, cond, guidance, m.call); },
+      x, p.sigmas,
+      [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, p.cond, p.guidance, m.call); },
       on_step);
   const double step_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - sampling_start).count() / std::max(steps, 1);
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sampling_start).count() / std::max(p.steps(), 1);
   if (m.plan)
     spdlog::info("job '{}': {:.3f} s per step measured, {:.3f} s predicted by the plan", job.id, step_seconds,
                  m.plan->predicted.step_seconds);
-
-  // The schedule ends at σ = 0, where the latent is its own x0 estimate: that is what the
-  // preview shows.
-  const std::string latent_name = job.id + ".safetensors", preview_name = job.id + ".png";
-  const std::filesystem::path dir(out_dir_);
-  models::write_host_tensors((dir / latent_name).string(), {{"latent", &x}},
-                             {{"id", job.id},
-                              {"model", m.source.config.variant},
-                              {"steps", std::to_string(steps)},
-                              {"shift", shift.str()},
-                              {"guidance", fmt::format("{}", guidance.guidance)},
-                              {"cfg", fmt::format("{}", guidance.cfg)},
-                              {"seed", job.seed ? std::to_string(*job.seed) : "noise file"},
-                              {"backend", backend_.name()}});
-  try {
-    int width = 0, height = 0;
-    const std::vector<uint8_t> rgb = models::preview_rgb(x, models::latent_format_for(m.source.config), width, height);
-    write_png_rgb((dir / preview_name).string(), rgb, width, height);
-  } catch (...) {
-    std::error_code ignored;  // a job is its outputs together or not at all
-    std::filesystem::remove(dir / latent_name, ignored);
-    throw;
-  }
-  return {latent_name, preview_name};
+  return write_job_outputs(out_dir_, p, x, m.source.config, backend_.name());
 }
 
 }  // namespace ditrun::launcher

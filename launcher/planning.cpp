@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "launcher/device_inventory.h"
+#include "models/pipeline/noise_file.h"
+#include "models/pipeline/tensor_files.h"
 #include "models/arch/detect.h"
 #include "models/pipeline/model_source.h"
 #include "models/pipeline/network.h"
@@ -37,6 +39,45 @@ bool any_gpu_budget(const partition::Budgets& budgets) {
 
 }  // namespace
 
+// The job the plan is made for: the one with the most latent pixels (activations grow with
+// them), its prompt length read from its conditioning when it has one.
+models::JobSettings largest_job_settings(const std::vector<JobLine>& lines) {
+  const Job* largest = nullptr;
+  int64_t largest_pixels = -1;
+  models::JobSettings settings;
+  for (const JobLine& l : lines) {
+    if (!l.ok()) continue;
+    const Job& job = *l.job;
+    int64_t width = job.width.value_or(0), height = job.height.value_or(0), frames = job.frames.value_or(1);
+    if (!job.width && job.noise) {
+      try {  // a noise file fixes the size: [C, H/8, W/8] or [C, (frames-1)/4+1, H/8, W/8]
+        const Shape s = models::load_noise_file(*job.noise).shape;
+        height = s[s.size() - 2] * 8, width = s.back() * 8;
+        if (s.size() == 4) frames = (s[1] - 1) * 4 + 1;
+      } catch (const Error&) {
+        continue;  // the job fails with that message when it runs
+      }
+    }
+    if (width * height * frames <= largest_pixels) continue;
+    largest = &job;
+    largest_pixels = width * height * frames;
+    settings = {};
+    if (width > 0) settings.width = width, settings.height = height;
+    if (job.frames || frames > 1) settings.frames = frames;
+    settings.steps = job.steps;
+    settings.cfg = job.cfg;
+  }
+  if (largest) {
+    try {  // Flux prompts vary in length; Wan pads its context to text_len anyway
+      const auto cond = models::read_host_tensors(largest->cond);
+      if (auto txt = cond.find("txt"); txt != cond.end() && !txt->second.shape.empty())
+        settings.text_tokens = txt->second.shape.front();
+    } catch (const Error&) {
+    }
+  }
+  return settings;
+}
+
 uint64_t parse_reserve_vram(const std::string& text) {
   const std::string t = partition::normalize_token(text);
   char* end = nullptr;
@@ -48,6 +89,27 @@ uint64_t parse_reserve_vram(const std::string& text) {
   return partition::parse_bytes(t, "--reserve-vram");
 }
 
+partition::Layout parse_mode(const std::string& mode, int stages, int ranks) {
+  if (stages < 0) fail("--stages {}: must be positive", stages);
+  if (mode == "auto") {
+    if (stages > 0) fail("--stages {} needs --mode pipeline or replicas", stages);
+    return {};
+  }
+  if (mode == "pipeline") {
+    if (stages > 0 && stages != ranks)
+      fail("--mode pipeline puts all {} ranks in one pipeline; --stages {} asks for another shape (use --mode "
+           "replicas --stages {} for replicas of pipelines)",
+           ranks, stages, stages);
+    return {1, ranks};
+  }
+  if (mode == "replicas") {
+    const int k = stages == 0 ? 1 : stages;
+    if (ranks % k != 0) fail("--mode replicas --stages {}: {} ranks do not form groups of {}", k, ranks, k);
+    return {ranks / k, k};
+  }
+  fail("--mode '{}': expected auto, pipeline or replicas", mode);
+}
+
 DeviceChoice DeviceOptions::choice() const {
   DeviceChoice c;
   c.devices = devices;
@@ -55,6 +117,8 @@ DeviceChoice DeviceOptions::choice() const {
   if (!reserve_vram.empty()) c.reserve_vram_bytes = parse_reserve_vram(reserve_vram);
   c.objective = partition::parse_objective(objective);
   if (!device_memory.empty()) c.cpu_device_memory_bytes = partition::parse_bytes(device_memory, "--device-memory");
+  c.mode = mode;
+  c.stages = stages;
   return c;
 }
 
@@ -67,6 +131,11 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory
   cmd.add_option("--reserve-vram", o.reserve_vram, "Keep this much free on every GPU: GB (as ComfyUI) or a size (512mb)");
   cmd.add_option("--objective", o.objective, "latency (one job as fast as possible) or throughput (jobs per hour)")
       ->capture_default_str();
+  cmd.add_option("--mode", o.mode,
+                 "auto (the planner decides), pipeline (every rank one stage of one pipeline) or replicas (groups of "
+                 "--stages ranks, default 1, each rendering its own jobs)")
+      ->capture_default_str();
+  cmd.add_option("--stages", o.stages, "With --mode replicas: stages per group (replicas of pipelines)");
   if (with_device_memory)
     cmd.add_option("--device-memory", o.device_memory,
                    "Plan for the CPU backend with this device-memory budget (activations + weights): blocks that "
@@ -83,17 +152,26 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
       fail("--devices '{}' names GPUs, but this run computes on the CPU backend (no CUDA backend yet)", devices.devices);
     std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::DeviceKind::gpu; });
   }
-  if (devices.cpu_device_memory_bytes > 0) {
+  if (devices.cpu_ranks < 1) fail("cpu ranks: {} (at least 1)", devices.cpu_ranks);
+  if (devices.cpu_device_memory_bytes > 0 || devices.cpu_ranks > 1) {
     if (!out.inventory.gpus().empty())
-      fail("--device-memory plans for the CPU backend, but the devices ({}) include GPUs; use --allocation to "
-           "budget GPUs",
+      fail("--device-memory and CPU ranks plan for the CPU backend, but the devices ({}) include GPUs; use "
+           "--allocation to budget GPUs",
            out.inventory.names());
-    // The CPU backend as the one compute device: its budget in place of a GPU's, its rates,
-    // and streaming at its copy rate from the pinned pool the host budget allows.
+    // The CPU backend as the compute device(s), one per rank: a budget in place of a GPU's
+    // (--device-memory, or an equal share of the host's RAM), its rates, and streaming at its
+    // copy rate from the pinned pool the host budget allows. Named "cpu" for one rank,
+    // "cpu:0", "cpu:1", ... for several (a plan names each rank's device once).
     out.cost = models::model_cost(config, network, weights, job, models::kCpuActivationBytes);
     out.budgets = budgets_for(out.cost, out.inventory, devices);
     partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
-    input.gpus = {partition::ComputeDevice{"cpu", out.inventory.host().throughput, devices.cpu_device_memory_bytes}};
+    const uint64_t budget = devices.cpu_device_memory_bytes > 0 ? devices.cpu_device_memory_bytes
+                                                                : out.budgets.host_bytes / uint64_t(devices.cpu_ranks);
+    input.gpus.clear();
+    for (int r = 0; r < devices.cpu_ranks; ++r)
+      input.gpus.push_back({devices.cpu_ranks == 1 ? "cpu" : fmt::format("cpu:{}", r), out.inventory.host().throughput,
+                            budget});
+    input.layout = parse_mode(devices.mode, devices.stages, devices.cpu_ranks);
     out.plan = partition::solve(input);
     return out;
   }
@@ -104,7 +182,11 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     out.cost = models::model_cost(config, network, weights, job, models::kCpuActivationBytes);
     out.budgets = budgets_for(out.cost, out.inventory, devices);
   }
-  out.plan = partition::solve(partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective));
+  partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
+  input.layout = parse_mode(devices.mode, devices.stages,
+                            int(std::count_if(input.gpus.begin(), input.gpus.end(),
+                                              [](const partition::ComputeDevice& g) { return g.budget_bytes > 0; })));
+  out.plan = partition::solve(input);
   return out;
 }
 

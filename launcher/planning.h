@@ -10,11 +10,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "launcher/job_file.h"
 #include "models/pipeline/job_geometry.h"
 #include "models/pipeline/model_cost.h"
 #include "partition/allocation_spec.h"
 #include "partition/device_spec.h"
 #include "partition/plan.h"
+#include "partition/solver.h"
 
 namespace ditrun::launcher {
 
@@ -31,14 +33,29 @@ struct DeviceChoice {
   // The plan is for the CPU backend of this process (`run` today): GPUs of the inventory are
   // left out; a --devices that names GPUs is an error.
   bool cpu_backend = false;
+  // Ranks of the CPU backend to plan for (mpirun -np N on CPUs), each a device "cpu:N".
+  int cpu_ranks = 1;
+  // --mode / --stages: the shape the plan must have (see parse_mode); ranks are the CPU ranks,
+  // or the GPUs with a budget.
+  std::string mode = "auto";
+  int stages = 0;
 };
+
+// --mode auto|pipeline|replicas [--stages K] for `ranks` ranks: auto is free; pipeline is one
+// group of every rank; replicas is groups of K stages (default 1).
+partition::Layout parse_mode(const std::string& mode, int stages, int ranks);
+
+// The job a run's plan is made for: the one with the most latent pixels (activations grow
+// with them), its prompt length read from its conditioning when it has one.
+models::JobSettings largest_job_settings(const std::vector<JobLine>& lines);
 
 // --reserve-vram as ComfyUI takes it, a number of GB (1024^3 bytes), or a size ("512mb").
 uint64_t parse_reserve_vram(const std::string& text);
 
 // The command-line options behind a DeviceChoice, shared by `plan` and `run`.
 struct DeviceOptions {
-  std::string devices, allocation, reserve_vram, objective = "latency", device_memory;
+  std::string devices, allocation, reserve_vram, objective = "latency", device_memory, mode = "auto";
+  int stages = 0;
   DeviceChoice choice() const;
 };
 // `with_device_memory`: also register --device-memory (`run` has it among its backend options).

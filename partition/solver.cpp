@@ -155,12 +155,21 @@ uint64_t min_pinned_bytes(const std::vector<uint64_t>& weights, const std::vecto
   return best;
 }
 
+std::string describe(const Layout& layout) {
+  const std::string groups = layout.groups > 0 ? fmt::format("{} group(s)", layout.groups) : "any number of groups";
+  const std::string stages = layout.stages > 0 ? fmt::format("{} stage(s) each", layout.stages) : "any number of stages";
+  return groups + " of " + stages;
+}
+
 Plan solve(const SolverInput& in) {
   const ModelCost& model = in.model;
   validate(model);
   if (in.prefetch_slots < 2) fail("solver: prefetch_slots {} is below 2 (copies could not overlap compute)", in.prefetch_slots);
   const bool any_gpu = std::any_of(in.gpus.begin(), in.gpus.end(), [](const ComputeDevice& g) { return g.budget_bytes > 0; });
   if (!any_gpu) {
+    if (in.layout.groups > 1 || in.layout.stages > 1)
+      fail("no plan with {} fits: no device has a budget, so one rank runs everything on {}", describe(in.layout),
+           in.host.name);
     Plan plan = cpu_plan(in);
     validate(plan);
     return plan;
@@ -215,13 +224,21 @@ Plan solve(const SolverInput& in) {
     return c;
   };
 
+  const Layout& layout = in.layout;
+  auto allowed = [&](const std::vector<size_t>& chosen) {
+    if (layout.groups > 0 && chosen.size() != size_t(layout.groups)) return false;
+    for (size_t s : chosen)
+      if (layout.stages > 0 && sequences[s].size() != size_t(layout.stages)) return false;
+    return true;
+  };
   std::optional<Choice> best;
   auto consider = [&](const std::vector<size_t>& chosen) {
+    if (!allowed(chosen)) return;
     if (auto c = evaluate(chosen); c && (!best || better(*c, *best, in.objective))) best = std::move(c);
   };
   // One group: every plan the latency objective may pick, and the start of every grouping.
   for (size_t s = 0; s < sequences.size(); ++s) consider({s});
-  if (in.objective == Objective::throughput) {
+  if (in.objective == Objective::throughput || layout.groups > 1) {
     // Multisets of sequences whose class usage fits the GPUs: every way to form groups.
     std::vector<long> left;
     for (const auto& c : classes) left.push_back(static_cast<long>(c.members.size()));
@@ -245,6 +262,18 @@ Plan solve(const SolverInput& in) {
       }
     };
     pick(pick, 0);
+  }
+  if (!best && !layout.free()) {
+    // Say whether the shape or the memory is the problem.
+    SolverInput free_input = in;
+    free_input.layout = {};
+    std::string without;
+    try {
+      without = fmt::format("; without that constraint it fits as {}", summarize(solve(free_input)));
+    } catch (const Error& e) {
+      without = fmt::format("; nor without it: {}", e.what());
+    }
+    fail("no plan with {} fits{}", describe(layout), without);
   }
   if (!best) refuse_plan(in);
 

@@ -73,12 +73,20 @@ struct ComputeDevice {
   uint64_t budget_bytes = 0;
 };
 
+// A layout the caller insists on (`--mode`): so many groups of so many stages; 0 = free.
+struct Layout {
+  int groups = 0;
+  int stages = 0;
+  bool free() const { return groups == 0 && stages == 0; }
+};
+
 struct SolverInput {
   ModelCost model;
   std::vector<ComputeDevice> gpus;  // budget 0 = not used
   ComputeDevice host;               // budget = pinned host RAM (all of the model when no GPU is used)
   Objective objective = Objective::latency;
   int prefetch_slots = 2;           // device slots for streamed blocks, >= 2 so copies overlap compute
+  Layout layout;                    // restricts the search; the best plan of that shape
 };
 
 // GPUs from the budgets (with the inventory's rates), the host budget and the cpu rates.
@@ -88,6 +96,9 @@ SolverInput make_solver_input(ModelCost model, const DeviceInventory& inventory,
 // The best plan under the model above; throws ditrun::Error when nothing fits or the input is
 // malformed (a weight class a device has no rate for, prefetch_slots < 2, ...).
 Plan solve(const SolverInput& input);
+
+// "2 group(s) of 2 stage(s) each", for messages.
+std::string describe(const Layout& layout);
 
 // The fewest bytes any plan must pin in host RAM, ignoring the host budget, or UINT64_MAX if
 // no placement fits the GPU budgets at all. Depends on bytes only (weights, budgets,

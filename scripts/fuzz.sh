@@ -11,7 +11,7 @@ DURATION="${1:-30}"
 JOBS="${JOBS:-$(nproc)}"
 BUILD=build-fuzz
 SHARED=../shared/testdata
-TARGETS=(fuzz_safetensors fuzz_gguf fuzz_checkpoint_weights)
+TARGETS=(fuzz_safetensors fuzz_gguf fuzz_checkpoint_weights fuzz_tensor_message)
 
 # libFuzzer ships with clang's compiler-rt (Debian: clang + libclang-rt-14-dev).
 probe_dir="$(mktemp -d)"
@@ -46,6 +46,7 @@ add_seeds() {  # target, extension...
 add_seeds fuzz_safetensors safetensors
 add_seeds fuzz_gguf gguf
 add_seeds fuzz_checkpoint_weights safetensors gguf
+add_seeds fuzz_tensor_message dtms
 
 mkdir -p "$BUILD/artifacts" "$BUILD/logs"
 failed=()
@@ -53,6 +54,7 @@ for target in "${TARGETS[@]}"; do
   case "$target" in
     fuzz_gguf) dict=tests/fuzz/gguf.dict ;;
     fuzz_safetensors) dict=tests/fuzz/safetensors.dict ;;
+    fuzz_tensor_message) dict=tests/fuzz/tensor_message.dict ;;
     *) dict=tests/fuzz/checkpoint_weights.dict ;;
   esac
   log="$BUILD/logs/$target.log"

@@ -12,6 +12,7 @@
 #include "models/formats/gguf.h"
 #include "models/formats/safetensors.h"
 #include "runtime/core/error.h"
+#include "transport/tensor_message.h"
 
 namespace {
 
@@ -104,6 +105,27 @@ void write_all(const std::string& dir) {
   write_gguf(dir + "/no_tensors.gguf", {}, {{"general.name", GgufValue::string("empty")}});
 }
 
+// Tensor messages (transport/): empty, integers only, and tensors of several ranks.
+void write_tensor_messages(const std::string& dir) {
+  const auto save = [&](const std::string& name, const transport::TensorMessage& m) {
+    const auto bytes = transport::encode_tensor_message(m);
+    std::FILE* f = std::fopen((dir + "/" + name + ".dtms").c_str(), "wb");
+    if (f == nullptr || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) fail("{}: cannot write", name);
+    std::fclose(f);
+  };
+  save("empty", {});
+  transport::TensorMessage ints;
+  ints.header = {{"job", "seed"}, {"sigmas", {1.0, 0.5}}};
+  ints.ints = {{"step", 3}, {"micro_batch", -1}};
+  save("ints", ints);
+  transport::TensorMessage tensors = ints;
+  tensors.tensors["img"] = HostTensor({1, 4, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  tensors.tensors["vec"] = HostTensor({1, 1, 2}, {0.5f, -0.5f});
+  tensors.tensors["scalar"] = HostTensor({}, {7});
+  tensors.tensors["empty"] = HostTensor({0, 3});
+  save("tensors", tensors);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +135,7 @@ int main(int argc, char** argv) {
   }
   try {
     write_all(argv[1]);
+    write_tensor_messages(argv[1]);
   } catch (const ditrun::Error& e) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
     return 1;

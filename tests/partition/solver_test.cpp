@@ -233,3 +233,43 @@ TEST(Solver, TheCpuBackendAsADeviceIsNotCalledAGpu) {
 
 }  // namespace
 }  // namespace ditrun::partition
+
+namespace ditrun::partition {
+namespace {
+
+TEST(Solver, ALayoutForcesTheShapeOfThePlan) {
+  // Four H100s would hold Flux alone; forced layouts still get the best plan of their shape.
+  auto four = [] {
+    std::vector<ComputeDevice> g;
+    for (int i = 0; i < 4; ++i) g.push_back(testing::gpu("h100", i, 79 * GiB));
+    return g;
+  };
+  SolverInput pipeline = testing::input_for(testing::flux_like(2, "bf16"), four(), 100 * GiB);
+  pipeline.layout = {1, 4};
+  const Plan p = solve(pipeline);
+  EXPECT_EQ(p.mode, PlanMode::pipeline);
+  EXPECT_EQ(p.ranks.size(), 4u);
+
+  SolverInput replicas = testing::input_for(testing::flux_like(2, "bf16"), four(), 100 * GiB);
+  replicas.layout = {4, 1};
+  const Plan r = solve(replicas);
+  EXPECT_EQ(r.mode, PlanMode::replicas);
+  EXPECT_EQ(r.group_count(), 4);
+
+  SolverInput mixed = testing::input_for(testing::flux_like(2, "bf16"), four(), 100 * GiB);
+  mixed.layout = {2, 2};
+  const Plan m = solve(mixed);
+  EXPECT_EQ(m.mode, PlanMode::replicas_of_pipelines);
+  EXPECT_EQ(m.group_count(), 2);
+  EXPECT_EQ(m.ranks.size(), 4u);
+
+  SolverInput impossible = testing::input_for(testing::flux_like(2, "bf16"), four(), 100 * GiB);
+  impossible.layout = {3, 2};  // six ranks from four GPUs
+  const std::string why = refusal(impossible);
+  EXPECT_NE(why.find("no plan with 3 group(s) of 2 stage(s) each fits; without that constraint it fits as"),
+            std::string::npos)
+      << why;
+}
+
+}  // namespace
+}  // namespace ditrun::partition

@@ -1,0 +1,154 @@
+#include "launcher/distributed_run.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <set>
+
+#include "launcher/ledger.h"
+#include "launcher/run_coordinator.h"
+#include "launcher/run_protocol.h"
+#include "launcher/run_stage_worker.h"
+#include "models/pipeline/model_cost.h"
+#include "models/pipeline/model_source.h"
+#include "models/pipeline/network.h"
+#include "partition/units.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::launcher {
+namespace {
+
+void send(transport::Channel& channel, int peer, const transport::TensorMessage& m) {
+  channel.send(peer, protocol::kTag, transport::encode_tensor_message(m));
+}
+
+// Rank 0: the plan for `ranks` CPU-backend ranks, from --plan or made here.
+partition::Plan make_plan(const DistributedRun& o, int ranks) {
+  if (o.plan_path) {
+    partition::Plan plan;
+    try {
+      plan = partition::plan_from_json(models::read_json_file(*o.plan_path));
+    } catch (const Error& e) {
+      fail("{}: {}", *o.plan_path, e.what());
+    }
+    return plan;
+  }
+  const models::ModelSource source = models::open_model(o.model, o.config);
+  const auto network = models::make_network(source.config);
+  DeviceChoice choice = o.devices.choice();
+  choice.cpu_backend = true;
+  choice.cpu_ranks = ranks;
+  choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
+  const models::JobGeometry geometry = models::job_geometry(source.config, largest_job_settings(o.lines));
+  return plan_model(source.config, *network, models::checkpoint_weights(*source.weights), geometry, choice).plan;
+}
+
+// Rank 0 sends the plan (or why there is none) to every rank; the others receive it.
+partition::Plan share_plan(transport::Channel& channel, const DistributedRun& o) {
+  if (channel.rank() == 0) {
+    transport::TensorMessage m;
+    try {
+      partition::Plan plan = make_plan(o, channel.size());
+      m.header = {{"kind", protocol::kPlan}, {"plan", partition::to_json(plan)}};
+      for (int r = 1; r < channel.size(); ++r) send(channel, r, m);
+      return plan;
+    } catch (const Error& e) {
+      m.header = {{"kind", protocol::kAbort}, {"error", e.what()}};
+      for (int r = 1; r < channel.size(); ++r) send(channel, r, m);
+      channel.flush();
+      throw;
+    }
+  }
+  transport::TensorMessage m = transport::decode_tensor_message(channel.recv(0, protocol::kTag));
+  const std::string kind = m.header.at("kind").get<std::string>();
+  if (kind == protocol::kAbort) fail("rank 0 could not start the run: {}", m.header.at("error").get<std::string>());
+  if (kind != protocol::kPlan) fail("rank {}: expected the plan from rank 0, got '{}'", channel.rank(), kind);
+  return partition::plan_from_json(m.header.at("plan"));
+}
+
+bool coordinator_message(std::string_view kind) {
+  return kind == protocol::kRequest || kind == protocol::kDone || kind == protocol::kProgress ||
+         kind == protocol::kResult;
+}
+
+}  // namespace
+
+GroupPosition group_position(const partition::Plan& plan, int rank, int ranks) {
+  if (int(plan.ranks.size()) != ranks)
+    fail("the plan has {} rank(s) but the run has {} (start it with mpirun -np {})", plan.ranks.size(), ranks,
+         plan.ranks.size());
+  const partition::RankPlan& me = plan.ranks[size_t(rank)];
+  GroupPosition pos;
+  pos.group = me.group;
+  pos.stage = me.stage;
+  pos.stages = 0;
+  for (const auto& r : plan.ranks) {
+    if (r.group != me.group) continue;
+    ++pos.stages;
+    if (r.stage == 0) pos.leader = r.rank;
+    if (r.stage == me.stage - 1) pos.previous = r.rank;
+    if (r.stage == me.stage + 1) pos.next = r.rank;
+  }
+  for (const auto& r : plan.ranks)
+    if (r.group == me.group && r.stage == pos.stages - 1) pos.last = r.rank;
+  return pos;
+}
+
+DistributedOutcome run_distributed(transport::Channel& channel, const DistributedRun& o) {
+  const int rank = channel.rank();
+  DistributedOutcome outcome;
+  std::vector<JobLine> todo;
+  if (rank == 0) {
+    std::filesystem::create_directories(o.out);
+    const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
+    for (const JobLine& l : o.lines) {
+      if (l.ok() && done.count(l.job->id)) ++outcome.skipped;
+      else todo.push_back(l);
+    }
+    if (outcome.skipped) spdlog::info("--resume: {} job(s) already done in {}", outcome.skipped, o.out);
+  }
+
+  const partition::Plan plan = share_plan(channel, o);
+  const GroupPosition pos = group_position(plan, rank, channel.size());
+  const partition::RankPlan& mine = plan.ranks[size_t(rank)];
+  if (!mine.device.starts_with("cpu"))
+    fail("rank {}: the plan puts it on {}, but this build has only the CPU backend", rank, mine.device);
+  if (rank == 0) spdlog::info("{}", partition::summarize(plan));
+
+  BackendOptions backend_options = o.backend;
+  backend_options.device_memory = partition::format_bytes_exact(mine.budget_bytes);
+  auto backend = make_backend(backend_options);
+  const models::ModelSource source = models::open_model(o.model, o.config);
+  const auto network = models::make_network(source.config);
+  models::check_weights_present(*network, *source.weights);
+  runtime::WeightStore weights(*backend, *network, [&](const std::string& n) { return source.weights->find(n); },
+                               mine, plan.host_budget_bytes / uint64_t(plan.group_count()));
+  const auto denoiser = models::make_denoiser(source.config);
+  spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
+                mine.blocks.size());
+
+  std::optional<Coordinator> coordinator;
+  if (rank == 0) coordinator.emplace(channel, todo, o.jobs_file, o.out, source.config, backend->name(), plan.group_count());
+  StageWorker worker(channel, *backend, *network, weights, *denoiser, pos);
+  worker.start();
+  while (!worker.finished() || (coordinator && !coordinator->finished())) {
+    transport::Message raw = channel.recv(transport::kAnySource, protocol::kTag);
+    transport::TensorMessage m = transport::decode_tensor_message(raw);
+    const std::string kind = m.header.at("kind").get<std::string>();
+    if (coordinator_message(kind)) {
+      if (!coordinator) fail("rank {}: '{}' message from rank {} is for the coordinator", rank, kind, raw.source);
+      coordinator->handle(std::move(m), raw.source);
+    } else {
+      worker.handle(std::move(m), raw.source);
+    }
+  }
+  channel.flush();
+  if (coordinator) {
+    outcome.run = coordinator->run();
+    outcome.failed = coordinator->failed();
+  }
+  return outcome;
+}
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,42 @@
+// `ditrun run` over the ranks of a channel (mpirun processes, or threads in tests): rank 0
+// makes (or reads) the plan and sends it to every rank; each rank loads only the blocks its
+// share of the plan names, on its own backend; then rank 0 coordinates (run_coordinator.h)
+// while every rank, rank 0 included, runs its stage of the jobs that flow through its group
+// (run_stage_worker.h). Outputs and the ledger are written by rank 0 alone, exactly as the
+// single-process run writes them, and are bit-identical to it.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "launcher/backend_options.h"
+#include "launcher/job_file.h"
+#include "launcher/planning.h"
+#include "launcher/run_stage_worker.h"
+#include "transport/channel.h"
+
+namespace ditrun::launcher {
+
+struct DistributedRun {
+  std::string model;
+  std::optional<std::string> config;
+  std::string out;
+  std::string jobs_file;        // for messages ("" when the job came from flags)
+  std::vector<JobLine> lines;   // rank 0's; other ranks ignore them
+  bool resume = false;
+  BackendOptions backend;
+  DeviceOptions devices;
+  std::optional<std::string> plan_path;
+};
+
+struct DistributedOutcome {
+  size_t run = 0, failed = 0, skipped = 0;  // rank 0's counts; zero elsewhere
+};
+
+DistributedOutcome run_distributed(transport::Channel& channel, const DistributedRun& run);
+
+// The rank layout of a plan, checked against the rank count: fails naming the mismatch.
+GroupPosition group_position(const partition::Plan& plan, int rank, int ranks);
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,129 @@
+#include "launcher/run_coordinator.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "launcher/ledger.h"
+#include "launcher/run_protocol.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::launcher {
+
+namespace {
+
+void send(transport::Channel& channel, int peer, transport::TensorMessage m) {
+  channel.send(peer, protocol::kTag, transport::encode_tensor_message(m));
+}
+
+}  // namespace
+
+Coordinator::Coordinator(transport::Channel& channel, std::vector<JobLine> todo, std::string jobs_file,
+                         std::string out_dir, const arch::ModelConfig& config, std::string backend_name, int leaders)
+    : channel_(channel),
+      todo_(std::move(todo)),
+      jobs_file_(std::move(jobs_file)),
+      out_dir_(std::move(out_dir)),
+      config_(config),
+      denoiser_(models::make_denoiser(config)),
+      backend_name_(std::move(backend_name)),
+      leaders_(leaders),
+      progress_("run", "steps") {
+  for (const JobLine& l : todo_)
+    if (l.ok()) total_steps_ += l.job->steps.value_or(config_.sampling.steps);
+}
+
+void Coordinator::record(const LedgerEntry& entry) {
+  append_ledger(out_dir_, entry);
+  if (entry.done) {
+    spdlog::info("job '{}' done in {:.2f} s: {}", entry.id, entry.seconds, fmt::join(entry.outputs, ", "));
+  } else {
+    ++failed_;
+    spdlog::error("{}", entry.error);
+  }
+}
+
+void Coordinator::on_request(int leader) {
+  // The next job that prepares; lines that do not are recorded as failed on the way.
+  while (next_ < todo_.size()) {
+    const JobLine& line = todo_[next_];
+    const int64_t index = int64_t(next_++);
+    LedgerEntry failed;
+    failed.id = line.ok() ? line.job->id : line.id;
+    if (!line.ok()) {
+      failed.error = line.error;
+      record(failed);
+      continue;
+    }
+    const std::string where = jobs_file_.empty() ? "" : fmt::format("{}:{}: ", jobs_file_, line.job->line);
+    try {
+      Assigned a{prepare_job(*line.job, config_, *denoiser_), leader, std::chrono::steady_clock::now()};
+      transport::TensorMessage m;
+      m.header = {{"kind", protocol::kJob}, {"index", index}};
+      put_job(a.job, m);
+      send(channel_, leader, std::move(m));
+      running_.emplace(index, std::move(a));
+      ++assigned_;
+      return;
+    } catch (const Error& e) {
+      failed.error = fmt::format("{}job '{}': {}", where, line.job->id, e.what());
+      record(failed);
+    }
+  }
+  transport::TensorMessage stop;
+  stop.header = {{"kind", protocol::kStop}};
+  send(channel_, leader, std::move(stop));
+}
+
+void Coordinator::handle(transport::TensorMessage m, int source) {
+  const std::string kind = m.header.at("kind").get<std::string>();
+  if (kind == protocol::kRequest) {
+    on_request(source);
+  } else if (kind == protocol::kDone) {
+    ++leaders_done_;
+  } else if (kind == protocol::kProgress) {
+    const int64_t index = m.header.at("index").get<int64_t>();
+    auto it = running_.find(index);
+    if (it == running_.end()) fail("progress from rank {} for job {}, which is not running", source, index);
+    ++steps_done_;
+    progress_.update(size_t(steps_done_), size_t(std::max(total_steps_, steps_done_)),
+                     fmt::format("job '{}' step {}/{}", it->second.job.job.id, m.header.at("step").get<int>(),
+                                 it->second.job.steps()));
+  } else if (kind == protocol::kResult) {
+    const int64_t index = m.header.at("index").get<int64_t>();
+    auto it = running_.find(index);
+    if (it == running_.end()) fail("result from rank {} for job {}, which is not running", source, index);
+    const Assigned& a = it->second;
+    LedgerEntry entry;
+    entry.id = a.job.job.id;
+    entry.steps = m.header.value("steps", 0);
+    const std::string where = jobs_file_.empty() ? "" : fmt::format("{}:{}: ", jobs_file_, a.job.job.line);
+    if (m.header.at("status").get<std::string>() == "done") {
+      try {
+        entry.outputs = write_job_outputs(out_dir_, a.job, m.tensor("x"), config_, backend_name_);
+        entry.done = true;
+      } catch (const Error& e) {
+        entry.error = fmt::format("{}job '{}': {}", where, entry.id, e.what());
+      }
+    } else {
+      entry.error = fmt::format("{}job '{}': {}", where, entry.id, m.header.at("error").get<std::string>());
+    }
+    // Steps a failed job did not run leave the total.
+    total_steps_ -= a.job.steps() - entry.steps;
+    entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - a.start).count();
+    running_.erase(it);
+    ++results_;
+    record(entry);
+  } else {
+    fail("coordinator: unexpected '{}' message from rank {}", kind, source);
+  }
+  if (finished())
+    progress_.finish(fmt::format("{} job(s) run, {} failed", todo_.size(), failed_));
+}
+
+std::string Coordinator::in_flight() const {
+  std::vector<std::string> jobs;
+  for (const auto& [index, a] : running_) jobs.push_back(fmt::format("'{}' (group leader rank {})", a.job.job.id, a.leader));
+  return jobs.empty() ? "none" : fmt::format("{}", fmt::join(jobs, ", "));
+}
+
+}  // namespace ditrun::launcher

@@ -1,0 +1,74 @@
+// What every rank of a distributed run does with its share of the model: run its stage of
+// each step of each job that flows through its group.
+//
+//   leader (stage 0)  asks the coordinator for jobs (as many at once as the group has stages,
+//                     so every stage has work: jobs are the micro-batches of the pipeline),
+//                     turns each step's latent into the network inputs and runs its stage
+//   middle stages     run their blocks on the state from the previous stage and pass it on
+//   last stage        finishes the network call, turns the output into the velocity, takes
+//                     the Euler step, checks the latent is finite, and sends it back to the
+//                     leader for the next step, or the result to the coordinator
+//
+// A one-stage group is all three on one rank; it sends each next step to itself, so the rank
+// still answers messages between steps. A job that fails anywhere is reported once, by the
+// last stage or by the leader, and its slot is freed; the group goes on with other jobs.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "launcher/job_sampling.h"
+#include "models/pipeline/denoiser.h"
+#include "runtime/exec/stage.h"
+#include "transport/channel.h"
+#include "transport/tensor_message.h"
+
+namespace ditrun::launcher {
+
+// This rank's place in its group.
+struct GroupPosition {
+  int group = 0, stage = 0, stages = 1;
+  int leader = 0;      // rank of stage 0
+  int previous = -1;   // rank of stage - 1 (-1 for the leader)
+  int next = -1;       // rank of stage + 1 (-1 for the last stage)
+  int last = 0;        // rank of the last stage
+  int coordinator = 0;
+  bool is_leader() const { return stage == 0; }
+  bool is_last() const { return stage == stages - 1; }
+};
+
+class StageWorker {
+ public:
+  StageWorker(transport::Channel& channel, runtime::Backend& backend, const runtime::Model& network,
+              runtime::WeightStore& weights, const models::Denoiser& denoiser, GroupPosition position);
+
+  void start();  // the leader's first requests
+  // job, stop, state, latent
+  void handle(transport::TensorMessage message, int source);
+  bool finished() const { return finished_; }
+
+ private:
+  struct ActiveJob {
+    PreparedJob job;
+  };
+  void run_step(int64_t index, int step, HostTensor x);  // leader
+  void finish_call(transport::TensorMessage m, HostTensor output);  // last stage
+  void job_over(int64_t index);  // leader
+  // `here`: the failure happened on this rank (the message says where); else it is passed on.
+  void report_failure(int64_t index, int step, const std::string& error, bool here = true);
+  void maybe_finish();
+  void send(int peer, transport::TensorMessage m);
+
+  transport::Channel& channel_;
+  runtime::Backend& backend_;
+  const runtime::Model& network_;
+  runtime::WeightStore& weights_;
+  const models::Denoiser& denoiser_;
+  GroupPosition pos_;
+  runtime::UnitRange units_;
+  std::map<int64_t, ActiveJob> active_;  // leader: jobs in the group, by coordinator index
+  int outstanding_requests_ = 0;
+  bool stopped_ = false, finished_ = false;
+};
+
+}  // namespace ditrun::launcher
