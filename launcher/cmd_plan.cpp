@@ -30,6 +30,7 @@ std::string format_duration(double seconds) {
 struct PlanOptions {
   PlanRequest request;
   DeviceOptions devices;
+  int cpu_ranks = 1;
   std::string out;
   bool json = false;
 };
@@ -102,6 +103,8 @@ void write_json_file(const std::string& path, const std::string& text) {
 
 void run_plan(PlanOptions& o) {
   o.request.devices = o.devices.choice();
+  o.request.devices.cpu_ranks = o.cpu_ranks;
+  o.request.devices.cpu_backend = o.cpu_ranks > 1;
   const JobPlan p = plan_job(o.request);
   const std::string json = partition::to_json(p.planned.plan).dump(2) + "\n";
   if (!o.out.empty()) {
@@ -123,6 +126,9 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("model", o.request.model, "A .safetensors or .gguf checkpoint, or a preset name (flux-dev, wan2.1-t2v-14b, ...)")
       ->required();
   add_device_options(*cmd, o.devices, true);
+  cmd->add_option("--cpu-ranks", o.cpu_ranks,
+                  "Plan for this many CPU-backend ranks (mpirun -np N on CPUs), each a device cpu:N")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--weights", o.request.weights, "Presets only: the weight encoding (" + quant::conversion_targets_help() + "); default bf16");
   cmd->add_option("--config", o.request.config, "A sidecar config JSON for a checkpoint");
   cmd->add_option("--width", o.request.job.width, "Width in pixels (default: Flux 1024, Wan 832)");

@@ -15,6 +15,7 @@
 #include "launcher/job_file.h"
 #include "launcher/job_runner.h"
 #include "launcher/ledger.h"
+#include "launcher/abort_report.h"
 #include "launcher/distributed_run.h"
 #include "launcher/planning.h"
 #include "launcher/progress.h"
@@ -98,7 +99,12 @@ void run_under_mpirun(const RunOptions& o, const std::string& model, std::vector
     transport::MpiSession session;
     spdlog::set_pattern(fmt::format("[%H:%M:%S.%e] [rank {}] [%^%l%$] %v", session.rank()));
     auto channel = transport::make_mpi_channel(session);
+    const std::vector<transport::RankInfo> ranks = transport::all_ranks(session);
+    spdlog::info("rank {} of {} on {} (pid {})", session.rank(), session.size(), session.hostname(),
+                 ranks[size_t(session.rank())].pid);
+    if (session.rank() == 0) install_abort_report(ranks, session.hostname());
     DistributedRun run;
+    run.on_in_flight = set_jobs_in_flight;
     run.model = model;
     run.config = o.config;
     run.out = o.out;

@@ -129,7 +129,18 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
                 mine.blocks.size());
 
   std::optional<Coordinator> coordinator;
-  if (rank == 0) coordinator.emplace(channel, todo, o.jobs_file, o.out, source.config, backend->name(), plan.group_count());
+  if (rank == 0) {
+    std::map<int, std::string> groups;  // leader -> "rank 1" / "ranks 2-3"
+    for (int g = 0; g < plan.group_count(); ++g) {
+      std::vector<int> members;
+      for (const auto& r : plan.ranks)
+        if (r.group == g) members.push_back(r.rank);
+      groups[members.front()] = members.size() == 1 ? fmt::format("rank {}", members.front())
+                                                    : fmt::format("ranks {}-{}", members.front(), members.back());
+    }
+    coordinator.emplace(channel, todo, o.jobs_file, o.out, source.config, backend->name(), std::move(groups),
+                        o.on_in_flight);
+  }
   StageWorker worker(channel, *backend, *network, weights, *denoiser, pos);
   worker.start();
   while (!worker.finished() || (coordinator && !coordinator->finished())) {

@@ -6,6 +6,7 @@
 // single-process run writes them, and are bit-identical to it.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ struct DistributedRun {
   BackendOptions backend;
   DeviceOptions devices;
   std::optional<std::string> plan_path;
+  std::function<void(const std::string&)> on_in_flight;  // rank 0: the jobs in flight, when they change
 };
 
 struct DistributedOutcome {

@@ -93,7 +93,10 @@ std::vector<std::string> JobRunner::run(const Job& job, const std::function<void
   runtime::euler_sample(
       x, p.sigmas,
       [&](const HostTensor& xs, double sigma, HostTensor& v) { v = m.denoiser->velocity(xs, sigma, p.cond, p.guidance, m.call); },
-      on_step);
+      [&](int step, int steps) {
+        if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step);
+        if (on_step) on_step(step, steps);
+      });
   const double step_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - sampling_start).count() / std::max(p.steps(), 1);
   if (m.plan)

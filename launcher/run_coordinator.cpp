@@ -18,7 +18,8 @@ void send(transport::Channel& channel, int peer, transport::TensorMessage m) {
 }  // namespace
 
 Coordinator::Coordinator(transport::Channel& channel, std::vector<JobLine> todo, std::string jobs_file,
-                         std::string out_dir, const arch::ModelConfig& config, std::string backend_name, int leaders)
+                         std::string out_dir, const arch::ModelConfig& config, std::string backend_name,
+                         std::map<int, std::string> groups, std::function<void(const std::string&)> on_in_flight)
     : channel_(channel),
       todo_(std::move(todo)),
       jobs_file_(std::move(jobs_file)),
@@ -26,7 +27,9 @@ Coordinator::Coordinator(transport::Channel& channel, std::vector<JobLine> todo,
       config_(config),
       denoiser_(models::make_denoiser(config)),
       backend_name_(std::move(backend_name)),
-      leaders_(leaders),
+      groups_(std::move(groups)),
+      on_in_flight_(std::move(on_in_flight)),
+      leaders_(int(groups_.size())),
       progress_("run", "steps") {
   for (const JobLine& l : todo_)
     if (l.ok()) total_steps_ += l.job->steps.value_or(config_.sampling.steps);
@@ -63,6 +66,7 @@ void Coordinator::on_request(int leader) {
       send(channel_, leader, std::move(m));
       running_.emplace(index, std::move(a));
       ++assigned_;
+      in_flight_changed();
       return;
     } catch (const Error& e) {
       failed.error = fmt::format("{}job '{}': {}", where, line.job->id, e.what());
@@ -112,6 +116,7 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
     entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - a.start).count();
     running_.erase(it);
     ++results_;
+    in_flight_changed();
     record(entry);
   } else {
     fail("coordinator: unexpected '{}' message from rank {}", kind, source);
@@ -122,8 +127,15 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
 
 std::string Coordinator::in_flight() const {
   std::vector<std::string> jobs;
-  for (const auto& [index, a] : running_) jobs.push_back(fmt::format("'{}' (group leader rank {})", a.job.job.id, a.leader));
+  for (const auto& [index, a] : running_) {
+    auto g = groups_.find(a.leader);
+    jobs.push_back(fmt::format("'{}' on {}", a.job.job.id, g == groups_.end() ? fmt::format("rank {}", a.leader) : g->second));
+  }
   return jobs.empty() ? "none" : fmt::format("{}", fmt::join(jobs, ", "));
+}
+
+void Coordinator::in_flight_changed() const {
+  if (on_in_flight_) on_in_flight_(in_flight());
 }
 
 }  // namespace ditrun::launcher

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,15 +24,18 @@ namespace ditrun::launcher {
 class Coordinator {
  public:
   // `todo`: the job lines to run, in order (invalid lines are recorded as failed at once).
+  // `groups`: each group leader's rank and how its ranks read in messages ("rank 1",
+  // "ranks 2-3"). `on_in_flight` hears in_flight() whenever it changes.
   Coordinator(transport::Channel& channel, std::vector<JobLine> todo, std::string jobs_file, std::string out_dir,
-              const arch::ModelConfig& config, std::string backend_name, int leaders);
+              const arch::ModelConfig& config, std::string backend_name, std::map<int, std::string> groups,
+              std::function<void(const std::string&)> on_in_flight = {});
 
   // request, result, progress, done
   void handle(transport::TensorMessage message, int source);
   bool finished() const { return leaders_done_ == leaders_ && results_ == assigned_; }
   size_t failed() const { return failed_; }
   size_t run() const { return todo_.size(); }
-  // The jobs now being rendered, as "'id' (ranks of its group)"; for the message when a rank dies.
+  // The jobs now being rendered and where: "'a' on rank 1, 'b' on ranks 2-3" (or "none").
   std::string in_flight() const;
 
  private:
@@ -42,6 +46,7 @@ class Coordinator {
   };
   void on_request(int leader);
   void record(const LedgerEntry& entry);
+  void in_flight_changed() const;
 
   transport::Channel& channel_;
   std::vector<JobLine> todo_;
@@ -49,6 +54,8 @@ class Coordinator {
   arch::ModelConfig config_;
   std::unique_ptr<models::Denoiser> denoiser_;
   std::string backend_name_;
+  std::map<int, std::string> groups_;
+  std::function<void(const std::string&)> on_in_flight_;
   int leaders_ = 0, leaders_done_ = 0;
   size_t next_ = 0, assigned_ = 0, results_ = 0, failed_ = 0;
   std::map<int64_t, Assigned> running_;  // by index into todo_

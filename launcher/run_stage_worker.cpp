@@ -17,12 +17,6 @@ nlohmann::json sampling_of(const PreparedJob& p) {
   return {{"id", p.job.id}, {"sigmas", p.sigmas}, {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}};
 }
 
-bool all_finite(const HostTensor& t) {
-  for (float v : t.data)
-    if (!std::isfinite(v)) return false;
-  return true;
-}
-
 }  // namespace
 
 StageWorker::StageWorker(transport::Channel& channel, runtime::Backend& backend, const runtime::Model& network,
@@ -88,7 +82,7 @@ void StageWorker::finish_call(transport::TensorMessage m, HostTensor output) {
     HostTensor x = m.tensor("x");
     const HostTensor v = denoiser_.velocity_from_output(output, x.shape, guidance);
     runtime::euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
-    if (!all_finite(x)) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
+    if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
     const int next = step + 1, steps = int(sigmas.size()) - 1;
     transport::TensorMessage back;
     back.header = {{"kind", protocol::kLatent}, {"index", index}, {"step", next}, {"finished", next == steps}};

@@ -1,5 +1,7 @@
 #include "runtime/core/tensor.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "runtime/core/error.h"
@@ -72,6 +74,12 @@ Tensor Tensor::view(Shape shape) const {
 HostTensor::HostTensor(Shape s, std::vector<float> d) : shape(std::move(s)), data(std::move(d)) {
   if (int64_t(data.size()) != shape_numel(shape))
     fail("host tensor {} given {} values", shape_string(shape), data.size());
+}
+
+bool HostTensor::all_finite() const {
+  for (float v : data)
+    if (!std::isfinite(v)) return false;
+  return true;
 }
 
 }  // namespace ditrun

@@ -88,6 +88,7 @@ struct HostTensor {
   explicit HostTensor(Shape s) : shape(std::move(s)), data(size_t(shape_numel(shape)), 0.0f) {}
   HostTensor(Shape s, std::vector<float> d);  // checks the sizes agree
   int64_t numel() const { return int64_t(data.size()); }
+  bool all_finite() const;  // no NaN, no Inf
 };
 
 }  // namespace ditrun

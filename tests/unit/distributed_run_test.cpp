@@ -6,7 +6,14 @@
 
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <set>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -152,6 +159,122 @@ TEST(DistributedRun, RanksAsThreadsRunTheSameProtocol) {
   EXPECT_EQ(outcome.run, jobs.done.size());
   EXPECT_EQ(outcome.failed, 1u);
   jobs.expect_same(run.out, "4 threads, 2 groups of 2 stages");
+}
+
+}  // namespace
+}  // namespace ditrun::test
+
+namespace ditrun::test {
+namespace {
+
+// Many jobs, long enough that a rank can be killed while some are in flight.
+std::string many_jobs(const std::string& dir, int count) {
+  const auto io = models::read_host_tensors(testdata("reference/flux-tiny-dev.io.safetensors"));
+  const HostTensor txt = batch_item(io.at("in.txt"), 0), y = batch_item(io.at("in.y"), 0);
+  models::write_host_tensors(dir + "/cond.safetensors", {{"txt", &txt}, {"y", &y}});
+  std::ofstream out(dir + "/jobs.jsonl");
+  for (int i = 0; i < count; ++i)
+    out << R"({"id": "j)" << i << R"(", "cond": "cond.safetensors", "seed": )" << i
+        << R"(, "width": 256, "height": 256, "steps": 40})" << "\n";
+  return dir + "/jobs.jsonl";
+}
+
+bool wait_for(const std::function<bool()>& ready, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ready();
+}
+
+TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
+  const std::string dir = temp_dir("dist-kill"), out = dir + "/out", log = dir + "/log", rc_file = dir + "/rc";
+  const std::string base = testdata("reference/flux-tiny-dev");
+  const std::string model = base + ".safetensors --config " + base + ".config.json --threads 1";
+  const std::string jobs = many_jobs(dir, 16);
+  ASSERT_EQ(std::system(("(" + mpirun(2) + ditrun_binary() + " run " + model + " --jobs " + jobs + " --out " + out +
+                         " --mode replicas > " + log + " 2>&1; echo $? > " + rc_file + ") &")
+                            .c_str()),
+            0);
+  // Rank 1's pid from its first log line, then kill it once two jobs are done.
+  int pid = 0;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string text = slurp(log);
+        const auto at = text.find("rank 1 of 2 on ");
+        if (at == std::string::npos) return false;
+        const auto p = text.find("(pid ", at);
+        return p != std::string::npos && (pid = std::atoi(text.c_str() + p + 5)) > 0;
+      },
+      60))
+      << slurp(log);
+  ASSERT_TRUE(wait_for([&] { return launcher::read_ledger(out).entries.size() >= 2; }, 60)) << slurp(log);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(wait_for([&] { return !slurp(rc_file).empty(); }, 60)) << slurp(log);
+  EXPECT_NE(std::atoi(slurp(rc_file).c_str()), 0);
+  const std::string text = slurp(log);
+  EXPECT_NE(text.find("Gone: rank 1 (pid " + std::to_string(pid) + ")"), std::string::npos) << text;
+  EXPECT_NE(text.find("on rank 1"), std::string::npos) << "the job rank 1 was rendering is named\n" << text;
+
+  // What the ledger says is done is complete on disk, and nothing else is there.
+  auto ledger = launcher::read_ledger(out);
+  std::set<std::string> expected{"ledger.jsonl"}, present;
+  for (const auto& e : ledger.entries) {
+    EXPECT_TRUE(e.done) << e.id << ": " << e.error;
+    for (const auto& f : e.outputs) expected.insert(f);
+  }
+  for (const auto& e : std::filesystem::directory_iterator(out)) present.insert(e.path().filename().string());
+  EXPECT_EQ(present, expected);
+  const size_t done_before = ledger.entries.size();
+  EXPECT_LT(done_before, 16u);
+
+  // --resume renders exactly the rest; every job is done once, with the bits of an
+  // uninterrupted run.
+  ASSERT_EQ(shell(ditrun_binary() + " run " + model + " --jobs " + jobs + " --out " + out + " --resume", dir + "/log2"), 0)
+      << slurp(dir + "/log2");
+  EXPECT_NE(slurp(dir + "/log2").find("--resume: " + std::to_string(done_before) + " job(s) already done"),
+            std::string::npos)
+      << slurp(dir + "/log2");
+  std::map<std::string, int> done_lines;
+  for (const auto& e : launcher::read_ledger(out).entries) done_lines[e.id] += e.done;
+  EXPECT_EQ(done_lines.size(), 16u);
+  for (const auto& [id, n] : done_lines) EXPECT_EQ(n, 1) << id;
+  ASSERT_EQ(shell(ditrun_binary() + " run " + model + " --jobs " + jobs + " --out " + dir + "/clean", dir + "/log3"), 0);
+  for (int i = 0; i < 16; ++i) {
+    const std::string f = "/j" + std::to_string(i) + ".safetensors";
+    EXPECT_TRUE(slurp(out + f) == slurp(dir + "/clean" + f)) << f;
+  }
+}
+
+TEST(DistributedRun, ANonFiniteLatentFailsOnlyItsJob) {
+  const std::string dir = temp_dir("dist-nan");
+  const auto io = models::read_host_tensors(testdata("reference/flux-tiny-dev.io.safetensors"));
+  HostTensor txt = batch_item(io.at("in.txt"), 0);
+  const HostTensor y = batch_item(io.at("in.y"), 0);
+  models::write_host_tensors(dir + "/good.safetensors", {{"txt", &txt}, {"y", &y}});
+  txt.data[3] = std::numeric_limits<float>::quiet_NaN();
+  models::write_host_tensors(dir + "/nan.safetensors", {{"txt", &txt}, {"y", &y}});
+  {
+    std::ofstream jobs(dir + "/jobs.jsonl");
+    jobs << R"({"id": "good", "cond": "good.safetensors", "seed": 1, "width": 64, "height": 64, "steps": 2})" << "\n"
+         << R"({"id": "nan", "cond": "nan.safetensors", "seed": 1, "width": 64, "height": 64, "steps": 2})" << "\n";
+  }
+  const std::string base = testdata("reference/flux-tiny-dev");
+  const std::string args = " run " + base + ".safetensors --config " + base + ".config.json --jobs " + dir + "/jobs.jsonl";
+  for (const std::string& launch : {std::string(""), mpirun(2) + " "}) {
+    const std::string out = dir + (launch.empty() ? "/single" : "/mpi");
+    EXPECT_EQ(shell(launch + ditrun_binary() + args + " --out " + out + (launch.empty() ? "" : " --mode pipeline"),
+                    out + ".log"),
+              2)
+        << slurp(out + ".log");
+    std::map<std::string, launcher::LedgerEntry> entries;
+    for (auto& e : launcher::read_ledger(out).entries) entries[e.id] = e;
+    EXPECT_TRUE(entries["good"].done) << out;
+    EXPECT_FALSE(entries["nan"].done) << out;
+    EXPECT_NE(entries["nan"].error.find("not finite (NaN or Inf) after step 1"), std::string::npos)
+        << entries["nan"].error;
+  }
 }
 
 }  // namespace
