@@ -88,9 +88,12 @@ void print_table(const JobPlan& p) {
   if (plan.group_count() > 1)
     step += fmt::format(", {} amortized over {} groups", format_seconds(plan.predicted.throughput_step_seconds),
                         plan.group_count());
+  else if (plan.predicted.throughput_step_seconds < plan.predicted.step_seconds * (1 - 1e-9))
+    step += fmt::format(", {} amortized with a job in flight per stage",
+                        format_seconds(plan.predicted.throughput_step_seconds));
   if (plan.predicted.job_seconds)
     step += fmt::format("; job {} ({} steps)", format_duration(*plan.predicted.job_seconds), plan.steps);
-  if (plan.group_count() > 1 && plan.predicted.seconds_per_job)
+  if (plan.predicted.seconds_per_job && plan.predicted.seconds_per_job < plan.predicted.job_seconds)
     step += fmt::format(", {} per job amortized", format_duration(*plan.predicted.seconds_per_job));
   fmt::print("{}\n", step);
 }

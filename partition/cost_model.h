@@ -30,7 +30,7 @@ struct BlockCost {
 struct ModelCost {
   std::vector<BlockCost> blocks;        // in execution order: prologue, blocks, epilogue
   uint64_t step_activation_bytes = 0;   // live buffers + attention workspace, needed on every rank
-  int micro_batches = 1;                // independent slices of one step (images x CFG halves)
+  int micro_batches = 1;                // slices of one job's step that may cross stages apart
   int steps = 0;                        // sampler steps of the job; 0 = unknown (no job time)
 
   uint64_t weight_bytes() const;

@@ -217,7 +217,7 @@ Plan solve(const SolverInput& in) {
       c.step = std::max(c.step, g.step);
       c.ranks += sequences[seq].size();
       c.pinned += g.pinned;
-      if (g.step > 0) rate += 1 / g.step;
+      if (g.max_stage > 0) rate += 1 / g.max_stage;  // jobs in flight keep every stage busy
       else instant = true;
     }
     c.amortized = instant ? 0 : 1 / rate;

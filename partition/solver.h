@@ -21,13 +21,16 @@
 //            steady state of a copy stream running ahead of the compute stream with >= 2
 //            slots across steps: the exposed transfer is max(0, X - C). It is optimistic when
 //            streamed blocks bunch up; the solver spreads equal-size streamed blocks evenly.
-//   group    T = (M + S - 1) / M * max_s t_s  for S stages and M micro-batches: the GPipe
-//            schedule with a flush every step (the sampler needs every micro-batch). It is
-//            exact for balanced stages and an upper bound otherwise; with M = 1 a pipeline
-//            only adds capacity, with M >= S it approaches the slowest stage.
+//   group    T = (M + S - 1) / M * max_s t_s  for S stages and M micro-batches: one job's
+//            step on its own, the GPipe schedule with a flush every step (the sampler needs
+//            every micro-batch). It is exact for balanced stages and an upper bound
+//            otherwise; with M = 1 a pipeline only adds capacity.
+//   rate     1 / max_s t_s job-steps per second: with independent jobs in flight (the
+//            runner keeps one per stage) every stage works all the time, so a group finishes
+//            a job-step every slowest-stage time, however many stages it has.
 //   latency objective:    minimize T of one group (other GPUs stay idle).
-//   throughput objective: maximize sum over groups of 1/T (jobs are independent), i.e.
-//                         minimize the amortized step time 1 / sum(1/T).
+//   throughput objective: maximize the sum of the groups' rates, i.e. minimize the amortized
+//                         step time 1 / sum(1 / max_s t_s).
 //
 // Algorithm and optimality. GPUs with equal budget and rates are interchangeable, so the
 // solver enumerates ordered sequences of device classes (and, for throughput, multisets of

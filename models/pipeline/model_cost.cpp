@@ -86,7 +86,9 @@ partition::ModelCost model_cost(const arch::ModelConfig& config, const runtime::
   }
   cost.step_activation_bytes =
       to_bytes(network.activation_elements(tokens, job.batch), activation_element_bytes, "activation peak");
-  cost.micro_batches = int(job.batch);
+  // The runner passes a whole network call (both CFG halves) from stage to stage: one
+  // micro-batch per job step. Pipelines fill up with other jobs instead (solver.h, "rate").
+  cost.micro_batches = 1;
   cost.steps = job.steps;
   partition::validate(cost);
   return cost;

@@ -41,7 +41,7 @@ inline constexpr int kCpuActivationBytes = 4;
 // has none); flops = (Block::flops - Block::attention_flops) x batch, attention_flops apart;
 // activation_bytes = the state it passes on. For the epilogue that is the state too, an upper
 // bound of the output it returns to the coordinator. step_activation_bytes =
-// Model::activation_elements; micro_batches = the batch of one call; steps = the job's.
+// Model::activation_elements; micro_batches = 1 (a call crosses stages whole); steps = the job's.
 partition::ModelCost model_cost(const arch::ModelConfig& config, const runtime::Model& network,
                                 const FindStoredWeight& weights, const JobGeometry& job, int activation_element_bytes);
 

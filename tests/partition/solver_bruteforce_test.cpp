@@ -88,7 +88,7 @@ void groupings(const std::vector<size_t>& gpus, size_t next, std::vector<std::ve
 }
 
 // The objective's optimum: latency = best single group with all the host RAM; throughput =
-// smallest 1 / sum(1/T) over groupings, each group pinning at most host / groups.
+// smallest 1 / sum(rate) over groupings, each group pinning at most host / groups.
 double brute_force(const SolverInput& in) {
   std::vector<size_t> usable;
   for (size_t g = 0; g < in.gpus.size(); ++g)
@@ -111,7 +111,10 @@ double brute_force(const SolverInput& in) {
     for (const auto& g : gs) {
       const double t = group(g, gs.size());
       if (t == kInf) return;
-      rate += 1 / t;
+      // For a fixed device order, T = (M + S - 1) / M x slowest stage, so the best T has the
+      // best slowest stage, whose inverse is the group's rate with jobs in flight.
+      const double m = in.model.micro_batches, s = double(g.size());
+      rate += (m + s - 1) / m / t;
     }
     best = std::min(best, 1 / rate);
   });
@@ -164,7 +167,7 @@ void check_plan_claims(const SolverInput& in, const Plan& plan) {
     EXPECT_LE(pinned[g], in.host.budget_bytes / groups) << "group " << g << " pins more than its share";
     const double m = plan.micro_batches;
     const double t = (m + stages[g] - 1) / m * slowest[g];
-    rate += 1 / t;
+    rate += 1 / slowest[g];  // independent jobs in flight keep every stage busy
     step = std::max(step, t);
   }
   EXPECT_NEAR(plan.predicted.step_seconds, step, 1e-9 * step);

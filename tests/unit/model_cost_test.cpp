@@ -132,7 +132,7 @@ TEST(ModelCost, WeightClassFollowsMostOfTheGemmBytes) {
 TEST(ModelCost, Wan14BRunsCfgAsABatchOfTwo) {
   const partition::ModelCost cost = preset_cost("wan2.1-t2v-14b", "bf16");
   ASSERT_EQ(cost.blocks.size(), 42u);
-  EXPECT_EQ(cost.micro_batches, 2);
+  EXPECT_EQ(cost.micro_batches, 1);  // both halves cross stages in one message
   EXPECT_EQ(cost.steps, 50);
   EXPECT_NEAR(double(cost.weight_bytes()), 28.6e9, 0.2e9);
   // 832x480, 81 frames: 21·30·52 = 32760 tokens per item, two items; 512 text tokens.
