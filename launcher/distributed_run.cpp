@@ -37,6 +37,7 @@ partition::Plan make_plan(const DistributedRun& o, int ranks) {
   const models::ModelSource source = models::open_model(o.model, o.config);
   const auto network = models::make_network(source.config);
   DeviceChoice choice = o.devices.choice();
+  if (o.devices.objective.empty()) choice.objective = partition::Objective::throughput;  // a queue of jobs
   choice.cpu_backend = true;
   choice.cpu_ranks = ranks;
   choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
@@ -65,6 +66,11 @@ partition::Plan share_plan(transport::Channel& channel, const DistributedRun& o)
   if (kind == protocol::kAbort) fail("rank 0 could not start the run: {}", m.header.at("error").get<std::string>());
   if (kind != protocol::kPlan) fail("rank {}: expected the plan from rank 0, got '{}'", channel.rank(), kind);
   return partition::plan_from_json(m.header.at("plan"));
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec);
 }
 
 bool coordinator_message(std::string_view kind) {
@@ -103,8 +109,20 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
     std::filesystem::create_directories(o.out);
     const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
     for (const JobLine& l : o.lines) {
-      if (l.ok() && done.count(l.job->id)) ++outcome.skipped;
-      else todo.push_back(l);
+      if (l.ok() && done.count(l.job->id)) {
+        ++outcome.skipped;
+        continue;
+      }
+      todo.push_back(l);
+      // Every rank loads one model, so a job may not bring its own config here.
+      if (l.ok() && l.job->config && !(o.config && same_file(*l.job->config, *o.config))) {
+        JobLine& failed = todo.back();
+        failed.error = fmt::format("{}{}job '{}': a job's own 'config' needs a single-process run (every rank "
+                                   "of an mpirun run loads the run's model and --config)",
+                                   o.jobs_file.empty() ? "" : o.jobs_file + ":", l.job->line ? std::to_string(l.job->line) + ": " : "",
+                                   l.job->id);
+        failed.job.reset();
+      }
     }
     if (outcome.skipped) spdlog::info("--resume: {} job(s) already done in {}", outcome.skipped, o.out);
   }

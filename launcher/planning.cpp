@@ -115,7 +115,7 @@ DeviceChoice DeviceOptions::choice() const {
   c.devices = devices;
   c.allocation = allocation;
   if (!reserve_vram.empty()) c.reserve_vram_bytes = parse_reserve_vram(reserve_vram);
-  c.objective = partition::parse_objective(objective);
+  c.objective = partition::parse_objective(objective.empty() ? "latency" : objective);
   if (!device_memory.empty()) c.cpu_device_memory_bytes = partition::parse_bytes(device_memory, "--device-memory");
   c.mode = mode;
   c.stages = stages;
@@ -129,8 +129,9 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory
   cmd.add_option("--allocation", o.allocation,
                  "Memory each device may use: \"cuda:0,12gb;cuda:1,12gb;cpu,*\", fractions (0.5) or ratios (40%)");
   cmd.add_option("--reserve-vram", o.reserve_vram, "Keep this much free on every GPU: GB (as ComfyUI) or a size (512mb)");
-  cmd.add_option("--objective", o.objective, "latency (one job as fast as possible) or throughput (jobs per hour)")
-      ->capture_default_str();
+  cmd.add_option("--objective", o.objective,
+                 "latency (one job as fast as possible) or throughput (jobs per hour); default: latency, but "
+                 "throughput for a run under mpirun");
   cmd.add_option("--mode", o.mode,
                  "auto (the planner decides), pipeline (every rank one stage of one pipeline) or replicas (groups of "
                  "--stages ranks, default 1, each rendering its own jobs)")
@@ -172,6 +173,7 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
       input.gpus.push_back({devices.cpu_ranks == 1 ? "cpu" : fmt::format("cpu:{}", r), out.inventory.host().throughput,
                             budget});
     input.layout = parse_mode(devices.mode, devices.stages, devices.cpu_ranks);
+    input.layout.ranks = devices.cpu_ranks;  // every rank started takes part
     out.plan = partition::solve(input);
     return out;
   }

@@ -54,7 +54,7 @@ uint64_t parse_reserve_vram(const std::string& text);
 
 // The command-line options behind a DeviceChoice, shared by `plan` and `run`.
 struct DeviceOptions {
-  std::string devices, allocation, reserve_vram, objective = "latency", device_memory, mode = "auto";
+  std::string devices, allocation, reserve_vram, objective, device_memory, mode = "auto";  // objective "": default
   int stages = 0;
   DeviceChoice choice() const;
 };

@@ -158,7 +158,7 @@ uint64_t min_pinned_bytes(const std::vector<uint64_t>& weights, const std::vecto
 std::string describe(const Layout& layout) {
   const std::string groups = layout.groups > 0 ? fmt::format("{} group(s)", layout.groups) : "any number of groups";
   const std::string stages = layout.stages > 0 ? fmt::format("{} stage(s) each", layout.stages) : "any number of stages";
-  return groups + " of " + stages;
+  return groups + " of " + stages + (layout.ranks > 0 ? fmt::format(", {} rank(s) in all", layout.ranks) : "");
 }
 
 Plan solve(const SolverInput& in) {
@@ -167,7 +167,7 @@ Plan solve(const SolverInput& in) {
   if (in.prefetch_slots < 2) fail("solver: prefetch_slots {} is below 2 (copies could not overlap compute)", in.prefetch_slots);
   const bool any_gpu = std::any_of(in.gpus.begin(), in.gpus.end(), [](const ComputeDevice& g) { return g.budget_bytes > 0; });
   if (!any_gpu) {
-    if (in.layout.groups > 1 || in.layout.stages > 1)
+    if (in.layout.groups > 1 || in.layout.stages > 1 || in.layout.ranks > 1)
       fail("no plan with {} fits: no device has a budget, so one rank runs everything on {}", describe(in.layout),
            in.host.name);
     Plan plan = cpu_plan(in);
@@ -227,6 +227,9 @@ Plan solve(const SolverInput& in) {
   const Layout& layout = in.layout;
   auto allowed = [&](const std::vector<size_t>& chosen) {
     if (layout.groups > 0 && chosen.size() != size_t(layout.groups)) return false;
+    size_t ranks = 0;
+    for (size_t s : chosen) ranks += sequences[s].size();
+    if (layout.ranks > 0 && ranks != size_t(layout.ranks)) return false;
     for (size_t s : chosen)
       if (layout.stages > 0 && sequences[s].size() != size_t(layout.stages)) return false;
     return true;
@@ -238,7 +241,7 @@ Plan solve(const SolverInput& in) {
   };
   // One group: every plan the latency objective may pick, and the start of every grouping.
   for (size_t s = 0; s < sequences.size(); ++s) consider({s});
-  if (in.objective == Objective::throughput || layout.groups > 1) {
+  if (in.objective == Objective::throughput || layout.groups > 1 || layout.ranks > 1) {
     // Multisets of sequences whose class usage fits the GPUs: every way to form groups.
     std::vector<long> left;
     for (const auto& c : classes) left.push_back(static_cast<long>(c.members.size()));

@@ -80,7 +80,8 @@ struct ComputeDevice {
 struct Layout {
   int groups = 0;
   int stages = 0;
-  bool free() const { return groups == 0 && stages == 0; }
+  int ranks = 0;  // ranks in all (the processes mpirun started must all take part)
+  bool free() const { return groups == 0 && stages == 0 && ranks == 0; }
 };
 
 struct SolverInput {

@@ -279,3 +279,35 @@ TEST(DistributedRun, ANonFiniteLatentFailsOnlyItsJob) {
 
 }  // namespace
 }  // namespace ditrun::test
+
+namespace ditrun::test {
+namespace {
+
+TEST(DistributedRun, AJobWithItsOwnConfigFailsUnderMpirunInsteadOfUsingTheWrongOne) {
+  const std::string dir = temp_dir("dist-config");
+  const std::string base = testdata("reference/flux-tiny-dev");
+  const auto io = models::read_host_tensors(base + ".io.safetensors");
+  const HostTensor txt = batch_item(io.at("in.txt"), 0), y = batch_item(io.at("in.y"), 0);
+  models::write_host_tensors(dir + "/cond.safetensors", {{"txt", &txt}, {"y", &y}});
+  std::filesystem::copy_file(base + ".config.json", dir + "/other.json");
+  {
+    std::ofstream jobs(dir + "/jobs.jsonl");
+    jobs << R"({"id": "same", "cond": "cond.safetensors", "seed": 1, "width": 32, "height": 32, "steps": 1})" << "\n"
+         << R"({"id": "own", "cond": "cond.safetensors", "seed": 1, "width": 32, "height": 32, "steps": 1, "config": "other.json"})"
+         << "\n";
+  }
+  const std::string out = dir + "/out";
+  EXPECT_NE(shell(mpirun(2) + ditrun_binary() + " run " + base + ".safetensors --config " + base + ".config.json --jobs " +
+                      dir + "/jobs.jsonl --out " + out,
+                  dir + "/log"),
+            0);
+  std::map<std::string, launcher::LedgerEntry> entries;
+  for (auto& e : launcher::read_ledger(out).entries) entries[e.id] = e;
+  EXPECT_TRUE(entries["same"].done) << slurp(dir + "/log");
+  EXPECT_FALSE(entries["own"].done);
+  EXPECT_NE(entries["own"].error.find("a job's own 'config' needs a single-process run"), std::string::npos)
+      << entries["own"].error;
+}
+
+}  // namespace
+}  // namespace ditrun::test
