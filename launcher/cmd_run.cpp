@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "launcher/backend_options.h"
@@ -93,7 +94,8 @@ partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
 
 // Under mpirun: every rank runs run_distributed; rank 0 coordinates. A rank that cannot go on
 // ends the whole run (MPI_Abort) after saying why, so no rank waits forever for it.
-void run_under_mpirun(const RunOptions& o, const std::string& model, std::vector<JobLine> lines) {
+void run_under_mpirun(const RunOptions& o, const std::string& model,
+                      const std::function<std::vector<JobLine>()>& read_lines) {
   DistributedOutcome outcome;
   {
     transport::MpiSession session;
@@ -109,12 +111,13 @@ void run_under_mpirun(const RunOptions& o, const std::string& model, std::vector
     run.config = o.config;
     run.out = o.out;
     run.jobs_file = o.jobs;
-    run.lines = std::move(lines);
+
     run.resume = o.resume;
     run.backend = o.backend;
     run.devices = o.devices;
     run.plan_path = o.plan;
     try {
+      if (session.rank() == 0) run.lines = read_lines();
       outcome = run_distributed(*channel, run);
     } catch (const std::exception& e) {
       spdlog::error("{}", e.what());
@@ -131,19 +134,23 @@ void run_jobs(RunOptions o) {
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
   const std::string model = builtin ? builtin->model_path() : o.model;
 
-  std::vector<JobLine> lines;
-  if (!o.jobs.empty()) {
-    lines = parse_job_file(o.jobs);
-    if (lines.empty()) fail("{}: no jobs", o.jobs);
-  } else {
-    if (o.cond.empty() && !builtin) fail("--cond is needed (or --jobs FILE): the conditioning safetensors of the job");
-    lines.push_back({0, o.id, job_from_flags(o, builtin.get()), ""});
-  }
-
+  // The jobs; under mpirun only rank 0 reads them (other nodes need not see the file).
+  const auto read_lines = [&] {
+    std::vector<JobLine> lines;
+    if (!o.jobs.empty()) {
+      lines = parse_job_file(o.jobs);
+      if (lines.empty()) fail("{}: no jobs", o.jobs);
+    } else {
+      if (o.cond.empty() && !builtin) fail("--cond is needed (or --jobs FILE): the conditioning safetensors of the job");
+      lines.push_back({0, o.id, job_from_flags(o, builtin.get()), ""});
+    }
+    return lines;
+  };
   if (transport::MpiSession::launched_by_mpirun()) {
-    run_under_mpirun(o, model, std::move(lines));
+    run_under_mpirun(o, model, read_lines);
     return;
   }
+  const std::vector<JobLine> lines = read_lines();
   if (o.devices.mode != "auto" || o.devices.stages != 0)
     fail("--mode and --stages shape a run over several ranks: start it with mpirun -np N");
 
