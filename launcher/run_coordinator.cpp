@@ -1,6 +1,7 @@
 #include "launcher/run_coordinator.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "launcher/ledger.h"

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
-
 #include "launcher/run_protocol.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/state_message.h"
