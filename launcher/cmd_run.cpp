@@ -74,12 +74,7 @@ Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
 
 // The plan of --plan, checked against what this process can run.
 partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
-  partition::Plan plan;
-  try {
-    plan = partition::plan_from_json(models::read_json_file(path));
-  } catch (const Error& e) {
-    fail("{}: {}", path, e.what());
-  }
+  const partition::Plan plan = read_plan_file(path);
   const partition::RankPlan& rank = single_process_rank(plan);
   if (rank.device != "cpu")
     fail("{}: rank 0 runs on {}, but this build has only the CPU backend (make the plan with --devices cpu, or "

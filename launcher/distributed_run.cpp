@@ -24,33 +24,25 @@ void send(transport::Channel& channel, int peer, const transport::TensorMessage&
 }
 
 // Rank 0: the plan for `ranks` CPU-backend ranks, from --plan or made here.
-partition::Plan make_plan(const DistributedRun& o, int ranks) {
-  if (o.plan_path) {
-    partition::Plan plan;
-    try {
-      plan = partition::plan_from_json(models::read_json_file(*o.plan_path));
-    } catch (const Error& e) {
-      fail("{}: {}", *o.plan_path, e.what());
-    }
-    return plan;
-  }
-  const models::ModelSource source = models::open_model(o.model, o.config);
-  const auto network = models::make_network(source.config);
+partition::Plan make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
+                          const runtime::Model& network) {
+  if (o.plan_path) return read_plan_file(*o.plan_path);
   DeviceChoice choice = o.devices.choice();
   if (o.devices.objective.empty()) choice.objective = partition::Objective::throughput;  // a queue of jobs
   choice.cpu_backend = true;
   choice.cpu_ranks = ranks;
   choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
   const models::JobGeometry geometry = models::job_geometry(source.config, largest_job_settings(o.lines));
-  return plan_model(source.config, *network, models::checkpoint_weights(*source.weights), geometry, choice).plan;
+  return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice).plan;
 }
 
 // Rank 0 sends the plan (or why there is none) to every rank; the others receive it.
-partition::Plan share_plan(transport::Channel& channel, const DistributedRun& o) {
+partition::Plan share_plan(transport::Channel& channel, const DistributedRun& o, const models::ModelSource& source,
+                           const runtime::Model& network) {
   if (channel.rank() == 0) {
     transport::TensorMessage m;
     try {
-      partition::Plan plan = make_plan(o, channel.size());
+      partition::Plan plan = make_plan(o, channel.size(), source, network);
       m.header = {{"kind", protocol::kPlan}, {"plan", partition::to_json(plan)}};
       for (int r = 1; r < channel.size(); ++r) send(channel, r, m);
       return plan;
@@ -127,7 +119,11 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
     if (outcome.skipped) spdlog::info("--resume: {} job(s) already done in {}", outcome.skipped, o.out);
   }
 
-  const partition::Plan plan = share_plan(channel, o);
+  // Every rank opens the model (mapped, nothing read yet); rank 0 also plans with it.
+  const models::ModelSource source = models::open_model(o.model, o.config);
+  const auto network = models::make_network(source.config);
+  models::check_weights_present(*network, *source.weights);
+  const partition::Plan plan = share_plan(channel, o, source, *network);
   const GroupPosition pos = group_position(plan, rank, channel.size());
   const partition::RankPlan& mine = plan.ranks[size_t(rank)];
   if (!mine.device.starts_with("cpu"))
@@ -137,11 +133,8 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
   BackendOptions backend_options = o.backend;
   backend_options.device_memory = partition::format_bytes_exact(mine.budget_bytes);
   auto backend = make_backend(backend_options);
-  const models::ModelSource source = models::open_model(o.model, o.config);
-  const auto network = models::make_network(source.config);
-  models::check_weights_present(*network, *source.weights);
   runtime::WeightStore weights(*backend, *network, [&](const std::string& n) { return source.weights->find(n); },
-                               mine, plan.host_budget_bytes / uint64_t(plan.group_count()));
+                               mine, plan.host_share_bytes());
   const auto denoiser = models::make_denoiser(source.config);
   spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
                 mine.blocks.size());

@@ -65,7 +65,7 @@ JobRunner::LoadedModel& JobRunner::model_for(const Job& job) {
       spdlog::info("plan: {} on {}, predicted {:.3f} s per step", partition::to_string(m->plan->mode), rank.device,
                    m->plan->predicted.step_seconds);
       m->weights = std::make_unique<runtime::WeightStore>(backend_, *m->network, find, rank,
-                                                          m->plan->host_budget_bytes / uint64_t(m->plan->group_count()));
+                                                          m->plan->host_share_bytes());
     } else {
       m->weights = std::make_unique<runtime::WeightStore>(backend_, *m->network, find);
     }

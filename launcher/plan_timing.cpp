@@ -20,7 +20,7 @@ PlanTiming time_plan(const models::ModelSource& source, const runtime::Model& ne
   timing.predicted_step_seconds = plan.predicted.step_seconds;
   {
     runtime::WeightStore weights(*backend, network, [&](const std::string& n) { return source.weights->find(n); },
-                                 rank, plan.host_budget_bytes);
+                                 rank, plan.host_share_bytes());
     const auto denoiser = models::make_denoiser(source.config);
     const auto call = models::local_network(*backend, network, weights);
     const models::Conditioning cond{models::read_host_tensors(cond_path), cond_path};

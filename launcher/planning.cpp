@@ -78,6 +78,14 @@ models::JobSettings largest_job_settings(const std::vector<JobLine>& lines) {
   return settings;
 }
 
+partition::Plan read_plan_file(const std::string& path) {
+  try {
+    return partition::plan_from_json(models::read_json_file(path));
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+}
+
 uint64_t parse_reserve_vram(const std::string& text) {
   const std::string t = partition::normalize_token(text);
   char* end = nullptr;

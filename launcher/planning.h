@@ -45,6 +45,9 @@ struct DeviceChoice {
 // group of every rank; replicas is groups of K stages (default 1).
 partition::Layout parse_mode(const std::string& mode, int stages, int ranks);
 
+// A plan JSON file (`ditrun plan --out`), validated; errors name the file.
+partition::Plan read_plan_file(const std::string& path);
+
 // The job a run's plan is made for: the one with the most latent pixels (activations grow
 // with them), its prompt length read from its conditioning when it has one.
 models::JobSettings largest_job_settings(const std::vector<JobLine>& lines);

@@ -58,15 +58,19 @@ void StageWorker::run_step(int64_t index, int step, HostTensor x) {
     transport::TensorMessage m;
     m.header = {{"kind", protocol::kState}, {"index", index}, {"step", step}, {"job", sampling_of(p)}};
     m.tensors["x"] = std::move(x);
-    if (pos_.is_last()) {
-      finish_call(std::move(m), std::move(*out.output));
-    } else {
-      runtime::put_state(backend_, out.state, m);
-      send(pos_.next, std::move(m));
-    }
+    pass_on(std::move(m), std::move(out));
   } catch (const Error& e) {
     report_failure(index, step, e.what());
     if (!pos_.is_last()) job_over(index);  // the last stage's report already freed the slot
+  }
+}
+
+void StageWorker::pass_on(transport::TensorMessage m, runtime::StageOutput out) {
+  if (pos_.is_last()) {
+    finish_call(std::move(m), std::move(*out.output));
+  } else {
+    runtime::put_state(backend_, out.state, m);
+    send(pos_.next, std::move(m));
   }
 }
 
@@ -177,13 +181,7 @@ void StageWorker::handle(transport::TensorMessage m, int source) {
     }
     try {
       runtime::ActivationState state = runtime::take_state(backend_, m);
-      runtime::StageOutput out = runtime::run_stage(backend_, network_, weights_, units_, nullptr, std::move(state));
-      if (pos_.is_last()) {
-        finish_call(std::move(m), std::move(*out.output));
-      } else {
-        runtime::put_state(backend_, out.state, m);
-        send(pos_.next, std::move(m));
-      }
+      pass_on(std::move(m), runtime::run_stage(backend_, network_, weights_, units_, nullptr, std::move(state)));
     } catch (const Error& e) {
       if (pos_.is_last()) {
         report_failure(index, step, e.what());

@@ -52,6 +52,8 @@ class StageWorker {
     PreparedJob job;
   };
   void run_step(int64_t index, int step, HostTensor x);  // leader
+  // The stage's result onward: the next stage's state, or (last stage) the end of the call.
+  void pass_on(transport::TensorMessage m, runtime::StageOutput out);
   void finish_call(transport::TensorMessage m, HostTensor output);  // last stage
   void job_over(int64_t index);  // leader
   // `here`: the failure happened on this rank (the message says where); else it is passed on.

@@ -36,6 +36,8 @@ uint64_t RankPlan::streamed_bytes() const {
 
 int Plan::group_count() const { return ranks.empty() ? 0 : ranks.back().group + 1; }
 
+uint64_t Plan::host_share_bytes() const { return ranks.empty() ? 0 : host_budget_bytes / uint64_t(group_count()); }
+
 namespace {
 
 void check_seconds(double value, std::string_view field) {

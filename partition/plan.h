@@ -89,6 +89,8 @@ struct Plan {
   PlanPrediction predicted;
 
   int group_count() const;
+  // The pinned host RAM one group may use: replicas split the host budget equally.
+  uint64_t host_share_bytes() const;
 };
 
 // Checks the plan is self-consistent: ranks numbered 0.., groups and stages contiguous, every

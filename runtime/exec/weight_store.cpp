@@ -62,13 +62,13 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
     auto home = homes.find(unit.name);
     if (home == homes.end()) continue;  // another rank's
     unplaced.erase(unit.name);
-    Unit u{unit.name, home->second, {}, -1, -1};
+    Unit u{unit.name, home->second, {}, {}, -1, -1};
     uint64_t stored = 0;
-    for (auto& name : unit.weights) {
+    for (const auto& name : unit.weights) {
       const Weight* w = find_source(name);
       if (!w) continue;
       stored += w->stored_bytes();
-      u.weights.push_back(std::move(name));
+      u.weights.push_back(w);
     }
     if (rank) {
       auto planned = std::find_if(rank->blocks.begin(), rank->blocks.end(),
@@ -92,10 +92,10 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
     u.cycle_index = int(cycle_.size());
     cycle_.push_back(i);
     uint64_t offset = 0;
-    for (const auto& name : u.weights) {
-      const Weight* w = find_source(name);
-      streamed_.emplace(name, StreamedWeight{w, pool_bytes + offset, offset, {}});
-      weight_unit_.emplace(name, i);
+    for (const Weight* w : u.weights) {
+      auto placed = streamed_.emplace(w->name, StreamedWeight{w, pool_bytes + offset, offset, {}}).first;
+      u.places.push_back(&placed->second);  // map nodes never move
+      weight_unit_.emplace(w->name, i);
       offset += align_up(w->bytes.size());
     }
     pool_bytes += offset;
@@ -116,7 +116,7 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
   const auto start = std::chrono::steady_clock::now();
   for (const Unit& u : units_)
     if (!u.streamed)
-      for (const auto& name : u.weights) resident_.emplace(name, backend_.load_weight(*find_source(name), copy_stream_));
+      for (const Weight* w : u.weights) resident_.emplace(w->name, backend_.load_weight(*w, copy_stream_));
 
   // 3. The pinned pool, filled once from the checkpoint; the device slots.
   if (!cycle_.empty()) {
@@ -162,11 +162,9 @@ void WeightStore::issue_copy() {
   const size_t slot = issued_ % slots_.size();
   const Unit& unit = units_[cycle_[issued_ % cycle_.size()]];
   if (slot_free_[slot].handle) backend_.wait_event(copy_stream_, slot_free_[slot]);
-  for (const auto& name : unit.weights) {
-    const StreamedWeight& sw = streamed_.find(name)->second;
-    backend_.copy_to_device({pool_.data + sw.pool_offset, sw.source->bytes.size()}, slots_[slot], sw.slot_offset,
+  for (const StreamedWeight* sw : unit.places)
+    backend_.copy_to_device({pool_.data + sw->pool_offset, sw->source->bytes.size()}, slots_[slot], sw->slot_offset,
                             copy_stream_);
-  }
   copy_done_[slot] = backend_.record_event(copy_stream_);
   ++issued_;
   ++copies_;

@@ -86,7 +86,8 @@ class WeightStore final : public WeightLookup {
   struct Unit {
     std::string name;
     bool streamed = false;
-    std::vector<std::string> weights;  // present in the checkpoint
+    std::vector<const Weight*> weights;  // those the checkpoint has
+    std::vector<const StreamedWeight*> places;  // their pool and slot places (streamed units)
     int cycle_index = -1;              // position among the streamed units
     int slot = -1;                     // slot holding it while acquired
   };
