@@ -82,13 +82,8 @@ class CpuBackend final : public Backend {
     const int64_t n = shape_numel(shape);
     if (n < 0) fail("cpu backend: cannot allocate a tensor of shape {}", shape_string(shape));
     // 64-byte aligned (cache lines, any SIMD width); at least one line so data() is never null.
-    const uint64_t bytes = uint64_t(n) * sizeof(float);
-    auto charge = ledger_->charge(bytes, [&] { return fmt::format("an activation {}", shape_string(shape)); });
-    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
-    uint8_t* p = data.get();
-    auto memory = std::make_shared<std::pair<std::shared_ptr<uint8_t>, std::shared_ptr<void>>>(std::move(data),
-                                                                                             std::move(charge));
-    return Tensor(std::move(memory), p, DType::F32, shape, device());
+    Buffer b = charged(uint64_t(n) * sizeof(float), [&] { return fmt::format("an activation {}", shape_string(shape)); });
+    return Tensor(std::move(b.memory), b.data, DType::F32, shape, device());
   }
   Tensor zeros(const Shape& shape) override {
     Tensor t = empty(shape);
@@ -101,12 +96,7 @@ class CpuBackend final : public Backend {
     return DeviceWeight{&w, w.bytes, std::move(cpu)};
   }
   Buffer allocate_device(uint64_t bytes) override {
-    auto charge = ledger_->charge(bytes, [&] { return fmt::format("a weight buffer of {} bytes", bytes); });
-    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
-    uint8_t* p = data.get();
-    auto memory = std::make_shared<std::pair<std::shared_ptr<uint8_t>, std::shared_ptr<void>>>(std::move(data),
-                                                                                             std::move(charge));
-    return Buffer{std::move(memory), p, bytes};
+    return charged(bytes, [&] { return fmt::format("a weight buffer of {} bytes", bytes); });
   }
   Buffer allocate_pinned(uint64_t bytes) override {
     std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
@@ -218,6 +208,16 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Aligned host memory that holds its charge on the device-memory ledger while it lives.
+  Buffer charged(uint64_t bytes, const std::function<std::string()>& what) {
+    auto charge = ledger_->charge(bytes, what);
+    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
+    uint8_t* p = data.get();
+    auto memory = std::make_shared<std::pair<std::shared_ptr<uint8_t>, std::shared_ptr<void>>>(std::move(data),
+                                                                                             std::move(charge));
+    return Buffer{std::move(memory), p, bytes};
+  }
+
   CpuStream& worker(Stream stream) {
     std::lock_guard lock(streams_mutex_);
     auto it = streams_.find(stream.id);
