@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -68,9 +70,11 @@ TEST(DeviceOverride, ErrorsPointAtTheItem) {
 }
 
 // Profile files (what `ditrun bench --calibrate` writes) stand in for built-in ids; the path
-// keeps its case although the rest of an item is case-insensitive.
+// keeps its case although the rest of an item is case-insensitive. ctest runs tests as parallel
+// processes, so the directory is per process: a shared one was removed under a running test.
 struct ProfileFiles {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / "ditrun_partition_profile_files";
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("ditrun-partition-profiles-" + std::to_string(::getpid()));
   HardwareProfile gpu = *find_builtin_profile("rtx4090");
   HardwareProfile host = *find_builtin_profile("cpu");
 
@@ -214,7 +218,7 @@ TEST(HardwareProfiles, JsonErrorsNameTheField) {
 }
 
 TEST(HardwareProfiles, LoadReportsUnreadableFiles) {
-  const auto path = std::filesystem::temp_directory_path() / "ditrun_partition_bad_profile.json";
+  const auto path = std::filesystem::temp_directory_path() / ("ditrun-bad-profile-" + std::to_string(::getpid()) + ".json");
   std::ofstream(path) << "{ not json";
   EXPECT_THROW(load_profile(path), Error);
   std::filesystem::remove(path);
