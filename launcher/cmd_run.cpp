@@ -220,7 +220,7 @@ void run_jobs(RunOptions o) {
           progress.update(size_t(steps_done + step), size_t(std::max(total_steps, steps_done + steps)),
                           fmt::format("job {}/{} '{}' step {}/{}", index, todo.size(), job.id, step, steps));
         });
-        entry.done = true;
+        entry.status = LedgerStatus::done;
         entry.steps = int(job_steps);
       } catch (const Error& e) {
         entry.error = fmt::format("{}job '{}': {}", where, job.id, e.what());
@@ -230,7 +230,7 @@ void run_jobs(RunOptions o) {
     }
     entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     append_ledger(o.out, entry);
-    if (entry.done) {
+    if (entry.done()) {
       spdlog::info("job '{}' done in {:.2f} s: {}", entry.id, entry.seconds, fmt::join(entry.outputs, ", "));
     } else {
       ++failed;

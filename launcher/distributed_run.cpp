@@ -32,7 +32,8 @@ partition::Plan make_plan(const DistributedRun& o, int ranks, const models::Mode
   choice.cpu_backend = true;
   choice.cpu_ranks = ranks;
   choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
-  const models::JobGeometry geometry = models::job_geometry(source.config, largest_job_settings(o.lines));
+  const models::JobGeometry geometry =
+      models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(o.lines));
   return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice).plan;
 }
 
@@ -139,8 +140,11 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
   spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
                 mine.blocks.size());
 
+  std::optional<JobListSource> listed;
+  JobSource* jobs = o.source;
   std::optional<Coordinator> coordinator;
   if (rank == 0) {
+    if (!jobs) jobs = &listed.emplace(std::move(todo));
     std::map<int, std::string> groups;  // leader -> "rank 1" / "ranks 2-3"
     for (int g = 0; g < plan.group_count(); ++g) {
       std::vector<int> members;
@@ -149,12 +153,25 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
       groups[members.front()] = members.size() == 1 ? fmt::format("rank {}", members.front())
                                                     : fmt::format("ranks {}-{}", members.front(), members.back());
     }
-    coordinator.emplace(channel, todo, o.jobs_file, o.out, source.config, backend->name(), std::move(groups),
+    coordinator.emplace(channel, *jobs, o.jobs_file, o.out, source.config, backend->name(), std::move(groups),
                         o.on_in_flight);
   }
+  // Rank 0 has its weights; a group whose ranks are still loading asks for jobs when they are
+  // done, so nothing waits on a barrier here.
+  if (rank == 0 && o.on_ready) o.on_ready(plan);
   StageWorker worker(channel, *backend, *network, weights, *denoiser, pos);
   worker.start();
+  const bool live = jobs && jobs->live();
   while (!worker.finished() || (coordinator && !coordinator->finished())) {
+    // A live source's jobs arrive on other threads: between messages, hand them to waiting
+    // leaders, and wait for either briefly (1 ms keeps pipeline hops prompt).
+    if (live) {
+      coordinator->poll();
+      if (!channel.probe(transport::kAnySource, protocol::kTag)) {
+        jobs->wait_for_jobs(std::chrono::milliseconds(1));
+        continue;
+      }
+    }
     transport::Message raw = channel.recv(transport::kAnySource, protocol::kTag);
     transport::TensorMessage m = transport::decode_tensor_message(raw);
     const std::string kind = m.header.at("kind").get<std::string>();

@@ -13,6 +13,7 @@
 
 #include "launcher/backend_options.h"
 #include "launcher/job_file.h"
+#include "launcher/job_source.h"
 #include "launcher/planning.h"
 #include "launcher/run_stage_worker.h"
 #include "transport/channel.h"
@@ -25,6 +26,12 @@ struct DistributedRun {
   std::string out;
   std::string jobs_file;        // for messages ("" when the job came from flags)
   std::vector<JobLine> lines;   // rank 0's; other ranks ignore them
+  // Rank 0: a source to take the jobs from instead of `lines` (`ditrun serve`'s job board);
+  // not owned. `plan_for` sizes the plan when the jobs are not known in advance.
+  JobSource* source = nullptr;
+  std::optional<models::JobSettings> plan_for;
+  // Rank 0: called once rank 0 has its weights loaded, before the first job.
+  std::function<void(const partition::Plan&)> on_ready;
   bool resume = false;
   BackendOptions backend;
   DeviceOptions devices;

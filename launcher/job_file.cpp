@@ -102,6 +102,54 @@ std::string json_error_text(const json::exception& e) {
 
 }  // namespace
 
+json parse_strict_object(std::string_view text) {
+  std::set<std::string> keys;
+  std::string repeated;
+  const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth == 1 && event == json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second &&
+        repeated.empty())
+      repeated = parsed.get<std::string>();
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(text, note_keys);
+  } catch (const json::exception& e) {
+    fail("not valid JSON: {}", json_error_text(e));
+  }
+  if (!j.is_object()) fail("a job must be a JSON object, got {}", type_name(j));
+  if (!repeated.empty()) fail("key '{}' given twice", printable(repeated));
+  return j;
+}
+
+Job parse_job_object(const json& object, const std::string& base_dir) {
+  if (!object.is_object()) fail("a job must be a JSON object, got {}", type_name(object));
+  Job job = job_from_json(object, base_dir);
+  validate_job(job);
+  return job;
+}
+
+json job_to_json(const Job& job) {
+  json j;
+  j["id"] = job.id;
+  j["cond"] = job.cond;
+  if (job.width) j["width"] = *job.width;
+  if (job.height) j["height"] = *job.height;
+  if (job.frames) j["frames"] = *job.frames;
+  if (job.seed) j["seed"] = *job.seed;
+  if (job.noise) j["noise"] = *job.noise;
+  if (job.steps) j["steps"] = *job.steps;
+  j["sampler"] = job.sampler;
+  if (job.shift) {
+    if (job.shift->kind == runtime::Shift::Constant) j["shift"] = job.shift->value;
+    else j["shift"] = job.shift->str();
+  }
+  if (job.guidance) j["guidance"] = *job.guidance;
+  if (job.cfg) j["cfg"] = *job.cfg;
+  if (job.config) j["config"] = *job.config;
+  return j;
+}
+
 void validate_job(const Job& job) {
   if (job.id.empty()) fail("id: missing (every job needs an id; it names the output files)");
   for (char c : job.id) {
@@ -156,23 +204,16 @@ std::vector<JobLine> parse_job_text(std::string_view text, const std::string& so
     JobLine result;
     result.line = line_no;
     try {
-      std::set<std::string> keys;
-      std::string repeated;
-      const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
-        if (depth == 1 && event == json::parse_event_t::key && !keys.insert(parsed.get<std::string>()).second &&
-            repeated.empty())
-          repeated = parsed.get<std::string>();
-        return true;
-      };
       json j;
       try {
-        j = json::parse(line, note_keys);
-      } catch (const json::exception& e) {
-        fail("not valid JSON: {}", json_error_text(e));
+        j = parse_strict_object(line);
+      } catch (const Error&) {
+        // The id still names the line's job in the error, when the JSON gives one.
+        if (const json loose = json::parse(line, nullptr, false); loose.is_object())
+          if (const auto id = loose.find("id"); id != loose.end() && id->is_string()) result.id = id->get<std::string>();
+        throw;
       }
-      if (!j.is_object()) fail("a job must be a JSON object, got {}", type_name(j));
       if (const auto id = j.find("id"); id != j.end() && id->is_string()) result.id = id->get<std::string>();
-      if (!repeated.empty()) fail("key '{}' given twice", printable(repeated));
       Job job = job_from_json(j, base_dir);
       job.line = line_no;
       validate_job(job);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,18 @@ struct Job {
 // saying what is wrong ("steps: must be an integer >= 1, got 0"), without file or job
 // prefix, which the caller adds.
 void validate_job(const Job& job);
+
+// One job from a JSON object in the job line format, checked by validate_job; relative paths
+// start at `base_dir`. Fails with one line, without file or job prefix.
+Job parse_job_object(const nlohmann::json& object, const std::string& base_dir);
+
+// The job line of `job` (paths as stored in the Job); parse_job_object gives the job back.
+nlohmann::json job_to_json(const Job& job);
+
+// JSON text that must be one object with no key given twice at its top level (a repeated key
+// would silently keep only the last value). Fails with one line ("not valid JSON: ...",
+// "key 'steps' given twice").
+nlohmann::json parse_strict_object(std::string_view text);
 
 // The outcome of one non-blank, non-comment line.
 struct JobLine {

@@ -29,8 +29,17 @@ double round_ms(double s) { return std::round(s * 1000.0) / 1000.0; }
 json to_json(const LedgerEntry& e) {
   json j;
   j["id"] = e.id;
-  j["status"] = e.done ? "done" : "failed";
-  if (!e.done) j["error"] = e.error;
+  j["status"] = to_string(e.status);
+  if (e.status == LedgerStatus::queued) {
+    j["job"] = e.job;
+    j["submitted_at"] = e.submitted_at.empty() ? iso8601_utc_now() : e.submitted_at;
+    return j;
+  }
+  if (e.status == LedgerStatus::cancelled) {
+    j["finished_at"] = e.finished_at.empty() ? iso8601_utc_now() : e.finished_at;
+    return j;
+  }
+  if (e.status == LedgerStatus::failed) j["error"] = e.error;
   j["seconds"] = round_ms(e.seconds);
   j["steps"] = e.steps;
   j["seconds_per_step"] = e.steps > 0 ? round_ms(e.seconds / e.steps) : 0.0;
@@ -45,8 +54,17 @@ LedgerEntry from_json(const json& j) {
   LedgerEntry e;
   e.id = j.at("id").get<std::string>();
   const std::string status = j.at("status").get<std::string>();
-  if (status != "done" && status != "failed") throw std::invalid_argument("status '" + status + "'");
-  e.done = status == "done";
+  if (status == "done") e.status = LedgerStatus::done;
+  else if (status == "failed") e.status = LedgerStatus::failed;
+  else if (status == "queued") e.status = LedgerStatus::queued;
+  else if (status == "cancelled") e.status = LedgerStatus::cancelled;
+  else throw std::invalid_argument("status '" + status + "'");
+  if (e.status == LedgerStatus::queued) {
+    e.job = j.at("job");
+    if (!e.job.is_object()) throw std::invalid_argument("queued job is not an object");
+    e.submitted_at = j.value("submitted_at", "");
+    return e;
+  }
   e.error = j.value("error", "");
   e.seconds = j.value("seconds", 0.0);
   e.steps = j.value("steps", 0);
@@ -83,6 +101,16 @@ void sync_dir(const std::string& dir) {
 }
 
 }  // namespace
+
+std::string_view to_string(LedgerStatus status) {
+  switch (status) {
+    case LedgerStatus::done: return "done";
+    case LedgerStatus::failed: return "failed";
+    case LedgerStatus::queued: return "queued";
+    case LedgerStatus::cancelled: return "cancelled";
+  }
+  return "failed";
+}
 
 std::string ledger_path(const std::string& dir) { return (std::filesystem::path(dir) / "ledger.jsonl").string(); }
 
@@ -152,7 +180,7 @@ std::set<std::string> completed_jobs(const std::string& dir) {
   for (const LedgerEntry& e : ledger.entries) last[e.id] = &e;
   std::set<std::string> completed;
   for (const auto& [id, e] : last) {
-    if (!e->done) continue;
+    if (!e->done()) continue;
     bool all_there = true;
     for (const std::string& name : e->outputs) {
       const std::filesystem::path p(name);

@@ -18,11 +18,11 @@ void send(transport::Channel& channel, int peer, transport::TensorMessage m) {
 
 }  // namespace
 
-Coordinator::Coordinator(transport::Channel& channel, std::vector<JobLine> todo, std::string jobs_file,
+Coordinator::Coordinator(transport::Channel& channel, JobSource& source, std::string jobs_file,
                          std::string out_dir, const arch::ModelConfig& config, std::string backend_name,
                          std::map<int, std::string> groups, std::function<void(const std::string&)> on_in_flight)
     : channel_(channel),
-      todo_(std::move(todo)),
+      source_(source),
       jobs_file_(std::move(jobs_file)),
       out_dir_(std::move(out_dir)),
       config_(config),
@@ -31,14 +31,12 @@ Coordinator::Coordinator(transport::Channel& channel, std::vector<JobLine> todo,
       groups_(std::move(groups)),
       on_in_flight_(std::move(on_in_flight)),
       leaders_(int(groups_.size())),
-      progress_("run", "steps") {
-  for (const JobLine& l : todo_)
-    if (l.ok()) total_steps_ += l.job->steps.value_or(config_.sampling.steps);
-}
+      progress_("run", "steps") {}
 
 void Coordinator::record(const LedgerEntry& entry) {
   append_ledger(out_dir_, entry);
-  if (entry.done) {
+  source_.finished(entry);
+  if (entry.done()) {
     spdlog::info("job '{}' done in {:.2f} s: {}", entry.id, entry.seconds, fmt::join(entry.outputs, ", "));
   } else {
     ++failed_;
@@ -46,43 +44,63 @@ void Coordinator::record(const LedgerEntry& entry) {
   }
 }
 
-void Coordinator::on_request(int leader) {
+bool Coordinator::serve_request(int leader) {
   // The next job that prepares; lines that do not are recorded as failed on the way.
-  while (next_ < todo_.size()) {
-    const JobLine& line = todo_[next_];
-    const int64_t index = int64_t(next_++);
+  while (std::optional<JobLine> line = source_.next()) {
+    ++handed_out_;
+    const int64_t index = next_index_++;
     LedgerEntry failed;
-    failed.id = line.ok() ? line.job->id : line.id;
-    if (!line.ok()) {
-      failed.error = line.error;
+    failed.id = line->ok() ? line->job->id : line->id;
+    if (!line->ok()) {
+      failed.error = line->error;
       record(failed);
       continue;
     }
-    const std::string where = jobs_file_.empty() ? "" : fmt::format("{}:{}: ", jobs_file_, line.job->line);
+    const std::string where = jobs_file_.empty() ? "" : fmt::format("{}:{}: ", jobs_file_, line->job->line);
     try {
-      Assigned a{prepare_job(*line.job, config_, *denoiser_), leader, std::chrono::steady_clock::now()};
+      Assigned a{prepare_job(*line->job, config_, *denoiser_), leader, std::chrono::steady_clock::now()};
       transport::TensorMessage m;
       m.header = {{"kind", protocol::kJob}, {"index", index}};
       put_job(a.job, m);
       send(channel_, leader, std::move(m));
+      const auto group = groups_.find(leader);
+      source_.started(a.job.job.id, group == groups_.end() ? fmt::format("rank {}", leader) : group->second);
       running_.emplace(index, std::move(a));
       ++assigned_;
       in_flight_changed();
-      return;
+      return true;
     } catch (const Error& e) {
-      failed.error = fmt::format("{}job '{}': {}", where, line.job->id, e.what());
+      failed.error = fmt::format("{}job '{}': {}", where, line->job->id, e.what());
+      steps_dropped_ += line->job->steps.value_or(config_.sampling.steps);
       record(failed);
     }
   }
+  if (!source_.exhausted()) return false;
   transport::TensorMessage stop;
   stop.header = {{"kind", protocol::kStop}};
   send(channel_, leader, std::move(stop));
+  return true;
+}
+
+bool Coordinator::poll() {
+  bool sent = false;
+  while (!waiting_leaders_.empty() && serve_request(waiting_leaders_.front())) {
+    waiting_leaders_.pop_front();
+    sent = true;
+  }
+  return sent;
+}
+
+void Coordinator::update_progress(const std::string& detail) {
+  const int64_t total = source_.total_steps(config_.sampling.steps) - steps_dropped_;
+  progress_.update(size_t(steps_done_), size_t(std::max(total, steps_done_)), detail);
 }
 
 void Coordinator::handle(transport::TensorMessage m, int source) {
   const std::string kind = m.header.at("kind").get<std::string>();
   if (kind == protocol::kRequest) {
-    on_request(source);
+    // Leaders wait their turn: a job that arrives goes to the one that asked first.
+    if (!waiting_leaders_.empty() || !serve_request(source)) waiting_leaders_.push_back(source);
   } else if (kind == protocol::kDone) {
     ++leaders_done_;
   } else if (kind == protocol::kProgress) {
@@ -90,9 +108,10 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
     auto it = running_.find(index);
     if (it == running_.end()) fail("progress from rank {} for job {}, which is not running", source, index);
     ++steps_done_;
-    progress_.update(size_t(steps_done_), size_t(std::max(total_steps_, steps_done_)),
-                     fmt::format("job '{}' step {}/{}", it->second.job.job.id, m.header.at("step").get<int>(),
-                                 it->second.job.steps()));
+    if (const auto memory = m.header.find("memory"); memory != m.header.end()) source_.device_memory(*memory);
+    const int step = m.header.at("step").get<int>();
+    source_.progressed(it->second.job.job.id, step, it->second.job.steps());
+    update_progress(fmt::format("job '{}' step {}/{}", it->second.job.job.id, step, it->second.job.steps()));
   } else if (kind == protocol::kResult) {
     const int64_t index = m.header.at("index").get<int64_t>();
     auto it = running_.find(index);
@@ -103,9 +122,10 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
     entry.steps = m.header.value("steps", 0);
     const std::string where = jobs_file_.empty() ? "" : fmt::format("{}:{}: ", jobs_file_, a.job.job.line);
     if (m.header.at("status").get<std::string>() == "done") {
+      if (const auto memory = m.header.find("memory"); memory != m.header.end()) source_.device_memory(*memory);
       try {
         entry.outputs = write_job_outputs(out_dir_, a.job, m.tensor("x"), config_, backend_name_);
-        entry.done = true;
+        entry.status = LedgerStatus::done;
       } catch (const Error& e) {
         entry.error = fmt::format("{}job '{}': {}", where, entry.id, e.what());
       }
@@ -113,7 +133,7 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
       entry.error = fmt::format("{}job '{}': {}", where, entry.id, m.header.at("error").get<std::string>());
     }
     // Steps a failed job did not run leave the total.
-    total_steps_ -= a.job.steps() - entry.steps;
+    steps_dropped_ += a.job.steps() - entry.steps;
     entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - a.start).count();
     running_.erase(it);
     ++results_;
@@ -123,7 +143,7 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
     fail("coordinator: unexpected '{}' message from rank {}", kind, source);
   }
   if (finished())
-    progress_.finish(fmt::format("{} job(s) run, {} failed", todo_.size(), failed_));
+    progress_.finish(fmt::format("{} job(s) run, {} failed", handed_out_, failed_));
 }
 
 std::string Coordinator::in_flight() const {

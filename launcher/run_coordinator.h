@@ -1,11 +1,14 @@
-// Rank 0's other job in a distributed run: it hands out jobs, one at a time, to whichever
-// group leader asks first (so unequal GPUs and unequal jobs balance themselves), prepares
+// Rank 0's other job in a distributed run: it hands out jobs from a JobSource, one at a time,
+// to whichever group leader asks first (so unequal GPUs and unequal jobs balance themselves).
+// A leader that asks while a live source has nothing waits until a job arrives (poll()), and
+// is told to stop once the source is exhausted. It prepares
 // each job just before (conditioning read and checked here, so a bad file fails the job
 // without bothering a group), and writes every result: outputs and ledger line, as the
 // single-process run does, from this one rank only.
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "launcher/job_file.h"
+#include "launcher/job_source.h"
 #include "launcher/job_sampling.h"
 #include "launcher/ledger.h"
 #include "launcher/progress.h"
@@ -23,18 +27,22 @@ namespace ditrun::launcher {
 
 class Coordinator {
  public:
-  // `todo`: the job lines to run, in order (invalid lines are recorded as failed at once).
-  // `groups`: each group leader's rank and how its ranks read in messages ("rank 1",
-  // "ranks 2-3"). `on_in_flight` hears in_flight() whenever it changes.
-  Coordinator(transport::Channel& channel, std::vector<JobLine> todo, std::string jobs_file, std::string out_dir,
+  // `source`: the jobs to run (invalid lines are recorded as failed as they come). `jobs_file`
+  // prefixes errors with "FILE:LINE: " ("" for none). `groups`: each group leader's rank and
+  // how its ranks read in messages ("rank 1", "ranks 2-3"). `on_in_flight` hears in_flight()
+  // whenever it changes.
+  Coordinator(transport::Channel& channel, JobSource& source, std::string jobs_file, std::string out_dir,
               const arch::ModelConfig& config, std::string backend_name, std::map<int, std::string> groups,
               std::function<void(const std::string&)> on_in_flight = {});
 
   // request, result, progress, done
   void handle(transport::TensorMessage message, int source);
+  // Hands jobs that arrived since to leaders that wait for one, and stops waiting leaders once
+  // the source is exhausted. Returns whether it sent anything.
+  bool poll();
   bool finished() const { return leaders_done_ == leaders_ && results_ == assigned_; }
   size_t failed() const { return failed_; }
-  size_t run() const { return todo_.size(); }
+  size_t run() const { return handed_out_; }
   // The jobs now being rendered and where: "'a' on rank 1, 'b' on ranks 2-3" (or "none").
   std::string in_flight() const;
 
@@ -44,12 +52,15 @@ class Coordinator {
     int leader = 0;
     std::chrono::steady_clock::time_point start;
   };
-  void on_request(int leader);
+  // Sends `leader` the next job that prepares, or stop when the source is exhausted; returns
+  // false when a live source has nothing yet (the leader waits).
+  bool serve_request(int leader);
   void record(const LedgerEntry& entry);
+  void update_progress(const std::string& detail);
   void in_flight_changed() const;
 
   transport::Channel& channel_;
-  std::vector<JobLine> todo_;
+  JobSource& source_;
   std::string jobs_file_, out_dir_;
   arch::ModelConfig config_;
   std::unique_ptr<models::Denoiser> denoiser_;
@@ -57,10 +68,12 @@ class Coordinator {
   std::map<int, std::string> groups_;
   std::function<void(const std::string&)> on_in_flight_;
   int leaders_ = 0, leaders_done_ = 0;
-  size_t next_ = 0, assigned_ = 0, results_ = 0, failed_ = 0;
-  std::map<int64_t, Assigned> running_;  // by index into todo_
+  size_t handed_out_ = 0, assigned_ = 0, results_ = 0, failed_ = 0;
+  int64_t next_index_ = 0;
+  std::deque<int> waiting_leaders_;      // asked while a live source had nothing
+  std::map<int64_t, Assigned> running_;  // by job index
   Progress progress_;
-  int64_t total_steps_ = 0, steps_done_ = 0;
+  int64_t steps_done_ = 0, steps_dropped_ = 0;  // dropped: steps failed jobs did not run
 };
 
 }  // namespace ditrun::launcher

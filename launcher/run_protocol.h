@@ -14,8 +14,10 @@
 //                                       "finished" when the job is over (done or failed)
 //     stop      stage s -> s+1          the leader is done; passed down the pipeline
 //   last stage -> coordinator
-//     progress  a step finished ("index", "step")
-//     result    the job is over: "status" done (with the final "x") or failed ("error")
+//     progress  a step finished ("index", "step", "memory": each rank's device memory, noted
+//               by every stage on the step's way: {"RANK": {device, limit, in_use, peak}})
+//     result    the job is over: "status" done (with the final "x" and "memory") or failed
+//               ("error")
 //   rank 0 -> everyone, before all of that
 //     plan      the plan every rank follows ("plan": Plan JSON), or
 //     abort     rank 0 could not start ("error"); every rank stops

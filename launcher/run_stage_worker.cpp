@@ -66,6 +66,11 @@ void StageWorker::run_step(int64_t index, int step, HostTensor x) {
 }
 
 void StageWorker::pass_on(transport::TensorMessage m, runtime::StageOutput out) {
+  // Each stage notes its device memory on the step as it passes, so the coordinator sees
+  // every rank's (for metrics) without messages of its own.
+  const runtime::MemoryStats memory = backend_.memory_stats();
+  m.header["memory"][std::to_string(channel_.rank())] = {
+      {"device", backend_.name()}, {"limit", memory.limit_bytes}, {"in_use", memory.in_use_bytes}, {"peak", memory.peak_bytes}};
   if (pos_.is_last()) {
     finish_call(std::move(m), std::move(*out.output));
   } else {
@@ -91,11 +96,13 @@ void StageWorker::finish_call(transport::TensorMessage m, HostTensor output) {
     if (next == steps) {
       transport::TensorMessage result;
       result.header = {{"kind", protocol::kResult}, {"index", index}, {"status", "done"}, {"steps", steps}};
+      result.header["memory"] = m.header.at("memory");
       result.tensors["x"] = std::move(x);
       send(pos_.coordinator, std::move(result));
     } else {
       transport::TensorMessage progress;
       progress.header = {{"kind", protocol::kProgress}, {"index", index}, {"step", next}};
+      progress.header["memory"] = m.header.at("memory");
       send(pos_.coordinator, std::move(progress));
       back.tensors["x"] = std::move(x);
     }

@@ -79,7 +79,7 @@ struct Jobs {
     EXPECT_EQ(rc, 2) << slurp(dir + "/log-single");  // the bad job
     for (const auto& e : std::filesystem::directory_iterator(ref))
       if (e.path().filename() != "ledger.jsonl") reference[e.path().filename().string()] = slurp(e.path().string());
-    for (const auto& e : launcher::read_ledger(ref).entries) done[e.id] = e.done;
+    for (const auto& e : launcher::read_ledger(ref).entries) done[e.id] = e.done();
   }
 
   void expect_same(const std::string& out, const std::string& label) const {
@@ -88,7 +88,7 @@ struct Jobs {
     for (const auto& e : std::filesystem::directory_iterator(out)) files += e.path().filename() != "ledger.jsonl";
     EXPECT_EQ(files, reference.size()) << label;
     std::map<std::string, bool> got;
-    for (const auto& e : launcher::read_ledger(out).entries) got[e.id] = e.done;
+    for (const auto& e : launcher::read_ledger(out).entries) got[e.id] = e.done();
     EXPECT_EQ(got, done) << label;
   }
 };
@@ -221,7 +221,7 @@ TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
   auto ledger = launcher::read_ledger(out);
   std::set<std::string> expected{"ledger.jsonl"}, present;
   for (const auto& e : ledger.entries) {
-    EXPECT_TRUE(e.done) << e.id << ": " << e.error;
+    EXPECT_TRUE(e.done()) << e.id << ": " << e.error;
     for (const auto& f : e.outputs) expected.insert(f);
   }
   for (const auto& e : std::filesystem::directory_iterator(out)) present.insert(e.path().filename().string());
@@ -237,7 +237,7 @@ TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
             std::string::npos)
       << slurp(dir + "/log2");
   std::map<std::string, int> done_lines;
-  for (const auto& e : launcher::read_ledger(out).entries) done_lines[e.id] += e.done;
+  for (const auto& e : launcher::read_ledger(out).entries) done_lines[e.id] += e.done();
   EXPECT_EQ(done_lines.size(), 16u);
   for (const auto& [id, n] : done_lines) EXPECT_EQ(n, 1) << id;
   ASSERT_EQ(shell(ditrun_binary() + " run " + model + " --jobs " + jobs + " --out " + dir + "/clean", dir + "/log3"), 0);
@@ -270,8 +270,8 @@ TEST(DistributedRun, ANonFiniteLatentFailsOnlyItsJob) {
         << slurp(out + ".log");
     std::map<std::string, launcher::LedgerEntry> entries;
     for (auto& e : launcher::read_ledger(out).entries) entries[e.id] = e;
-    EXPECT_TRUE(entries["good"].done) << out;
-    EXPECT_FALSE(entries["nan"].done) << out;
+    EXPECT_TRUE(entries["good"].done()) << out;
+    EXPECT_FALSE(entries["nan"].done()) << out;
     EXPECT_NE(entries["nan"].error.find("not finite (NaN or Inf) after step 1"), std::string::npos)
         << entries["nan"].error;
   }
@@ -303,8 +303,8 @@ TEST(DistributedRun, AJobWithItsOwnConfigFailsUnderMpirunInsteadOfUsingTheWrongO
             0);
   std::map<std::string, launcher::LedgerEntry> entries;
   for (auto& e : launcher::read_ledger(out).entries) entries[e.id] = e;
-  EXPECT_TRUE(entries["same"].done) << slurp(dir + "/log");
-  EXPECT_FALSE(entries["own"].done);
+  EXPECT_TRUE(entries["same"].done()) << slurp(dir + "/log");
+  EXPECT_FALSE(entries["own"].done());
   EXPECT_NE(entries["own"].error.find("a job's own 'config' needs a single-process run"), std::string::npos)
       << entries["own"].error;
 }

@@ -25,7 +25,7 @@ void touch(const std::string& path) { std::ofstream(path) << "x"; }
 LedgerEntry done(const std::string& id, std::vector<std::string> outputs) {
   LedgerEntry e;
   e.id = id;
-  e.done = true;
+  e.status = LedgerStatus::done;
   e.seconds = 12.3456;
   e.steps = 4;
   e.outputs = std::move(outputs);
@@ -77,10 +77,10 @@ TEST(Ledger, AppendsOneJsonLinePerJob) {
   EXPECT_THAT(read.warnings, IsEmpty());
   ASSERT_EQ(read.entries.size(), 2u);
   EXPECT_EQ(read.entries[0].id, "a");
-  EXPECT_TRUE(read.entries[0].done);
+  EXPECT_TRUE(read.entries[0].done());
   EXPECT_EQ(read.entries[0].outputs, (std::vector<std::string>{"a.safetensors", "a.png"}));
   EXPECT_EQ(read.entries[0].finished_at, a["finished_at"]);
-  EXPECT_FALSE(read.entries[1].done);
+  EXPECT_FALSE(read.entries[1].done());
   EXPECT_EQ(read.entries[1].error, "cond.safetensors: tensor 'txt' missing");
 }
 

@@ -58,9 +58,9 @@ TEST(RunCommand, JobFileReproducesReferenceAndRecordsFailures) {
 
   auto ledger = launcher::read_ledger(out);
   ASSERT_EQ(ledger.entries.size(), 3u);
-  EXPECT_TRUE(ledger.entries[0].done);
+  EXPECT_TRUE(ledger.entries[0].done());
   EXPECT_EQ(ledger.entries[0].steps, 3);
-  EXPECT_FALSE(ledger.entries[1].done);
+  EXPECT_FALSE(ledger.entries[1].done());
   EXPECT_NE(ledger.entries[1].error.find("missing.safetensors"), std::string::npos) << ledger.entries[1].error;
   EXPECT_NE(ledger.entries[1].error.find("nocond"), std::string::npos) << ledger.entries[1].error;
   EXPECT_NE(ledger.entries[2].error.find("stpes"), std::string::npos) << ledger.entries[2].error;
