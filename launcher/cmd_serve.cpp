@@ -31,6 +31,7 @@
 #include "models/pipeline/model_source.h"
 #include "partition/plan.h"
 #include "partition/units.h"
+#include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
 #include "server/http_server.h"
 #include "server/listen_address.h"
@@ -96,13 +97,10 @@ std::optional<std::string> read_token(const ServeOptions& o) {
 }
 
 void write_port_file(const std::string& path, uint16_t port) {
-  const std::string temp = path + ".part";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << port << "\n";
-    if (!out.flush()) fail("--port-file {}: cannot write", path);
-  }
-  std::filesystem::rename(temp, path);
+  AtomicFile file(path);  // a script polling for the file never reads half of it
+  const std::string text = fmt::format("{}\n", port);
+  file.write(text.data(), text.size());
+  file.commit();
 }
 
 // The first SIGINT (and SIGTERM, when asked) drains the board, a second exits at once. The

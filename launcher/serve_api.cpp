@@ -1,20 +1,17 @@
 #include "launcher/serve_api.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 #include "launcher/job_sampling.h"
+#include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
 #include "server/base64.h"
 
@@ -63,26 +60,6 @@ Response method_not_allowed(const std::string& method, const std::string& path, 
   Response r = Response::error(405, fmt::format("{} is not allowed on {} (allowed: {})", method, path, allowed));
   r.headers.emplace_back("Allow", allowed);
   return r;
-}
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temp = path + ".part";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-      fail("{}: cannot write the upload", temp);
-    }
-  }
-  // The queued ledger line will name this file: it must survive a crash as the line does.
-  if (const int fd = ::open(temp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::filesystem::rename(temp, path);
 }
 
 std::string read_file(const std::string& path) {
@@ -200,7 +177,9 @@ std::string ServeApi::store_upload(const std::string& job_id, const std::string&
   const std::string path = (std::filesystem::path(settings_.out_dir) / "uploads" /
                             fmt::format("{}-{}.{}.safetensors", job_id, random_hex(8), what))
                                .string();
-  write_file_atomically(path, *bytes);
+  AtomicFile file(path);  // synced before the rename: the queued ledger line will name it
+  file.write(bytes->data(), bytes->size());
+  file.commit();
   return path;
 }
 

@@ -11,7 +11,7 @@ DURATION="${1:-30}"
 JOBS="${JOBS:-$(nproc)}"
 BUILD=build-fuzz
 SHARED=../shared/testdata
-TARGETS=(fuzz_safetensors fuzz_gguf fuzz_checkpoint_weights fuzz_tensor_message)
+TARGETS=(fuzz_safetensors fuzz_gguf fuzz_checkpoint_weights fuzz_tensor_message fuzz_http_request)
 
 # libFuzzer ships with clang's compiler-rt (Debian: clang + libclang-rt-14-dev).
 probe_dir="$(mktemp -d)"
@@ -47,6 +47,7 @@ add_seeds fuzz_safetensors safetensors
 add_seeds fuzz_gguf gguf
 add_seeds fuzz_checkpoint_weights safetensors gguf
 add_seeds fuzz_tensor_message dtms
+mkdir -p "$BUILD/corpus/fuzz_http_request" && cp -f tests/fuzz/http_requests/*.http "$BUILD/corpus/fuzz_http_request/"
 
 mkdir -p "$BUILD/artifacts" "$BUILD/logs"
 failed=()
@@ -55,6 +56,7 @@ for target in "${TARGETS[@]}"; do
     fuzz_gguf) dict=tests/fuzz/gguf.dict ;;
     fuzz_safetensors) dict=tests/fuzz/safetensors.dict ;;
     fuzz_tensor_message) dict=tests/fuzz/tensor_message.dict ;;
+    fuzz_http_request) dict=tests/fuzz/http_request.dict ;;
     *) dict=tests/fuzz/checkpoint_weights.dict ;;
   esac
   log="$BUILD/logs/$target.log"

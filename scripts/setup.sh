@@ -16,7 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libopenblas-dev
   clang libclang-rt-14-dev
-  python3
+  python3 curl
 )
 
 missing=()
