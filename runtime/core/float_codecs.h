@@ -1,7 +1,8 @@
 // Scalar conversions between f32 and the narrow float formats stored in checkpoints:
 // IEEE binary16, bfloat16, float8 e4m3fn / e5m2 (OCP), and e8m0 (power-of-two scales).
 // Decoding is exact; encoding rounds to nearest even. These are the bit-level definitions
-// every backend's kernels are tested against.
+// every backend's kernels are tested against; the decoders forward to host_device.h, the one
+// definition the CUDA kernels share.
 #pragma once
 
 #include <bit>
@@ -9,26 +10,11 @@
 #include <cstdint>
 #include <limits>
 
+#include "runtime/core/host_device.h"
+
 namespace ditrun {
 
-inline float f16_to_f32(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  const uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);  // inf / nan
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112u) << 23) | (mant << 13);
-  } else if (mant == 0) {
-    bits = sign;
-  } else {
-    // Subnormal: value = mant * 2^-24, exactly representable in f32.
-    const float v = float(mant) * 0x1p-24f;
-    return sign ? -v : v;
-  }
-  return std::bit_cast<float>(bits);
-}
+inline float f16_to_f32(uint16_t h) { return hd::half_to_float(h); }
 
 inline uint16_t f32_to_f16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
@@ -46,33 +32,15 @@ inline uint16_t f32_to_f16(float f) {
   return sign | uint16_t(std::nearbyint(units));
 }
 
-inline float bf16_to_f32(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }
+inline float bf16_to_f32(uint16_t b) { return hd::bf16_to_float(b); }
 
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t x = std::bit_cast<uint32_t>(f);
-  if ((x & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((x >> 16) | 0x40u);  // quiet nan
-  x += 0x7FFFu + ((x >> 16) & 1u);
-  return uint16_t(x >> 16);
-}
+inline uint16_t f32_to_bf16(float f) { return hd::float_to_bf16(f); }
 
 // float8 e4m3fn: bias 7, no infinities, 0x7F/0xFF are nan, max finite 448.
-inline float f8e4m3_to_f32(uint8_t v) {
-  const bool neg = v & 0x80u;
-  const uint32_t exp = (v >> 3) & 0xFu;
-  const uint32_t mant = v & 0x7u;
-  float r;
-  if (exp == 0xF && mant == 0x7) {
-    r = std::numeric_limits<float>::quiet_NaN();
-  } else if (exp == 0) {
-    r = float(mant) * 0x1p-9f;
-  } else {
-    r = std::ldexp(1.0f + float(mant) / 8.0f, int(exp) - 7);
-  }
-  return neg ? -r : r;
-}
+inline float f8e4m3_to_f32(uint8_t v) { return hd::e4m3_to_float(v); }
 
 // float8 e5m2: IEEE-like, bias 15, has infinities.
-inline float f8e5m2_to_f32(uint8_t v) { return f16_to_f32(uint16_t(v) << 8); }
+inline float f8e5m2_to_f32(uint8_t v) { return hd::e5m2_to_float(v); }
 
 // Encodes to the nearest representable value of a float format with `mant_bits` mantissa
 // bits, exponent bias `bias`, and largest finite magnitude `max_finite`. Values beyond it

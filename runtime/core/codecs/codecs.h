@@ -1,21 +1,21 @@
 // CPU codecs behind the dtype table (internal to runtime/core). Each decoder takes a whole
 // number of blocks. Formulas follow ggml's reference dequantizers bit for bit: every value is
-// computed in f32 in the order ggml evaluates it (see docs/formats.md).
+// computed in f32 in the order ggml evaluates it (see docs/formats.md). The block types decode
+// through block_decoders.h, the code the CUDA kernels share.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
 #include "runtime/core/float_codecs.h"
+#include "runtime/core/host_device.h"
 
 namespace ditrun::codecs {
 
 // Little-endian loads from unaligned block bytes (GGUF blocks are only 2-byte aligned).
-inline uint16_t load_u16(const uint8_t* p) { return uint16_t(p[0] | (p[1] << 8)); }
-inline uint32_t load_u32(const uint8_t* p) {
-  return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-}
-inline float load_f16(const uint8_t* p) { return f16_to_f32(load_u16(p)); }
+inline uint16_t load_u16(const uint8_t* p) { return hd::load_u16(p); }
+inline uint32_t load_u32(const uint8_t* p) { return hd::load_u32(p); }
+inline float load_f16(const uint8_t* p) { return hd::load_half(p); }
 inline void store_u16(uint8_t* p, uint16_t v) {
   p[0] = uint8_t(v);
   p[1] = uint8_t(v >> 8);
@@ -77,5 +77,14 @@ void quant_iq4_nl(const float* src, uint8_t* dst, int64_t n);
 void dequant_tq1_0(const uint8_t* src, float* dst, int64_t n);
 void dequant_tq2_0(const uint8_t* src, float* dst, int64_t n);
 void dequant_mxfp4(const uint8_t* src, float* dst, int64_t n);
+
+// Lattice codebook types (IQ2 / IQ3 / IQ1).
+void dequant_iq2_xxs(const uint8_t* src, float* dst, int64_t n);
+void dequant_iq2_xs(const uint8_t* src, float* dst, int64_t n);
+void dequant_iq2_s(const uint8_t* src, float* dst, int64_t n);
+void dequant_iq3_xxs(const uint8_t* src, float* dst, int64_t n);
+void dequant_iq3_s(const uint8_t* src, float* dst, int64_t n);
+void dequant_iq1_s(const uint8_t* src, float* dst, int64_t n);
+void dequant_iq1_m(const uint8_t* src, float* dst, int64_t n);
 
 }  // namespace ditrun::codecs
