@@ -128,7 +128,8 @@ double host_read_bytes_per_s(uint64_t bytes, int threads, double budget) {
 // memory the host cannot read directly).
 double device_copy_bytes_per_s(Backend& backend, uint64_t bytes, double budget) {
   constexpr int64_t width = 1024;
-  const int64_t rows = std::max<int64_t>(int64_t(bytes / sizeof(float)) / width, 1);
+  const int64_t element = dtype_info(backend.activation_dtype()).block_bytes;
+  const int64_t rows = std::max<int64_t>(int64_t(bytes) / element / width, 1);
   const Tensor src = backend.zeros({1, rows, width});
   Tensor dst = backend.empty({1, rows, width});
   const double seconds = median_seconds_per_call(
@@ -137,7 +138,7 @@ double device_copy_bytes_per_s(Backend& backend, uint64_t bytes, double budget) 
         backend.synchronize(backend.compute_stream());
       },
       budget);
-  return 2.0 * double(rows * width) * sizeof(float) / seconds;
+  return 2.0 * double(rows * width) * double(element) / seconds;
 }
 
 // Pinned host memory -> device on a copy stream: the path of a streamed block.

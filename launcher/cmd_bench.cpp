@@ -9,6 +9,9 @@
 #include <filesystem>
 
 #include "launcher/backend_options.h"
+#ifdef DITRUN_HAVE_CUDA
+#include "runtime/cuda/device_query.h"
+#endif
 #include "launcher/calibration.h"
 #include "launcher/commands.h"
 #include "runtime/core/atomic_file.h"
@@ -52,8 +55,15 @@ void run_bench(BenchOptions& o) {
   if (o.calibrate) check_writable_directory(out);
 
   const auto backend = make_backend(o.backend);
-  // Only the CPU backend exists in this launcher; a GPU's baseline will be its built-in card.
-  const partition::HardwareProfile* baseline = partition::find_builtin_profile("cpu");
+  // The baseline the measurements are printed against, and whose fields calibration cannot
+  // measure are kept: the host's profile, or the GPU's built-in card.
+  partition::HardwareProfile baseline_profile = *partition::find_builtin_profile("cpu");
+#ifdef DITRUN_HAVE_CUDA
+  if (backend->device().kind == DeviceKind::Cuda)
+    for (const cuda::GpuInfo& g : cuda::query_gpus().gpus)
+      if (g.index == backend->device().index) baseline_profile = partition::profile_for_gpu(g.name, g.total_bytes);
+#endif
+  const partition::HardwareProfile* baseline = &baseline_profile;
   o.calibration.baseline = *baseline;
   const CalibrationOptions& c = o.calibration;
   fmt::print("measuring on {}, {} activations: GEMM {}x{}x{}, attention {} tokens x {} heads x {}, {} MiB copies, "

@@ -27,6 +27,7 @@
 #include "partition/plan.h"
 #include "partition/units.h"
 #include "runtime/core/error.h"
+#include "transport/device_link.h"
 #include "transport/mpi_channel.h"
 #include "transport/mpi_session.h"
 
@@ -75,15 +76,7 @@ Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
 // The plan of --plan, checked against what this process can run.
 partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
   const partition::Plan plan = read_plan_file(path);
-  const partition::RankPlan& rank = single_process_rank(plan);
-  if (rank.device != "cpu")
-    fail("{}: rank 0 runs on {}, but this build has only the CPU backend (make the plan with --devices cpu, or "
-         "--device-memory for a budgeted CPU)",
-         path, rank.device);
-  if (!backend.device_memory.empty())
-    fail("--device-memory and --plan both set the device budget; the plan's is {} (budget_bytes)",
-         partition::format_bytes(rank.budget_bytes));
-  backend.device_memory = partition::format_bytes_exact(rank.budget_bytes);
+  adopt_plan_device(single_process_rank(plan), backend, true, path);
   return plan;
 }
 
@@ -109,6 +102,8 @@ void run_under_mpirun(const RunOptions& o, const std::string& model,
 
     run.resume = o.resume;
     run.backend = o.backend;
+    if (run.backend.cuda_device < 0) run.backend.cuda_device = gpu_for_local_rank(session.local_rank());
+    run.device_link = [&session] { return transport::make_nccl_link(session); };
     run.devices = o.devices;
     run.plan_path = o.plan;
     try {
@@ -164,9 +159,7 @@ void run_jobs(RunOptions o) {
   if (plan) {
     plan_for = [&](const models::ModelSource&, const runtime::Model&) { return plan; };
   } else {
-    DeviceChoice choice = o.devices.choice();
-    choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
-    choice.cpu_backend = true;
+    const DeviceChoice choice = run_device_choice(o.devices, o.backend, 1);
     const models::JobSettings job = largest_job_settings(lines);
     plan_for = [choice, job](const models::ModelSource& source, const runtime::Model& network) {
       const models::JobGeometry geometry = models::job_geometry(source.config, job);

@@ -37,6 +37,7 @@
 #include "server/listen_address.h"
 #include "server/path_roots.h"
 #include "transport/local_channel.h"
+#include "transport/device_link.h"
 #include "transport/mpi_channel.h"
 #include "transport/mpi_session.h"
 
@@ -269,6 +270,8 @@ void serve(ServeOptions o) {
   const std::vector<transport::RankInfo> ranks = transport::all_ranks(session);
   spdlog::info("rank {} of {} on {} (pid {})", session.rank(), session.size(), session.hostname(),
                ranks[size_t(session.rank())].pid);
+  if (run.backend.cuda_device < 0) run.backend.cuda_device = gpu_for_local_rank(session.local_rank());
+  run.device_link = [&session] { return transport::make_nccl_link(session); };
   std::optional<Service> service;
   std::optional<StopSignals> stop;
   try {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -23,15 +24,12 @@ void send(transport::Channel& channel, int peer, const transport::TensorMessage&
   channel.send(peer, protocol::kTag, transport::encode_tensor_message(m));
 }
 
-// Rank 0: the plan for `ranks` CPU-backend ranks, from --plan or made here.
+// Rank 0: the plan for `ranks` ranks of this run's backend, from --plan or made here.
 partition::Plan make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
                           const runtime::Model& network) {
   if (o.plan_path) return read_plan_file(*o.plan_path);
-  DeviceChoice choice = o.devices.choice();
+  DeviceChoice choice = run_device_choice(o.devices, o.backend, ranks);
   if (o.devices.objective.empty()) choice.objective = partition::Objective::throughput;  // a queue of jobs
-  choice.cpu_backend = true;
-  choice.cpu_ranks = ranks;
-  choice.cpu_device_memory_bytes = o.backend.device_memory_bytes();
   const models::JobGeometry geometry =
       models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(o.lines));
   return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice).plan;
@@ -127,16 +125,29 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
   const partition::Plan plan = share_plan(channel, o, source, *network);
   const GroupPosition pos = group_position(plan, rank, channel.size());
   const partition::RankPlan& mine = plan.ranks[size_t(rank)];
-  if (!mine.device.starts_with("cpu"))
-    fail("rank {}: the plan puts it on {}, but this build has only the CPU backend", rank, mine.device);
   if (rank == 0) spdlog::info("{}", partition::summarize(plan));
 
   BackendOptions backend_options = o.backend;
-  backend_options.device_memory = partition::format_bytes_exact(mine.budget_bytes);
+  backend_options.device_memory.clear();  // the plan's budget (a --device-memory went into the plan)
+  adopt_plan_device(mine, backend_options, false, fmt::format("rank {}'s plan", rank));
   auto backend = make_backend(backend_options);
   runtime::WeightStore weights(*backend, *network, [&](const std::string& n) { return source.weights->find(n); },
                                mine, plan.host_share_bytes());
   const auto denoiser = models::make_denoiser(source.config);
+  // Stage to stage on the device when every rank is on CUDA (the plan says so to every rank
+  // alike, so all of them make the collective call or none does).
+  std::unique_ptr<transport::DeviceLink> link;
+  const bool pipelined = plan.group_count() < int(plan.ranks.size());
+  const bool all_cuda = std::all_of(plan.ranks.begin(), plan.ranks.end(),
+                                    [](const partition::RankPlan& r) { return r.device.starts_with("cuda:"); });
+  if (pipelined && all_cuda && o.device_link) {
+    try {
+      link = o.device_link();
+      spdlog::info("rank {}: stage states travel device to device ({})", rank, link->name());
+    } catch (const Error& e) {
+      spdlog::warn("rank {}: stage states travel through host memory: {}", rank, e.what());
+    }
+  }
   spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
                 mine.blocks.size());
 
@@ -159,7 +170,7 @@ DistributedOutcome run_distributed(transport::Channel& channel, const Distribute
   // Rank 0 has its weights; a group whose ranks are still loading asks for jobs when they are
   // done, so nothing waits on a barrier here.
   if (rank == 0 && o.on_ready) o.on_ready(plan);
-  StageWorker worker(channel, *backend, *network, weights, *denoiser, pos);
+  StageWorker worker(channel, *backend, *network, weights, *denoiser, pos, link.get());
   worker.start();
   const bool live = jobs && jobs->live();
   while (!worker.finished() || (coordinator && !coordinator->finished())) {

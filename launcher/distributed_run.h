@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "launcher/backend_options.h"
+#include "transport/device_link.h"
 #include "launcher/job_file.h"
 #include "launcher/job_source.h"
 #include "launcher/planning.h"
@@ -37,6 +38,10 @@ struct DistributedRun {
   DeviceOptions devices;
   std::optional<std::string> plan_path;
   std::function<void(const std::string&)> on_in_flight;  // rank 0: the jobs in flight, when they change
+  // Collective: a device-to-device link between every rank (NCCL over the mpirun session).
+  // Called on every rank when the plan has pipeline stages and every rank is on CUDA; unset, or
+  // failing (two ranks on one GPU), the states go through host memory.
+  std::function<std::unique_ptr<transport::DeviceLink>()> device_link;
 };
 
 struct DistributedOutcome {

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 
@@ -29,6 +30,21 @@ partition::Budgets budgets_for(const partition::ModelCost& cost, const partition
   // block of the exact shares (DisTorch splits tensors; ditrun places blocks).
   options.gpu_overhead_bytes = cost.step_activation_bytes + cost.largest_block_bytes();
   return partition::resolve_budgets(partition::parse_allocation(devices.allocation), inventory, options);
+}
+
+// The GPUs of a CUDA run's ranks: this process's GPU once per rank (see DeviceChoice::gpu_ranks).
+partition::DeviceInventory gpus_of_ranks(const partition::DeviceInventory& local, const DeviceChoice& devices) {
+  const std::string name = fmt::format("cuda:{}", devices.cuda_device);
+  const auto gpus = local.gpus();
+  auto mine = std::find_if(gpus.begin(), gpus.end(), [&](const partition::DeviceSpec* d) { return d->name == name; });
+  if (mine == gpus.end()) fail("the run computes on {}, which this machine does not have ({})", name, local.names());
+  std::vector<partition::DeviceSpec> ranks;
+  for (int r = 0; r < devices.gpu_ranks; ++r) {
+    partition::DeviceSpec d = **mine;
+    if (devices.gpu_ranks > 1) d.name = fmt::format("cuda:{}", r);
+    ranks.push_back(std::move(d));
+  }
+  return partition::make_inventory(std::move(ranks), local.host().total_bytes, local.host().free_bytes);
 }
 
 bool any_gpu_budget(const partition::Budgets& budgets) {
@@ -158,9 +174,11 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
   out.inventory = device_inventory(devices.devices);
   if (devices.cpu_backend && !out.inventory.gpus().empty()) {
     if (!devices.devices.empty())
-      fail("--devices '{}' names GPUs, but this run computes on the CPU backend (no CUDA backend yet)", devices.devices);
+      fail("--devices '{}' names GPUs, but this run computes on the CPU backend (--backend cpu, or no GPU)",
+           devices.devices);
     std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::DeviceKind::gpu; });
   }
+  if (devices.gpu_ranks > 0 && devices.devices.empty()) out.inventory = gpus_of_ranks(out.inventory, devices);
   if (devices.cpu_ranks < 1) fail("cpu ranks: {} (at least 1)", devices.cpu_ranks);
   if (devices.cpu_device_memory_bytes > 0 || devices.cpu_ranks > 1) {
     if (!out.inventory.gpus().empty())
@@ -185,17 +203,25 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     out.plan = partition::solve(input);
     return out;
   }
-  out.cost = models::model_cost(config, network, weights, job, models::kGpuActivationBytes);
+  out.cost = models::model_cost(config, network, weights, job, devices.gpu_activation_bytes);
   out.budgets = budgets_for(out.cost, out.inventory, devices);
+  if (devices.gpu_ranks > 0 && !any_gpu_budget(out.budgets))
+    fail("the run computes on CUDA, but the allocation gives its GPUs no memory ({})", out.budgets.describe());
   if (!any_gpu_budget(out.budgets)) {
     // Everything runs on the CPU backend, whose activations are f32.
     out.cost = models::model_cost(config, network, weights, job, models::kCpuActivationBytes);
     out.budgets = budgets_for(out.cost, out.inventory, devices);
   }
   partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
-  input.layout = parse_mode(devices.mode, devices.stages,
-                            int(std::count_if(input.gpus.begin(), input.gpus.end(),
-                                              [](const partition::ComputeDevice& g) { return g.budget_bytes > 0; })));
+  const int gpus = int(std::count_if(input.gpus.begin(), input.gpus.end(),
+                                     [](const partition::ComputeDevice& g) { return g.budget_bytes > 0; }));
+  input.layout = parse_mode(devices.mode, devices.stages, gpus);
+  if (devices.gpu_ranks > 0) {
+    if (gpus != devices.gpu_ranks)
+      fail("the run has {} rank(s) but the devices give {} GPU(s) a budget ({})", devices.gpu_ranks, gpus,
+           out.budgets.describe());
+    input.layout.ranks = devices.gpu_ranks;  // every rank started takes part
+  }
   out.plan = partition::solve(input);
   return out;
 }
@@ -229,6 +255,58 @@ JobPlan plan_job(const PlanRequest& request) {
     out.planned = plan_model(out.config, *network, models::converted_weights(out.config, target), out.job, request.devices);
   }
   return out;
+}
+
+}  // namespace ditrun::launcher
+
+namespace ditrun::launcher {
+
+DeviceChoice run_device_choice(const DeviceOptions& devices, const BackendOptions& backend, int ranks) {
+  DeviceChoice choice = devices.choice();
+  if (backend.kind() == BackendKind::cpu) {
+    choice.cpu_backend = true;
+    choice.cpu_ranks = ranks;
+    choice.cpu_device_memory_bytes = backend.device_memory_bytes();
+    return choice;
+  }
+  choice.gpu_ranks = ranks;
+  choice.cuda_device = std::max(backend.cuda_device, 0);
+  if (backend.device_memory_bytes() && choice.allocation.empty()) {
+    // --device-memory caps every rank's GPU, as --allocation would name them.
+    const std::string size = partition::format_bytes_exact(backend.device_memory_bytes());
+    for (int r = 0; r < ranks; ++r)
+      choice.allocation += fmt::format("cuda:{},{};", ranks == 1 ? choice.cuda_device : r, size);
+    choice.allocation += "cpu,*";
+  }
+  choice.gpu_activation_bytes = backend.resolved_precision() == runtime::Precision::F32 ? 4 : 2;
+  return choice;
+}
+
+void adopt_plan_device(const partition::RankPlan& rank, BackendOptions& backend, bool single_process,
+                       std::string_view what) {
+  const bool cpu_plan = rank.device.starts_with("cpu");
+  if (!cpu_plan && !rank.device.starts_with("cuda:"))
+    fail("{}: rank {} runs on '{}', which is neither cpu nor cuda:N", what, rank.rank, rank.device);
+  if (!cpu_plan && backend.backend != "cpu")
+    if (const auto why = cuda_unavailable())
+      fail("{}: rank {} runs on {}, but this machine cannot run CUDA: {}", what, rank.rank, rank.device, *why);
+  if (backend.backend == "auto") backend.backend = cpu_plan ? "cpu" : "cuda";
+  const bool cpu_run = backend.kind() == BackendKind::cpu;
+  if (cpu_plan != cpu_run)
+    fail("{}: rank {} runs on {}, but this run computes on the {} backend (--backend {})", what, rank.rank,
+         rank.device, cpu_run ? "CPU" : "CUDA", backend.backend);
+  if (!backend.device_memory.empty())
+    fail("--device-memory and --plan both set the device budget; the plan's is {} (budget_bytes)",
+         partition::format_bytes(rank.budget_bytes));
+  backend.device_memory = partition::format_bytes_exact(rank.budget_bytes);
+  if (!cpu_plan && single_process && backend.cuda_device < 0) {
+    int index = -1;
+    const std::string_view digits = std::string_view(rank.device).substr(5);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+    if (ec != std::errc() || end != digits.data() + digits.size() || index < 0)
+      fail("{}: rank {} runs on '{}', which is not cuda:N", what, rank.rank, rank.device);
+    backend.cuda_device = index;
+  }
 }
 
 }  // namespace ditrun::launcher

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "launcher/backend_options.h"
 #include "launcher/job_file.h"
 #include "models/pipeline/job_geometry.h"
 #include "models/pipeline/model_cost.h"
@@ -30,11 +31,19 @@ struct DeviceChoice {
   // named "cpu"): blocks that do not fit stream from the pinned pool as on a GPU of that
   // size. Only without GPUs. 0: the CPU runs everything resident in host RAM.
   uint64_t cpu_device_memory_bytes = 0;
-  // The plan is for the CPU backend of this process (`run` today): GPUs of the inventory are
+  // The plan is for the CPU backend (`--backend cpu`, or no GPU): GPUs of the inventory are
   // left out; a --devices that names GPUs is an error.
   bool cpu_backend = false;
   // Ranks of the CPU backend to plan for (mpirun -np N on CPUs), each a device "cpu:N".
   int cpu_ranks = 1;
+  // The plan is for CUDA backends, one GPU per rank (0: not a CUDA run). Unless --devices
+  // describes them, every rank's GPU is taken to be like this process's `cuda_device` (ranks
+  // on other nodes cannot be seen from here), named cuda:0.. in rank order; one rank keeps
+  // its device's own name.
+  int gpu_ranks = 0;
+  int cuda_device = 0;
+  // Bytes per activation element on the GPUs: bf16 (2), or 4 for the CUDA backend's f32 mode.
+  int gpu_activation_bytes = 2;
   // --mode / --stages: the shape the plan must have (see parse_mode); ranks are the CPU ranks,
   // or the GPUs with a budget.
   std::string mode = "auto";
@@ -63,6 +72,16 @@ struct DeviceOptions {
 };
 // `with_device_memory`: also register --device-memory (`run` has it among its backend options).
 void add_device_options(CLI::App& cmd, DeviceOptions& options, bool with_device_memory);
+
+// What a run plans for: `ranks` ranks on the backend `backend` resolves to (the CPU backend's
+// budget, or one GPU per rank like this process's), shaped by the device options.
+DeviceChoice run_device_choice(const DeviceOptions& devices, const BackendOptions& backend, int ranks);
+
+// A plan's rank on this run's backend: `backend` set to the plan's kind when it was auto, the
+// device budget taken from the plan (CPU budget, or the CUDA arena), the GPU from a cuda:N
+// name in a one-process run. Fails naming `what` (the plan file) when the two disagree.
+void adopt_plan_device(const partition::RankPlan& rank, BackendOptions& backend, bool single_process,
+                       std::string_view what);
 
 // A model already resolved into its network and stored weights, planned for one job.
 struct ModelPlan {

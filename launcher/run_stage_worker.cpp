@@ -18,20 +18,28 @@ nlohmann::json sampling_of(const PreparedJob& p) {
 }  // namespace
 
 StageWorker::StageWorker(transport::Channel& channel, runtime::Backend& backend, const runtime::Model& network,
-                         runtime::WeightStore& weights, const models::Denoiser& denoiser, GroupPosition position)
+                         runtime::WeightStore& weights, const models::Denoiser& denoiser, GroupPosition position,
+                         transport::DeviceLink* link)
     : channel_(channel),
       backend_(backend),
       network_(network),
       weights_(weights),
       denoiser_(denoiser),
       pos_(position),
-      units_(runtime::held_units(network, weights)) {
+      units_(runtime::held_units(network, weights)),
+      link_(link) {
+  if (link_) transfers_ = backend_.create_stream();
   if (pos_.is_leader() != units_.has_prologue())
     fail("rank {}: stage {} of group {} {} the prologue", channel.rank(), pos_.stage, pos_.group,
          units_.has_prologue() ? "holds" : "lacks");
   if (pos_.is_last() != units_.has_epilogue(network))
     fail("rank {}: stage {} of group {} {} the epilogue", channel.rank(), pos_.stage, pos_.group,
          units_.has_epilogue(network) ? "holds" : "lacks");
+}
+
+transport::DeviceLink* StageWorker::device_link(int source) const {
+  if (!link_) fail("rank {}: rank {} sent its state device to device, but this rank has no device link", channel_.rank(), source);
+  return link_;
 }
 
 void StageWorker::send(int peer, transport::TensorMessage m) {
@@ -73,6 +81,11 @@ void StageWorker::pass_on(transport::TensorMessage m, runtime::StageOutput out) 
       {"device", backend_.name()}, {"limit", memory.limit_bytes}, {"in_use", memory.in_use_bytes}, {"peak", memory.peak_bytes}};
   if (pos_.is_last()) {
     finish_call(std::move(m), std::move(*out.output));
+  } else if (link_) {
+    // Sends whose transfer finished give their memory back; the new one holds its own.
+    while (!sends_.empty() && backend_.event_complete(sends_.front().done)) sends_.pop_front();
+    sends_.push_back(runtime::put_state_on_link(backend_, out.state, m, *link_, pos_.next, transfers_));
+    send(pos_.next, std::move(m));
   } else {
     runtime::put_state(backend_, out.state, m);
     send(pos_.next, std::move(m));
@@ -187,7 +200,10 @@ void StageWorker::handle(transport::TensorMessage m, int source) {
       return;
     }
     try {
-      runtime::ActivationState state = runtime::take_state(backend_, m);
+      runtime::ActivationState state = runtime::has_device_state(m)
+                                           ? runtime::take_state_from_link(backend_, m, *device_link(source), source,
+                                                                           transfers_)
+                                           : runtime::take_state(backend_, m);
       pass_on(std::move(m), runtime::run_stage(backend_, network_, weights_, units_, nullptr, std::move(state)));
     } catch (const Error& e) {
       if (pos_.is_last()) {

@@ -14,12 +14,14 @@
 // last stage or by the leader, and its slot is freed; the group goes on with other jobs.
 #pragma once
 
+#include <deque>
 #include <map>
 #include <string>
 
 #include "launcher/job_sampling.h"
 #include "models/pipeline/denoiser.h"
 #include "runtime/exec/stage.h"
+#include "runtime/exec/state_message.h"
 #include "transport/channel.h"
 #include "transport/tensor_message.h"
 
@@ -39,8 +41,11 @@ struct GroupPosition {
 
 class StageWorker {
  public:
+  // `link`: stage states travel device to device over it (NCCL between CUDA ranks); null:
+  // through host memory in the channel's messages.
   StageWorker(transport::Channel& channel, runtime::Backend& backend, const runtime::Model& network,
-              runtime::WeightStore& weights, const models::Denoiser& denoiser, GroupPosition position);
+              runtime::WeightStore& weights, const models::Denoiser& denoiser, GroupPosition position,
+              transport::DeviceLink* link = nullptr);
 
   void start();  // the leader's first requests
   // job, stop, state, latent
@@ -60,6 +65,7 @@ class StageWorker {
   void report_failure(int64_t index, int step, const std::string& error, bool here = true);
   void maybe_finish();
   void send(int peer, transport::TensorMessage m);
+  transport::DeviceLink* device_link(int source) const;  // fails when there is none
 
   transport::Channel& channel_;
   runtime::Backend& backend_;
@@ -69,6 +75,9 @@ class StageWorker {
   GroupPosition pos_;
   runtime::UnitRange units_;
   std::map<int64_t, ActiveJob> active_;  // leader: jobs in the group, by coordinator index
+  transport::DeviceLink* link_ = nullptr;
+  runtime::Stream transfers_;             // the link's stream
+  std::deque<runtime::PendingSend> sends_;  // device sends whose memory is still in use
   int outstanding_requests_ = 0;
   bool stopped_ = false, finished_ = false;
 };

@@ -1,5 +1,7 @@
 #include "transport/nccl_channel.h"
 
+#include "transport/device_link.h"
+
 #include <nccl.h>
 
 #include <cstring>
@@ -82,6 +84,13 @@ NcclComm::NcclComm(const MpiSession& session) : rank_(session.rank()), size_(ses
   comm_ = comm;
 }
 
+NcclComm::NcclComm(int device) : rank_(0), size_(1), device_(device) {
+  check_cuda(cudaSetDevice(device_), fmt::format("NCCL communicator: cudaSetDevice({})", device_));
+  ncclComm_t comm = nullptr;
+  check_nccl(ncclCommInitAll(&comm, 1, &device_), comm, fmt::format("NCCL one-rank communicator on cuda:{}", device_));
+  comm_ = comm;
+}
+
 NcclComm::~NcclComm() {
   if (comm_ != nullptr) ncclCommDestroy(comm_);
 }
@@ -118,5 +127,26 @@ void NcclComm::send_recv(const void* send_ptr, size_t send_bytes, int send_peer,
   check_nccl(result, comm_, what());
   check_nccl(ended, comm_, what());
 }
+
+namespace {
+
+class NcclLink final : public DeviceLink {
+ public:
+  explicit NcclLink(const MpiSession& session) : comm_(session) {}
+  std::string name() const override { return fmt::format("nccl ({} ranks)", comm_.size()); }
+  void send(const void* device_ptr, size_t bytes, int peer, void* native_stream) override {
+    comm_.send(device_ptr, bytes, peer, static_cast<cudaStream_t>(native_stream));
+  }
+  void recv(void* device_ptr, size_t bytes, int peer, void* native_stream) override {
+    comm_.recv(device_ptr, bytes, peer, static_cast<cudaStream_t>(native_stream));
+  }
+
+ private:
+  NcclComm comm_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeviceLink> make_nccl_link(const MpiSession& session) { return std::make_unique<NcclLink>(session); }
 
 }  // namespace ditrun::transport

@@ -37,6 +37,9 @@ class NcclComm {
   // (cudaSetDevice, which stays current on the calling thread), checks no two ranks share a
   // GPU (by host and PCI bus id), then ncclCommInitRank.
   explicit NcclComm(const MpiSession& session);
+  // A communicator of one rank on `device`, without MPI: a single process exchanging with
+  // itself (send_recv to rank 0), which is what one GPU can check of NCCL.
+  explicit NcclComm(int device);
   ~NcclComm();
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;

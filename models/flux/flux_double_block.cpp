@@ -90,8 +90,7 @@ class DoubleBlock final : public runtime::Block {
       Tensor normed = be.empty({B, n, h});
       be.layer_norm_modulate(stream, mod[s], kShift2, kScale2, kNormEps, normed);
       Tensor hidden = be.empty({B, n, dims_.mlp});
-      be.linear(normed, weight(w, streams[s], "_mlp.0.weight"), &weight(w, streams[s], "_mlp.0.bias"), hidden);
-      be.gelu_tanh(hidden, hidden);
+      be.linear_gelu(normed, weight(w, streams[s], "_mlp.0.weight"), &weight(w, streams[s], "_mlp.0.bias"), hidden);
       be.linear(hidden, weight(w, streams[s], "_mlp.2.weight"), &weight(w, streams[s], "_mlp.2.bias"), proj);
       be.gated_add(stream, proj, mod[s], kGate2);
     }

@@ -71,8 +71,7 @@ class WanBlock final : public runtime::Block {
     // FFN: Linear → GELU(tanh) → Linear, modulated and gated.
     be.layer_norm_modulate(x, mod, kShiftFfn, kScaleFfn, dims_.eps, normed);
     Tensor hidden = be.empty({B, L, dims_.ffn});
-    be.linear(normed, w.at(name_ + ".ffn.0.weight"), &w.at(name_ + ".ffn.0.bias"), hidden);
-    be.gelu_tanh(hidden, hidden);
+    be.linear_gelu(normed, w.at(name_ + ".ffn.0.weight"), &w.at(name_ + ".ffn.0.bias"), hidden);
     be.linear(hidden, w.at(name_ + ".ffn.2.weight"), &w.at(name_ + ".ffn.2.bias"), y);
     be.gated_add(x, y, mod, kGateFfn);
   }

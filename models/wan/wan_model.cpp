@@ -122,9 +122,8 @@ class WanModel final : public runtime::Model {
       std::copy_n(context.data.begin() + b * Lc * params_.text_dim, Lc * params_.text_dim,
                   padded.begin() + b * dims_.text_len * params_.text_dim);
     Tensor text_hidden = be.empty({B, dims_.text_len, d});
-    be.linear(to_backend(be, padded, {B, dims_.text_len, params_.text_dim}), w.at("text_embedding.0.weight"),
-              &w.at("text_embedding.0.bias"), text_hidden);
-    be.gelu_tanh(text_hidden, text_hidden);
+    be.linear_gelu(to_backend(be, padded, {B, dims_.text_len, params_.text_dim}), w.at("text_embedding.0.weight"),
+                   &w.at("text_embedding.0.bias"), text_hidden);
     Tensor text = be.empty({B, dims_.text_len, d});
     be.linear(text_hidden, w.at("text_embedding.2.weight"), &w.at("text_embedding.2.bias"), text);
     state.set("context", text);

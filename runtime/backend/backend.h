@@ -95,6 +95,11 @@ class Backend {
   virtual DeviceWeight bind_weight(const Weight& w, const Buffer& dst, uint64_t offset) = 0;
   virtual MemoryStats memory_stats() const = 0;
   virtual void reset_peak_memory() = 0;
+  // Sizes the device memory this backend allocates from, before its first allocation: a plan's
+  // layout for this rank (runtime/memory/arena_layout.h). A backend that allocates as it goes
+  // (the CPU backend) ignores it; the CUDA backend makes its one arena of that size. Later
+  // calls fail when the arena exists with another size.
+  virtual void reserve_device_memory(uint64_t bytes) {}
 
   // ---- streams and events
   virtual Stream compute_stream() = 0;
@@ -102,6 +107,10 @@ class Backend {
   virtual Event record_event(Stream stream) = 0;
   virtual void wait_event(Stream stream, const Event& event) = 0;  // stream waits; host does not
   virtual void synchronize(Stream stream) = 0;                     // host waits
+  virtual bool event_complete(const Event& event) = 0;             // host asks, does not wait
+  // The stream as the device's own API knows it (a cudaStream_t), for transports that enqueue
+  // work on it (NCCL); null for a backend without one.
+  virtual void* native_stream(Stream stream) { return nullptr; }
 
   // ---- copies (host side is f32; conversion to the activation dtype happens here)
   virtual void upload(std::span<const float> host, Tensor& dst, Stream stream) = 0;  // dst contiguous
@@ -131,6 +140,12 @@ class Backend {
   // Memory is linear in the token counts (streaming softmax).
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
                          std::span<const int64_t> kv_lens) = 0;
+  // linear, then tanh-GELU of y: a backend with GEMM epilogues fuses the two; the default runs
+  // the two ops (the CPU backend's results are exactly those of the two calls).
+  virtual void linear_gelu(const Tensor& x, const DeviceWeight& w, const DeviceWeight* bias, Tensor& y) {
+    linear(x, w, bias, y);
+    gelu_tanh(y, y);
+  }
   virtual void gelu_tanh(const Tensor& x, Tensor& y) = 0;  // y may alias x
   virtual void silu(const Tensor& x, Tensor& y) = 0;       // y may alias x
   // y = a + b; b's batch may be 1 (broadcast). y may alias a.

@@ -152,6 +152,11 @@ class CpuBackend final : public Backend {
   void synchronize(Stream stream) override {
     if (stream.id != 0) worker(stream).synchronize();
   }
+  bool event_complete(const Event& event) override {
+    auto cpu_event = std::static_pointer_cast<CpuEvent>(event.handle);
+    if (!cpu_event) fail("event_complete: an event this backend did not record");
+    return cpu_event->done();
+  }
 
   // ---- copies
   void upload(std::span<const float> host, Tensor& dst, Stream) override {

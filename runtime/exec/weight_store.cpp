@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "partition/units.h"
+#include "runtime/memory/arena_layout.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::runtime {
@@ -35,8 +36,9 @@ WeightStore::WeightStore(Backend& backend, const Model& model, const FindSource&
 }
 
 WeightStore::WeightStore(Backend& backend, const Model& model, const FindSource& find_source,
-                         const partition::RankPlan& rank, uint64_t host_budget_bytes)
-    : backend_(backend), copy_stream_(backend.create_stream()) {
+                         const partition::RankPlan& rank, uint64_t host_budget_bytes, Copies copies)
+    : backend_(backend),
+      copy_stream_(copies == Copies::Synchronous ? backend.compute_stream() : backend.create_stream()) {
   std::map<std::string, bool, std::less<>> homes;
   for (const auto& block : rank.blocks)
     if (!homes.emplace(block.name, block.home == partition::Home::streamed).second)
@@ -112,13 +114,38 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
   // More slots than streamed units would only hold the same units twice.
   const size_t depth = cycle_.empty() ? 0 : std::min<size_t>(size_t(prefetch_depth), cycle_.size());
 
-  // 2. Resident weights: the device's own copy, loaded once.
+  // 2. The device memory this share of the plan needs, reserved before anything is allocated
+  // (a backend with an arena sizes it from this).
+  if (rank) {
+    const uint64_t element = uint64_t(dtype_info(backend_.activation_dtype()).block_bytes);
+    std::vector<const Weight*> all;
+    uint64_t resident_device = 0, slot_scales = 0;
+    for (const Unit& u : units_)
+      for (const Weight* w : u.weights) {
+        all.push_back(w);
+        // Scales as f32, and for fp8 weights a second copy in cuBLASLt's layout.
+        const uint64_t scales = w->scales.size() + (w->storage == DType::F8_E4M3 ? std::max<size_t>(w->scales.size(), 1) : 0);
+        if (u.streamed) slot_scales += scales ? align_up(scales * sizeof(float)) : 0;
+        else resident_device += weight_device_bytes(w->bytes.size(), scales);
+      }
+    ArenaRequest request;
+    request.resident_bytes = resident_device;
+    request.prefetch_depth = int(depth);
+    request.slot_bytes = depth ? slot_bytes_ + slot_scales : 0;
+    request.activation_bytes = rank->activation_bytes;
+    request.workspace = estimate_workspace(all, rank->activation_bytes, element);
+    arena_layout_ = layout_arena(request);
+    spdlog::info("device memory on {}: {}", backend_.name(), arena_layout_.describe());
+    backend_.reserve_device_memory(arena_layout_.total_bytes);
+  }
+
+  // 3. Resident weights: the device's own copy, loaded once.
   const auto start = std::chrono::steady_clock::now();
   for (const Unit& u : units_)
     if (!u.streamed)
       for (const Weight* w : u.weights) resident_.emplace(w->name, backend_.load_weight(*w, copy_stream_));
 
-  // 3. The pinned pool, filled once from the checkpoint; the device slots.
+  // 4. The pinned pool, filled once from the checkpoint; the device slots.
   if (!cycle_.empty()) {
     pool_ = backend_.allocate_pinned(pool_bytes);
     for (auto& [name, sw] : streamed_)

@@ -28,6 +28,7 @@
 
 #include "partition/plan.h"
 #include "runtime/exec/model.h"
+#include "runtime/memory/arena_layout.h"
 
 namespace ditrun::runtime {
 
@@ -52,8 +53,12 @@ class WeightStore final : public WeightLookup {
   // Fails before allocating anything when the plan names a unit the model lacks, when its
   // bytes differ from the checkpoint's (a plan made for other weights), or when the pool
   // would exceed the host budget.
+  // `copies`: Overlapped, the copy stream runs ahead of compute (the point of streaming);
+  // Synchronous, each unit's copy runs on the compute stream right before it, the simplest
+  // alternative, which benchmarks measure streaming against.
+  enum class Copies { Overlapped, Synchronous };
   WeightStore(Backend& backend, const Model& model, const FindSource& find_source, const partition::RankPlan& rank,
-              uint64_t host_budget_bytes);
+              uint64_t host_budget_bytes, Copies copies = Copies::Overlapped);
   ~WeightStore() override;
   WeightStore(const WeightStore&) = delete;
   WeightStore& operator=(const WeightStore&) = delete;
@@ -75,6 +80,9 @@ class WeightStore final : public WeightLookup {
   uint64_t slot_bytes() const { return slot_bytes_; }
   int prefetch_depth() const { return int(slots_.size()); }
   uint64_t copies_issued() const { return copies_; }  // streamed unit loads so far
+  // The device memory the plan's share needs (all zero without a plan): what the store asked
+  // the backend to reserve.
+  const ArenaLayout& arena_layout() const { return arena_layout_; }
 
  private:
   struct StreamedWeight {
@@ -116,6 +124,7 @@ class WeightStore final : public WeightLookup {
   uint64_t acquired_ = 0;  // streamed occurrences acquired (and released) so far
   uint64_t copies_ = 0;
   long active_ = -1;       // the acquired unit
+  ArenaLayout arena_layout_;
 };
 
 }  // namespace ditrun::runtime

@@ -13,13 +13,17 @@
 
 namespace ditrun::test {
 
-ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant, runtime::Precision precision) {
+ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant, runtime::Precision precision)
+    : ReferenceCase(name, variant, runtime::make_cpu_backend({precision, 0})) {}
+
+ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant,
+                             std::unique_ptr<runtime::Backend> on)
+    : backend(std::move(on)) {
   const std::string base = testdata("reference/" + name);
   const std::string file = variant.empty() ? base + ".safetensors" : base + "-" + variant + ".gguf";
   source = models::open_model(file, base + ".config.json");
   network = models::make_network(source.config);
   models::check_weights_present(*network, *source.weights);
-  backend = runtime::make_cpu_backend({precision, 0});
   weights = std::make_unique<runtime::WeightStore>(*backend, *network,
                                                    [&](const std::string& n) { return source.weights->find(n); });
   io = models::read_host_tensors(variant.empty() ? base + ".io.safetensors" : base + "-" + variant + ".io.safetensors");

@@ -17,6 +17,8 @@ struct ReferenceCase {
   // name: "flux-tiny-dev"; variant: "" (bf16 safetensors) or "Q8_0", "Q4_K", "Q5_0".
   ReferenceCase(const std::string& name, const std::string& variant,
                 runtime::Precision precision = runtime::Precision::F32);
+  // The same case on another backend (the GPU tests run it on CUDA).
+  ReferenceCase(const std::string& name, const std::string& variant, std::unique_ptr<runtime::Backend> backend);
 
   models::ModelSource source;
   std::unique_ptr<runtime::Model> network;

@@ -9,8 +9,16 @@
 
 namespace ditrun::test {
 
-std::string testdata(const std::string& relative) { return std::string(DITRUN_TESTDATA_DIR) + "/" + relative; }
-std::string ditrun_binary() { return DITRUN_BINARY; }
+// The environment can point elsewhere: scripts/gpu_check.sh runs the tests on a machine where
+// neither the build tree nor ../shared exists, from a bundle that carries both.
+std::string testdata(const std::string& relative) {
+  const char* dir = std::getenv("DITRUN_TESTDATA_DIR");
+  return std::string(dir && *dir ? dir : DITRUN_TESTDATA_DIR) + "/" + relative;
+}
+std::string ditrun_binary() {
+  const char* binary = std::getenv("DITRUN_BINARY");
+  return binary && *binary ? binary : DITRUN_BINARY;
+}
 
 namespace {
 std::vector<std::filesystem::path>& made_dirs() {
