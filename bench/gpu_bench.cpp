@@ -214,10 +214,10 @@ cudaStream_t native(Backend& be) { return static_cast<cudaStream_t>(be.native_st
 
 struct Options {
   std::vector<std::string> only;
-  double seconds = 0.4;
+  double seconds = 0.3;
   std::string markdown, json;
   std::vector<std::string> step_weights{"bf16", "q8_0"};
-  int step_repeats = 3;
+  int step_repeats = 2;
   bool quick = false;  // smaller shapes: a smoke test of the bench itself
 };
 

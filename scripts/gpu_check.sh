@@ -36,15 +36,15 @@ SANITIZER_FILTER='*BackendOps*:*DeviceDecode*'
 # gtest's progress lines, left out of the console copy of the logs (the logs keep them).
 TEST_PROGRESS='^\[ RUN      \]|^\[       OK \]|^\[----------\]|^$'
 
-# The binaries the bundle carries: name and path in the build tree. The bench is optional
-# while it is being written (a loud warning, and the bench part then reports it missing).
+# The binaries the bundle carries: name and path in the build tree. A binary listed in
+# OPTIONAL_BINARIES may be missing from a build (a loud warning; its part reports it missing).
 BINARIES=(ditrun ditrun_gpu_tests ditrun_bench_gpu)
 declare -A BINARY_PATH=(
   [ditrun]=launcher/ditrun
   [ditrun_gpu_tests]=tests/gpu/ditrun_gpu_tests
   [ditrun_bench_gpu]=bench/ditrun_bench_gpu
 )
-OPTIONAL_BINARIES=" ditrun_bench_gpu "
+OPTIONAL_BINARIES=" "
 
 # Libraries every GPU machine has (glibc and the GCC runtime): never bundled. libstdc++ and
 # libgcc_s are also carried in lib/compat, used only if the machine's copy is too old.
@@ -495,7 +495,7 @@ count_results() { grep -cE "^\[ *$1 *\] .*\([0-9]+ ms\)\$" "$2" || true; }
 
 part_tests() {
   local t t0 rc=0 log="$OUT/gpu_tests.log" filter=${TEST_FILTER:-}
-  t=$(part_time 130 30) || { skip_for_budget tests 30; return 0; }
+  t=$(part_time 90 30) || { skip_for_budget tests 30; return 0; }
   t0=$(now)
   local -a cmd=("$B/bin/ditrun_gpu_tests" "--gtest_output=xml:$OUT/gpu_tests.xml")
   [ -z "$filter" ] || cmd+=("--gtest_filter=$filter")
@@ -558,7 +558,7 @@ part_bench() {
     fi
     return 0
   fi
-  t=$(part_time 100 30) || { skip_for_budget bench 30; return 0; }
+  t=$(part_time 130 30) || { skip_for_budget bench 30; return 0; }
   t0=$(now)
   say "== ${cmd[*]#"$B/"} (timeout ${t}s)"
   DITRUN_TESTDATA_DIR="$B/testdata" logged "$t" "$OUT/bench.log" "${cmd[@]}" || rc=$?
