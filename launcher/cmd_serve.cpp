@@ -36,8 +36,8 @@
 #include "server/http_server.h"
 #include "server/listen_address.h"
 #include "server/path_roots.h"
-#include "transport/local_channel.h"
 #include "transport/device_link.h"
+#include "transport/local_channel.h"
 #include "transport/mpi_channel.h"
 #include "transport/mpi_session.h"
 

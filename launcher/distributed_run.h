@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "launcher/backend_options.h"
-#include "transport/device_link.h"
 #include "launcher/job_file.h"
 #include "launcher/job_source.h"
 #include "launcher/planning.h"
 #include "launcher/run_stage_worker.h"
 #include "transport/channel.h"
+#include "transport/device_link.h"
 
 namespace ditrun::launcher {
 

@@ -45,18 +45,67 @@ bool is_fp8(GemmPath p) { return p == GemmPath::Fp8Tensor || p == GemmPath::Fp8R
 
 }  // namespace
 
+GemmDescriptors::GemmDescriptors(const GemmKey& key) {
+  try {
+    build(key);
+  } catch (...) {
+    release();  // a constructor that throws gets no destructor call
+    throw;
+  }
+}
+
+void GemmDescriptors::build(const GemmKey& key) {
+  cublasLtMatmulDesc_t desc = nullptr;
+  check(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul descriptor", &key);
+  op = desc;
+  const int32_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA", &key);
+  check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB", &key);
+  const uint32_t epilogue = epilogue_of(key.epilogue);
+  check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue), "EPILOGUE",
+        &key);
+  if (key.epilogue == Epilogue::Bias || key.epilogue == Epilogue::BiasGelu) {
+    const int32_t bias_type = cuda_type(key.d);
+    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type),
+          "BIAS_DATA_TYPE", &key);
+  }
+  if (is_fp8(key.path) && (key.scale_a != ScaleMode::Scalar32F || key.scale_b != ScaleMode::Scalar32F)) {
+    const int32_t mode_a = int32_t(key.scale_a), mode_b = int32_t(key.scale_b);
+    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode_a, sizeof mode_a),
+          "A_SCALE_MODE", &key);
+    check(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode_b, sizeof mode_b),
+          "B_SCALE_MODE", &key);
+  }
+  // Column-major: A is k x m read transposed, B is k x n, D is m x n.
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+  check(cublasLtMatrixLayoutCreate(&la, cuda_type(key.a), uint64_t(key.k), uint64_t(key.m), key.lda), "layout A", &key);
+  a = la;
+  check(cublasLtMatrixLayoutCreate(&lb, cuda_type(key.b), uint64_t(key.k), uint64_t(key.n), key.ldb), "layout B", &key);
+  b = lb;
+  check(cublasLtMatrixLayoutCreate(&ld, cuda_type(key.d), uint64_t(key.m), uint64_t(key.n), key.ldd), "layout D", &key);
+  d = ld;
+}
+
+GemmDescriptors::~GemmDescriptors() { release(); }
+
+void GemmDescriptors::release() {
+  if (d) cublasLtMatrixLayoutDestroy(static_cast<cublasLtMatrixLayout_t>(d));
+  if (b) cublasLtMatrixLayoutDestroy(static_cast<cublasLtMatrixLayout_t>(b));
+  if (a) cublasLtMatrixLayoutDestroy(static_cast<cublasLtMatrixLayout_t>(a));
+  if (op) cublasLtMatmulDescDestroy(static_cast<cublasLtMatmulDesc_t>(op));
+  op = a = b = d = nullptr;
+}
+
 struct CublasLtGemm::Plan {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  explicit Plan(const GemmKey& key) : descriptors(key) {}
+  GemmDescriptors descriptors;
   cublasLtMatmulAlgo_t algo{};
   bool usable = false;
   std::string why;
-  ~Plan() {
-    if (d) cublasLtMatrixLayoutDestroy(d);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
+  cublasLtMatmulDesc_t op() const { return static_cast<cublasLtMatmulDesc_t>(descriptors.op); }
+  cublasLtMatrixLayout_t a() const { return static_cast<cublasLtMatrixLayout_t>(descriptors.a); }
+  cublasLtMatrixLayout_t b() const { return static_cast<cublasLtMatrixLayout_t>(descriptors.b); }
+  cublasLtMatrixLayout_t d() const { return static_cast<cublasLtMatrixLayout_t>(descriptors.d); }
 };
 
 CublasLtGemm::CublasLtGemm(size_t workspace_bytes) : workspace_bytes_(workspace_bytes) {
@@ -73,53 +122,27 @@ CublasLtGemm::~CublasLtGemm() {
 CublasLtGemm::Plan& CublasLtGemm::plan_for(const GemmKey& key) {
   auto found = plans_.find(key);
   if (found != plans_.end()) return *found->second;
-  auto plan = std::make_unique<Plan>();
-  const bool fp8 = is_fp8(key.path);
-  check(cublasLtMatmulDescCreate(&plan->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "matmul descriptor", &key);
-  const int32_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
-  check(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta), "TRANSA", &key);
-  check(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb), "TRANSB", &key);
-  const uint32_t epilogue = epilogue_of(key.epilogue);
-  check(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue), "EPILOGUE",
-        &key);
-  if (key.epilogue == Epilogue::Bias || key.epilogue == Epilogue::BiasGelu) {
-    const int32_t bias_type = cuda_type(key.d);
-    check(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type),
-          "BIAS_DATA_TYPE", &key);
-  }
-  if (fp8) {
-    const int32_t mode_a = int32_t(key.scale_a), mode_b = int32_t(key.scale_b);
-    if (key.scale_a != ScaleMode::Scalar32F || key.scale_b != ScaleMode::Scalar32F) {
-      check(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode_a, sizeof mode_a),
-            "A_SCALE_MODE", &key);
-      check(cublasLtMatmulDescSetAttribute(plan->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode_b, sizeof mode_b),
-            "B_SCALE_MODE", &key);
-    }
-  }
-  // Column-major: A is k x m read transposed, B is k x n, D is m x n.
-  check(cublasLtMatrixLayoutCreate(&plan->a, cuda_type(key.a), uint64_t(key.k), uint64_t(key.m), key.lda), "layout A",
-        &key);
-  check(cublasLtMatrixLayoutCreate(&plan->b, cuda_type(key.b), uint64_t(key.k), uint64_t(key.n), key.ldb), "layout B",
-        &key);
-  check(cublasLtMatrixLayoutCreate(&plan->d, cuda_type(key.d), uint64_t(key.m), uint64_t(key.n), key.ldd), "layout D",
-        &key);
-
+  auto plan = std::make_unique<Plan>(key);
   cublasLtMatmulPreference_t pref = nullptr;
   check(cublasLtMatmulPreferenceCreate(&pref), "preference", &key);
   const uint64_t ws = workspace_bytes_;
   const uint32_t align = key.alignment;
   const uint32_t reductions = CUBLASLT_REDUCTION_SCHEME_NONE;  // no split-K: deterministic sums
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &reductions, sizeof reductions);
+  std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, decltype(&cublasLtMatmulPreferenceDestroy)> owned(
+      pref, &cublasLtMatmulPreferenceDestroy);
+  check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
+        "MAX_WORKSPACE_BYTES", &key);
+  check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &reductions,
+                                             sizeof reductions),
+        "REDUCTION_SCHEME_MASK", &key);
   for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
-    cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align);
+    check(cublasLtMatmulPreferenceSetAttribute(pref, attr, &align, sizeof align), "MIN_ALIGNMENT", &key);
   cublasLtMatmulHeuristicResult_t result{};
   int found_count = 0;
-  const cublasStatus_t status =
-      cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), plan->op, plan->a, plan->b, plan->d,
-                                     plan->d, pref, 1, &result, &found_count);
-  cublasLtMatmulPreferenceDestroy(pref);
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(static_cast<cublasLtHandle_t>(handle_), plan->op(),
+                                                               plan->a(), plan->b(), plan->d(), plan->d(), pref, 1,
+                                                               &result, &found_count);
   if (status != CUBLAS_STATUS_SUCCESS || found_count == 0) {
     plan->why = status != CUBLAS_STATUS_SUCCESS ? cublasLtGetStatusName(status) : "no algorithm";
   } else {
@@ -142,19 +165,19 @@ void CublasLtGemm::run(const GemmKey& key, const GemmOperands& o, void* workspac
   if (!plan.usable) fail("cuBLASLt: no algorithm for {} ({})", key.describe(), plan.why);
   if (key.epilogue == Epilogue::Bias || key.epilogue == Epilogue::BiasGelu) {
     if (!o.bias) fail("cuBLASLt: {} needs a bias", key.describe());
-    check(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &o.bias, sizeof o.bias),
+    check(cublasLtMatmulDescSetAttribute(plan.op(), CUBLASLT_MATMUL_DESC_BIAS_POINTER, &o.bias, sizeof o.bias),
           "BIAS_POINTER", &key);
   }
   if (is_fp8(key.path)) {
     if (!o.scale_a || !o.scale_b) fail("cuBLASLt: {} needs both scales", key.describe());
-    check(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &o.scale_a, sizeof o.scale_a),
+    check(cublasLtMatmulDescSetAttribute(plan.op(), CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &o.scale_a, sizeof o.scale_a),
           "A_SCALE_POINTER", &key);
-    check(cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &o.scale_b, sizeof o.scale_b),
+    check(cublasLtMatmulDescSetAttribute(plan.op(), CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &o.scale_b, sizeof o.scale_b),
           "B_SCALE_POINTER", &key);
   }
   const float alpha = 1.0f, beta = 0.0f;
-  check(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.op, &alpha, o.a, plan.a, o.b, plan.b, &beta, o.d,
-                       plan.d, o.d, plan.d, &plan.algo, workspace, workspace_bytes_, stream),
+  check(cublasLtMatmul(static_cast<cublasLtHandle_t>(handle_), plan.op(), &alpha, o.a, plan.a(), o.b, plan.b(), &beta,
+                       o.d, plan.d(), o.d, plan.d(), &plan.algo, workspace, workspace_bytes_, stream),
         "cublasLtMatmul", &key);
 }
 

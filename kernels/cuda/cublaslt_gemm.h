@@ -17,6 +17,24 @@
 
 namespace ditrun::kernels::cuda {
 
+// The matmul and layout descriptors of a key (no handle, no device: they build without a
+// GPU, so the host tests check every path's attributes). Destroyed with the object.
+class GemmDescriptors {
+ public:
+  explicit GemmDescriptors(const cuda_plan::GemmKey& key);
+  ~GemmDescriptors();
+  GemmDescriptors(const GemmDescriptors&) = delete;
+  GemmDescriptors& operator=(const GemmDescriptors&) = delete;
+  void* op = nullptr;  // cublasLtMatmulDesc_t
+  void* a = nullptr;   // cublasLtMatrixLayout_t
+  void* b = nullptr;
+  void* d = nullptr;
+
+ private:
+  void build(const cuda_plan::GemmKey& key);
+  void release();
+};
+
 struct GemmOperands {
   const void* a = nullptr;
   const void* b = nullptr;
