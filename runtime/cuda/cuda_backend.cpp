@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <memory>
+#include <type_traits>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -52,6 +54,26 @@ bool is_plain_param(const Weight& w) {
          (w.storage == DType::F32 || w.storage == DType::BF16 || w.storage == DType::F16);
 }
 
+// CUDA handles that release themselves, so a constructor that fails half-way leaks nothing.
+struct StreamDeleter {
+  void operator()(cudaStream_t s) const { cudaStreamDestroy(s); }
+};
+struct EventDeleter {
+  void operator()(cudaEvent_t e) const { cudaEventDestroy(e); }
+};
+struct PinnedDeleter {
+  void operator()(uint8_t* p) const { cudaFreeHost(p); }
+};
+using UniqueStream = std::unique_ptr<std::remove_pointer_t<cudaStream_t>, StreamDeleter>;
+using UniqueEvent = std::unique_ptr<std::remove_pointer_t<cudaEvent_t>, EventDeleter>;
+using UniquePinned = std::unique_ptr<uint8_t, PinnedDeleter>;
+
+UniqueStream make_stream(int priority, std::string_view what) {
+  cudaStream_t s = nullptr;
+  check_cuda(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority), what);
+  return UniqueStream(s);
+}
+
 // Makes `device` current on the calling thread for the scope (backend calls may come from
 // any thread of the process; CUDA's current device is per thread).
 class DeviceGuard {
@@ -76,10 +98,15 @@ class CudaBackend final : public Backend, private kc::Scratch {
     int low = 0, high = 0;
     check_cuda(cudaDeviceGetStreamPriorityRange(&low, &high), "cudaDeviceGetStreamPriorityRange");
     copy_priority_ = low;
-    check_cuda(cudaStreamCreateWithPriority(&compute_, cudaStreamNonBlocking, high), "create the compute stream");
+    compute_owner_ = make_stream(high, "create the compute stream");
+    compute_ = compute_owner_.get();
     for (auto& s : staging_) {
-      check_cuda(cudaHostAlloc(reinterpret_cast<void**>(&s.data), kStagingBytes, cudaHostAllocPortable), "pinned staging buffer");
-      check_cuda(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "staging event");
+      void* p = nullptr;
+      check_cuda(cudaHostAlloc(&p, kStagingBytes, cudaHostAllocPortable), "pinned staging buffer");
+      s.data.reset(static_cast<uint8_t*>(p));
+      cudaEvent_t e = nullptr;
+      check_cuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "staging event");
+      s.done.reset(e);
     }
     kc::LinearOptions lo;
     lo.caps = caps_;
@@ -100,17 +127,9 @@ class CudaBackend final : public Backend, private kc::Scratch {
   }
 
   ~CudaBackend() override {
-    DeviceGuard guard(device_);
+    // Nothing queued may outlive the buffers and streams released below (in member order).
+    cudaSetDevice(device_);
     cudaDeviceSynchronize();
-    scratch_ = {};
-    cudnn_.reset();
-    linear_.reset();
-    for (auto& s : staging_) {
-      cudaEventDestroy(s.done);
-      cudaFreeHost(s.data);
-    }
-    for (cudaStream_t s : streams_) cudaStreamDestroy(s);
-    cudaStreamDestroy(compute_);
   }
 
   std::string name() const override {
@@ -211,10 +230,9 @@ class CudaBackend final : public Backend, private kc::Scratch {
   Stream compute_stream() override { return Stream{0}; }
   Stream create_stream() override {
     DeviceGuard guard(device_);
-    cudaStream_t s = nullptr;
-    check_cuda(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, copy_priority_), "create a stream");
+    UniqueStream s = make_stream(copy_priority_, "create a stream");
     std::lock_guard lock(streams_mutex_);
-    streams_.push_back(s);
+    streams_.push_back(std::move(s));
     return Stream{int(streams_.size())};
   }
   Event record_event(Stream stream) override {
@@ -380,7 +398,7 @@ class CudaBackend final : public Backend, private kc::Scratch {
     if (s.id == 0) return compute_;
     std::lock_guard lock(streams_mutex_);
     if (s.id < 0 || size_t(s.id) > streams_.size()) fail("CUDA backend: stream {} was not created by this backend", s.id);
-    return streams_[size_t(s.id) - 1];
+    return streams_[size_t(s.id) - 1].get();
   }
 
   // Host bytes (pageable: a mapped checkpoint) to device memory through two pinned staging
@@ -390,11 +408,11 @@ class CudaBackend final : public Backend, private kc::Scratch {
     for (uint64_t off = 0; off < n; off += kStagingBytes) {
       Staging& s = staging_[next_staging_];
       next_staging_ ^= 1;
-      if (s.used) check_cuda(cudaEventSynchronize(s.done), "weight upload");
+      if (s.used) check_cuda(cudaEventSynchronize(s.done.get()), "weight upload");
       const uint64_t len = std::min(kStagingBytes, n - off);
-      std::memcpy(s.data, src + off, len);
-      check_cuda(cudaMemcpyAsync(dst + off, s.data, len, cudaMemcpyHostToDevice, stream), "weight upload");
-      check_cuda(cudaEventRecord(s.done, stream), "weight upload");
+      std::memcpy(s.data.get(), src + off, len);
+      check_cuda(cudaMemcpyAsync(dst + off, s.data.get(), len, cudaMemcpyHostToDevice, stream), "weight upload");
+      check_cuda(cudaEventRecord(s.done.get(), stream), "weight upload");
       s.used = true;
     }
   }
@@ -461,8 +479,8 @@ class CudaBackend final : public Backend, private kc::Scratch {
   }
 
   struct Staging {
-    uint8_t* data = nullptr;
-    cudaEvent_t done = nullptr;
+    UniquePinned data;
+    UniqueEvent done;
     bool used = false;
   };
   struct ScratchBuffer {
@@ -476,10 +494,12 @@ class CudaBackend final : public Backend, private kc::Scratch {
   std::string device_name_;
   kernels::cuda_plan::DeviceCaps caps_;
   uint64_t total_bytes_ = 0;
+  // Declared first of the CUDA resources, so destroyed last: everything below may use them.
+  UniqueStream compute_owner_;
   cudaStream_t compute_ = nullptr;
   int copy_priority_ = 0;
   std::mutex streams_mutex_;
-  std::vector<cudaStream_t> streams_;
+  std::vector<UniqueStream> streams_;
   mutable std::mutex arena_mutex_;
   uint64_t planned_arena_bytes_ = 0;
   std::unique_ptr<cuda::DeviceArena> arena_;
