@@ -102,6 +102,39 @@ double attention_flops(Backend& backend, const CalibrationOptions& o) {
   return 4.0 * tokens * tokens * double(width) / seconds;
 }
 
+// Activation bytes per second through the ops a block runs between its GEMMs, in a block's
+// mix and counted as the blocks count them (runtime::Block::elementwise_elements): a
+// modulated layer norm, an RMS norm per head and RoPE (read + write h each), tanh-GELU of a
+// 4h-wide MLP activation, a gated residual (3h), at the calibration's tokens x hidden.
+double elementwise_bytes_per_s(Backend& backend, const CalibrationOptions& o) {
+  const int64_t tokens = o.tokens, h = o.hidden;
+  const int64_t head = h % o.head_dim == 0 && o.head_dim % 2 == 0 ? o.head_dim : h;
+  Tensor x = random_activation(backend, {1, tokens, h}, 11), y = backend.empty({1, tokens, h});
+  const Tensor mod = random_activation(backend, {1, 6, h}, 12);
+  const Tensor mlp_in = random_activation(backend, {1, tokens, 4 * h}, 13);
+  Tensor mlp_out = backend.empty({1, tokens, 4 * h});
+  const Tensor table = random_activation(backend, {1, tokens, head}, 14);
+  std::vector<float> ones(size_t(head), 1.0f);
+  Weight scale;
+  scale.name = "calibration.rms_scale";
+  scale.shape = {head};
+  scale.storage = DType::F32;
+  scale.bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ones.data()), ones.size() * sizeof(float));
+  const runtime::DeviceWeight rms_scale = backend.load_weight(scale, backend.compute_stream());
+  const double seconds = median_seconds_per_call(
+      [&] {
+        backend.layer_norm_modulate(x, mod, 0, 1, 1e-6f, y);
+        backend.rms_norm(y, y, rms_scale, head, 1e-6f);
+        backend.rope(y, table, h / head);
+        backend.gelu_tanh(mlp_in, mlp_out);
+        backend.gated_add(x, y, mod, 2);
+        backend.synchronize(backend.compute_stream());
+      },
+      o.seconds);
+  const double elements = double(tokens) * double(2 * h + 2 * h + 2 * h + head + 2 * 4 * h + 3 * h);
+  return elements * double(dtype_info(backend.activation_dtype()).block_bytes) / seconds;
+}
+
 // Bytes per second of every thread reading its share of a buffer far larger than the caches:
 // what a CPU GEMM bound by its weights can get (the kernels decode weights on every thread).
 double host_read_bytes_per_s(uint64_t bytes, int threads, double budget) {
@@ -225,6 +258,7 @@ partition::HardwareProfile calibrate(Backend& backend, const CalibrationOptions&
     t.gemm_flops["gguf"] = linear_flops(backend, o, x, o.gguf_type);
   }
   t.attention_flops = attention_flops(backend, o);
+  t.elementwise_bytes_per_s = elementwise_bytes_per_s(backend, o);
   t.memory_bytes_per_s =
       cpu ? host_read_bytes_per_s(o.stream_bytes, threads, o.seconds) : device_copy_bytes_per_s(backend, o.stream_bytes, o.seconds);
   t.host_to_device_bytes_per_s = host_to_device_bytes_per_s(backend, o.stream_bytes, o.seconds);
@@ -253,6 +287,7 @@ std::string calibration_table(const partition::HardwareProfile& measured, const 
   }
   row("attention", m.attention_flops, b.attention_flops, "FLOP/s");
   row("memory", m.memory_bytes_per_s, b.memory_bytes_per_s, "B/s");
+  row("elementwise", m.elementwise_bytes_per_s, b.elementwise_bytes_per_s, "B/s");
   row("host->device", m.host_to_device_bytes_per_s, b.host_to_device_bytes_per_s, "B/s");
   row("device->device", m.device_to_device_bytes_per_s, b.device_to_device_bytes_per_s, "B/s");
   return out;

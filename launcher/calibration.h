@@ -6,6 +6,8 @@
 //                   (2·M·N·K FLOPs), once per weight class with weights encoded in that
 //                   class: "bf16" (bf16 weights), "fp8" (float8 e4m3), "gguf" (q8_0 unless told)
 //   attention       Backend::attention, L tokens, heads x head_dim (4·L²·heads·head_dim FLOPs)
+//   elementwise     a block's mix of norms, RoPE, GELU and residuals at tokens x hidden
+//                   (activation bytes read + written, counted as Block::elementwise_elements does)
 //   memory          CPU backend: a streaming read of a buffer far larger than the caches, on
 //                   every thread (the roofline divides weight bytes, which are read, by it);
 //                   other backends: Backend::copy of a large activation (read + write bytes)

@@ -33,6 +33,8 @@ void validate(const ModelCost& model) {
     if (!std::isfinite(b.flops) || b.flops < 0) fail("model cost: block '{}': flops {} is not a count", b.name, b.flops);
     if (!std::isfinite(b.attention_flops) || b.attention_flops < 0)
       fail("model cost: block '{}': attention_flops {} is not a count", b.name, b.attention_flops);
+    if (!std::isfinite(b.elementwise_bytes) || b.elementwise_bytes < 0)
+      fail("model cost: block '{}': elementwise_bytes {} is not a count", b.name, b.elementwise_bytes);
     if (b.weight_class.empty() && b.flops > 0) fail("model cost: block '{}' has FLOPs but no weight class", b.name);
   }
 }
@@ -56,7 +58,13 @@ double compute_seconds(const BlockCost& block, const Throughput& device, std::st
     if (device.attention_flops <= 0) fail("block '{}': {} has no attention rate", block.name, device_name);
     attention = block.attention_flops / device.attention_flops;
   }
-  return gemm + attention;
+  double elementwise = 0;
+  if (block.elementwise_bytes > 0) {
+    const double rate = device.elementwise_bytes_per_s > 0 ? device.elementwise_bytes_per_s : device.memory_bytes_per_s;
+    if (rate <= 0) fail("block '{}': {} has no elementwise or memory rate", block.name, device_name);
+    elementwise = block.elementwise_bytes / rate;
+  }
+  return gemm + attention + elementwise;
 }
 
 double host_to_device_seconds(uint64_t bytes, const Throughput& device) {

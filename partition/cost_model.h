@@ -4,6 +4,7 @@
 // Times (all in seconds, per sampler step of one job):
 //   compute   = max(flops / gemm rate of the block's weight class, weight_bytes / memory rate)
 //               + attention_flops / attention rate
+//               + elementwise_bytes / elementwise rate (the memory rate where none is given)
 //               The max is a roofline: at few tokens a GEMM is bound by reading its weights.
 //   transfer  = bytes / host->device rate                (streaming a block from pinned RAM)
 //   boundary  = bytes / min(d2d rate of the two devices)  (activations between pipeline stages)
@@ -25,6 +26,7 @@ struct BlockCost {
   uint64_t activation_bytes = 0; // the activation state leaving this unit (what a stage boundary sends)
   std::string weight_class;      // "bf16", "fp8", "gguf": selects the GEMM rate
   double attention_flops = 0;    // attention FLOPs (no weights, bf16 whatever the weight class)
+  double elementwise_bytes = 0;  // activation bytes read + written by norms, modulation, RoPE, activations, residuals
 };
 
 struct ModelCost {

@@ -16,11 +16,12 @@ constexpr double TFLOPS = 1e12;
 constexpr double GBPS = 1e9;
 
 Throughput rates(double bf16, double fp8, double gguf, double attention, double memory_gbps,
-                 double h2d_gbps, double d2d_gbps) {
+                 double elementwise_gbps, double h2d_gbps, double d2d_gbps) {
   Throughput t;
   t.gemm_flops = {{"bf16", bf16 * TFLOPS}, {"fp8", fp8 * TFLOPS}, {"gguf", gguf * TFLOPS}};
   t.attention_flops = attention * TFLOPS;
   t.memory_bytes_per_s = memory_gbps * GBPS;
+  t.elementwise_bytes_per_s = elementwise_gbps * GBPS;
   t.host_to_device_bytes_per_s = h2d_gbps * GBPS;
   t.device_to_device_bytes_per_s = d2d_gbps * GBPS;
   return t;
@@ -29,40 +30,42 @@ Throughput rates(double bf16, double fp8, double gguf, double attention, double 
 // Spec-sheet numbers scaled to what well-tuned kernels reach; no number here was measured
 // by ditrun. The conventions: GEMM at 70% of dense tensor peak (measured large bf16 GEMMs on
 // H100 reach ~80%, DiT shapes and our kernels less), GGUF at 75% of the bf16 rate (dequantize
-// then bf16 GEMM), attention at ~50% of bf16 peak, memory at 90% of spec, link rates as noted.
+// then bf16 GEMM), attention at ~50% of bf16 peak, memory at 90% of spec, elementwise ops
+// (norms, RoPE, activations: memory-bound) at 60% of that, link rates as noted.
 std::vector<HardwareProfile> make_builtin_profiles() {
   std::vector<HardwareProfile> p;
   p.push_back({"h100-80gb", "NVIDIA H100 80GB HBM3 (SXM5)", DeviceKind::gpu, 81559 * MiB, "9.0",
-               rates(690, 1380, 520, 500, 3000, 50, 360), 256 * GiB,
+               rates(690, 1380, 520, 500, 3000, 1800, 50, 360), 256 * GiB,
                "spec-sheet derived: bf16 dense 989 TFLOP/s and fp8 dense 1979 TFLOP/s at 70%, gguf = 75% of "
                "bf16, attention ~50% of bf16 peak, HBM3 3.35 TB/s at 90%, PCIe Gen5 x16 host->device 50 GB/s "
                "(measured 50-55 with pinned memory), NVLink4 450 GB/s per direction at 80%; memory as "
                "nvidia-smi reports it; host RAM as a DGX H100 (2 TB for 8 GPUs)"});
   p.push_back({"h200-141gb", "NVIDIA H200 141GB HBM3e (SXM5)", DeviceKind::gpu, 143771 * MiB, "9.0",
-               rates(690, 1380, 520, 500, 4300, 50, 360), 256 * GiB,
+               rates(690, 1380, 520, 500, 4300, 2600, 50, 360), 256 * GiB,
                "spec-sheet derived: same tensor cores as H100 SXM (bf16 989, fp8 1979 TFLOP/s dense, at 70%), "
                "gguf = 75% of bf16, attention ~50% of bf16 peak, HBM3e 4.8 TB/s at 90%, PCIe Gen5 x16 50 GB/s, "
                "NVLink4 450 GB/s per direction at 80%; memory as nvidia-smi reports it; host RAM as a DGX H200"});
   p.push_back({"rtx4090-24gb", "NVIDIA GeForce RTX 4090", DeviceKind::gpu, 24564 * MiB, "8.9",
-               rates(115, 230, 85, 80, 900, 25, 12), 64 * GiB,
+               rates(115, 230, 85, 80, 900, 540, 25, 12), 64 * GiB,
                "spec-sheet derived: bf16 (fp32 accumulate) 165 TFLOP/s and fp8 330 TFLOP/s dense at 70%, gguf = "
                "75% of bf16, attention ~50% of bf16 peak, GDDR6X 1008 GB/s at 90%, PCIe Gen4 x16 ~25 GB/s "
                "effective; no P2P on GeForce 40, so GPU<->GPU goes through host memory (estimate 12 GB/s); "
                "memory as nvidia-smi reports it; host RAM: a 64 GiB workstation share per GPU (estimate)"});
   p.push_back({"rtx3090-24gb", "NVIDIA GeForce RTX 3090", DeviceKind::gpu, 24576 * MiB, "8.6",
-               rates(50, 38, 38, 35, 840, 25, 12), 64 * GiB,
+               rates(50, 38, 38, 35, 840, 500, 25, 12), 64 * GiB,
                "spec-sheet derived: bf16 (fp32 accumulate) 71 TFLOP/s dense at 70%; no fp8 tensor cores, so fp8 "
                "and gguf weights are converted for a bf16 GEMM (75% of bf16); attention ~50% of bf16 peak, "
                "GDDR6X 936 GB/s at 90%, PCIe Gen4 x16 ~25 GB/s effective, GPU<->GPU through host memory "
                "(estimate 12 GB/s; with an NVLink bridge ~56 GB/s per direction: write a profile); memory as "
                "nvidia-smi reports it; host RAM: a 64 GiB workstation share per GPU (estimate)"});
   p.push_back({"generic-24gb", "unknown 24 GB GPU", DeviceKind::gpu, 24 * GiB, "",
-               rates(60, 60, 45, 40, 700, 20, 10), 32 * GiB,
+               rates(60, 60, 45, 40, 700, 420, 20, 10), 32 * GiB,
                "deliberately conservative placeholder for an unknown 24 GB card (below an RTX 3090 / A5000): "
                "not a real device; measure yours and write a profile for real planning"});
-  p.push_back({"cpu", "host CPU", DeviceKind::cpu, 64 * GiB, "", rates(0.8, 0.6, 0.6, 0.4, 60, 10, 10), 0,
+  p.push_back({"cpu", "host CPU", DeviceKind::cpu, 64 * GiB, "", rates(0.8, 0.6, 0.6, 0.4, 60, 20, 10, 10), 0,
                "estimate for a 16-core AVX2/AVX-512 server running ditrun's CPU kernels (dequantize, then "
-               "OpenBLAS sgemm) at about half of its f32 FMA peak, DDR5 ~60 GB/s; host->device and "
+               "OpenBLAS sgemm) at about half of its f32 FMA peak, DDR5 ~60 GB/s, elementwise ops ~20 GB/s of "
+               "activations; host->device and "
                "device->device are one thread's memcpy (~10 GB/s: the CPU backend's copy stream); memory = "
                "default host RAM when no GPU is given; measure with `ditrun bench --calibrate`"});
   return p;
@@ -112,6 +115,7 @@ nlohmann::json profile_to_json(const HardwareProfile& p) {
       {"gemm_tflops", gemm},
       {"attention_tflops", p.throughput.attention_flops / TFLOPS},
       {"memory_gb_per_s", p.throughput.memory_bytes_per_s / GBPS},
+      {"elementwise_gb_per_s", p.throughput.elementwise_bytes_per_s / GBPS},
       {"host_to_device_gb_per_s", p.throughput.host_to_device_bytes_per_s / GBPS},
       {"device_to_device_gb_per_s", p.throughput.device_to_device_bytes_per_s / GBPS},
       {"host_ram_per_device", format_bytes_exact(p.host_ram_per_device)},
@@ -181,6 +185,9 @@ HardwareProfile profile_from_json(const nlohmann::json& json, std::string_view o
   const bool gpu = p.kind == DeviceKind::gpu;
   p.throughput.attention_flops = r.rate(r.at("attention_tflops"), "attention_tflops", TFLOPS, false);
   p.throughput.memory_bytes_per_s = r.rate(r.at("memory_gb_per_s"), "memory_gb_per_s", GBPS, false);
+  // Profiles written before the elementwise term have none: 0 prices those ops at the memory rate.
+  if (json.contains("elementwise_gb_per_s"))
+    p.throughput.elementwise_bytes_per_s = r.rate(r.at("elementwise_gb_per_s"), "elementwise_gb_per_s", GBPS, true);
   p.throughput.host_to_device_bytes_per_s =
       r.rate(r.at("host_to_device_gb_per_s"), "host_to_device_gb_per_s", GBPS, !gpu);
   p.throughput.device_to_device_bytes_per_s =

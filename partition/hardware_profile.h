@@ -12,6 +12,7 @@
 //     "gemm_tflops": {"bf16": 690, "fp8": 1380, "gguf": 520},  // per weight class, achievable
 //     "attention_tflops": 500,
 //     "memory_gb_per_s": 3000,                // HBM or DRAM, achievable
+//     "elementwise_gb_per_s": 2000,           // norms, RoPE, activations, residuals (optional)
 //     "host_to_device_gb_per_s": 50,          // pinned host -> this device, achievable
 //     "device_to_device_gb_per_s": 360,       // this device <-> a peer GPU
 //     "host_ram_per_device": "256gib",        // host RAM a machine has per such GPU (defaults)
@@ -42,6 +43,9 @@ struct Throughput {
   std::map<std::string, double, std::less<>> gemm_flops;  // weight class -> FLOP/s
   double attention_flops = 0;                             // FLOP/s of attention (no weights)
   double memory_bytes_per_s = 0;                          // HBM / DRAM
+  // Activation bytes per second through norms, modulation, RoPE, activations and residuals
+  // (read + written); 0: take memory_bytes_per_s (those ops are memory-bound on a GPU).
+  double elementwise_bytes_per_s = 0;
   double host_to_device_bytes_per_s = 0;                  // pinned host memory -> device
   double device_to_device_bytes_per_s = 0;                // device <-> peer device
   bool operator==(const Throughput&) const = default;

@@ -42,6 +42,13 @@ class DoubleBlock final : public runtime::Block {
     return models::attention_flops(L, L, dims_.hidden);
   }
 
+  // Per token: two modulated norms (read + write h each), RMS norm and RoPE of q and k (2h
+  // each, plus RoPE's table row), two gated residuals (3h each), GELU of the MLP (2 mlp).
+  double elementwise_elements(const runtime::TokenCounts& t) const override {
+    const int64_t h = dims_.hidden, L = t.image + t.text;
+    return double(L) * double(18 * h + 2 * dims_.head_dim + 2 * dims_.mlp);
+  }
+
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     const Tensor& x = state.at("x");
     const Tensor& vec = state.at("vec");

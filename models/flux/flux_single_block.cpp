@@ -40,6 +40,13 @@ class SingleBlock final : public runtime::Block {
     return models::attention_flops(L, L, dims_.hidden);
   }
 
+  // Per token: the modulated norm (2h), RMS norm and RoPE of q and k (2h each, plus RoPE's
+  // table row), GELU of the MLP half (2 mlp), the gated residual (3h).
+  double elementwise_elements(const runtime::TokenCounts& t) const override {
+    const int64_t h = dims_.hidden, L = t.image + t.text;
+    return double(L) * double(13 * h + 2 * dims_.head_dim + 2 * dims_.mlp);
+  }
+
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     Tensor x = state.at("x");
     const Tensor& vec = state.at("vec");

@@ -80,6 +80,7 @@ partition::ModelCost model_cost(const arch::ModelConfig& config, const runtime::
       const runtime::Block& block = *blocks.at(block_index++);
       b.attention_flops = block.attention_flops(tokens) * batch;
       b.flops = block.flops(tokens) * batch - b.attention_flops;
+      b.elementwise_bytes = block.elementwise_elements(tokens) * batch * double(activation_element_bytes);
     }
     b.activation_bytes = state_bytes;
     cost.blocks.push_back(std::move(b));

@@ -46,6 +46,17 @@ class WanBlock final : public runtime::Block {
     return models::attention_flops(t.image, t.image, dims_.dim) + models::attention_flops(t.image, t.text, dims_.dim);
   }
 
+  // Per video token: two modulated norms (2d each), RoPE of q and k (2d each, plus the table
+  // row), the gated residuals and the cross-attention residual (3d each), GELU (2 ffn); with
+  // qk_norm the RMS norms of q, k and the cross-attention q (2d each), with cross_attn_norm
+  // norm3 (2d). Per text token: the RMS norm of the cross-attention k.
+  double elementwise_elements(const runtime::TokenCounts& t) const override {
+    const int64_t d = dims_.dim;
+    const int64_t per_token =
+        17 * d + (dims_.qk_norm ? 6 * d : 0) + (dims_.cross_attn_norm ? 2 * d : 0) + 2 * dims_.head_dim + 2 * dims_.ffn;
+    return double(t.image) * double(per_token) + (dims_.qk_norm ? double(t.text) * double(2 * d) : 0.0);
+  }
+
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     Tensor x = state.at("x");
     const int64_t B = x.dim(0), L = x.dim(1), d = dims_.dim;

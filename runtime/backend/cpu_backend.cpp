@@ -7,13 +7,16 @@
 // so the two can be compared, without a second storage type on the host. copy() is exact.
 //
 // Memory. "Device memory" is host memory under a budget (CpuBackendOptions::device_memory_bytes,
-// see cpu_memory.h): activations, weight buffers and loaded weights all charge it. load_weight
+// see cpu_memory.h): activations, weight buffers and loaded weights all charge it, and
+// activations and weight buffers are ranges of one reserved arena, as on a GPU. load_weight
 // copies nothing (the weight is used where its bytes lie, in the mapped file) but charges its
 // bytes, as a resident weight occupies device memory; bind_weight reads a copy a WeightStore
 // made in a device buffer.
 //
 // Streams (cpu_stream.h). Ops run on the calling thread when issued (the compute stream);
 // other streams are worker threads, so a WeightStore's copies overlap compute as on a GPU.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -62,7 +65,9 @@ void check_range(std::string_view op, const Buffer& dst, uint64_t offset, uint64
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(const CpuBackendOptions& options)
-      : precision_(options.precision), ledger_(std::make_shared<MemoryLedger>(options.device_memory_bytes)) {
+      : precision_(options.precision),
+        ledger_(std::make_shared<MemoryLedger>(options.device_memory_bytes)),
+        arena_(arena_capacity(options.device_memory_bytes)) {
     if (options.threads < 0) fail("cpu backend: {} threads requested", options.threads);
     ctx_.threads = options.threads == 0 ? int(host_threads()) : options.threads;
     ctx_.round_bf16 = options.precision == Precision::BF16;
@@ -213,10 +218,18 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Aligned host memory that holds its charge on the device-memory ledger while it lives.
+  // The arena's address range: the budget, plus room for the 256-byte rounding and gaps of
+  // a heap (the ledger, not the arena, holds allocations to the budget exactly); without a
+  // budget, the host's RAM. Reserved, not committed: pages appear as tensors touch them.
+  static uint64_t arena_capacity(uint64_t budget) {
+    if (budget > 0) return budget + budget / 4 + (64ull << 20);
+    return uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE));
+  }
+
+  // Aligned memory from the arena that holds its charge on the device-memory ledger while it lives.
   Buffer charged(uint64_t bytes, const std::function<std::string()>& what) {
     auto charge = ledger_->charge(bytes, what);
-    std::shared_ptr<uint8_t> data = allocate_aligned(bytes);
+    std::shared_ptr<uint8_t> data = arena_.allocate(bytes, what);
     uint8_t* p = data.get();
     auto memory = std::make_shared<std::pair<std::shared_ptr<uint8_t>, std::shared_ptr<void>>>(std::move(data),
                                                                                              std::move(charge));
@@ -233,6 +246,7 @@ class CpuBackend final : public Backend {
   Precision precision_;
   k::CpuContext ctx_;
   std::shared_ptr<MemoryLedger> ledger_;
+  HostArena arena_;
   std::mutex streams_mutex_;
   std::map<int, std::unique_ptr<CpuStream>> streams_;  // destroyed (drained, joined) first
 };

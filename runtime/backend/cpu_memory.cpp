@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <new>
 
-#include "runtime/core/error.h"
+#include <sys/mman.h>
+
 #include "partition/units.h"
+#include "runtime/core/error.h"
+#include "runtime/memory/arena_allocator.h"
 
 namespace ditrun::runtime {
 
@@ -42,6 +45,34 @@ std::shared_ptr<uint8_t> allocate_aligned(uint64_t bytes) {
   const size_t size = std::max<size_t>(64, (size_t(bytes) + 63) / 64 * 64);
   auto* p = static_cast<uint8_t*>(::operator new(size, std::align_val_t(64)));
   return std::shared_ptr<uint8_t>(p, [](uint8_t* q) { ::operator delete(q, std::align_val_t(64)); });
+}
+
+struct HostArena::State {
+  explicit State(uint64_t capacity) : allocator(capacity, 256) {}
+  ~State() {
+    if (base) munmap(base, bytes);
+  }
+  ArenaAllocator allocator;
+  void* base = nullptr;
+  uint64_t bytes = 0;
+};
+
+HostArena::HostArena(uint64_t capacity_bytes) : state_(std::make_shared<State>(capacity_bytes)) {
+  void* p = mmap(nullptr, capacity_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED) {
+    state_->base = p;
+    state_->bytes = capacity_bytes;
+  }
+}
+
+HostArena::~HostArena() = default;
+
+std::shared_ptr<uint8_t> HostArena::allocate(uint64_t bytes, const std::function<std::string()>& what) {
+  if (!state_->base) return allocate_aligned(bytes);
+  const uint64_t offset = state_->allocator.allocate(std::max<uint64_t>(bytes, 64), what);
+  auto* p = static_cast<uint8_t*>(state_->base) + offset;
+  // The range goes back when the last holder lets go; the mapping lives as long as any range.
+  return std::shared_ptr<uint8_t>(p, [state = state_, offset](uint8_t*) { state->allocator.release(offset); });
 }
 
 }  // namespace ditrun::runtime

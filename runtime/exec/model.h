@@ -61,6 +61,10 @@ class Block {
   // The part of flops() spent in attention (q·kᵀ and p·v): it reads no weights, so the
   // planner prices it at the attention rate whatever the weights' storage type.
   virtual double attention_flops(const TokenCounts& tokens) const = 0;
+  // Activation elements one forward of one batch item reads and writes outside GEMMs and
+  // attention (norms, modulation, RoPE, activations, residuals): their time is the planner's
+  // elementwise term, priced at the device's elementwise rate. Vectors ([B, 1, C]) are left out.
+  virtual double elementwise_elements(const TokenCounts& tokens) const = 0;
   virtual void forward(Backend& backend, const WeightLookup& weights, ActivationState& state) const = 0;
   // The tensors the reference implementations record after this block, by their names in
   // the reference io files ("double_blocks.0.out.img", "blocks.3.out", ...).

@@ -30,6 +30,21 @@ TEST(CostModel, ComputeIsGemmRooflinePlusAttention) {
   EXPECT_DOUBLE_EQ(compute_seconds(bound, device(), "cuda:0"), 1.0);
 }
 
+TEST(CostModel, ElementwiseBytesAtTheElementwiseRateOrTheMemoryRate) {
+  BlockCost block{"b", 0, 0, 0, "bf16", 0};
+  block.elementwise_bytes = 3e12;
+  Throughput t = device();
+  EXPECT_DOUBLE_EQ(compute_seconds(block, t, "cuda:0"), 3.0);  // no elementwise rate: the memory rate
+  t.elementwise_bytes_per_s = 0.5e12;
+  EXPECT_DOUBLE_EQ(compute_seconds(block, t, "cuda:0"), 6.0);
+  block.flops = 100e12;
+  EXPECT_DOUBLE_EQ(compute_seconds(block, t, "cuda:0"), 1.0 + 6.0);
+  ModelCost cost;
+  cost.blocks = {block};
+  cost.blocks[0].elementwise_bytes = -1;
+  EXPECT_THROW(validate(cost), Error);
+}
+
 TEST(CostModel, TransfersUseTheSlowerEnd) {
   EXPECT_DOUBLE_EQ(host_to_device_seconds(50'000'000'000, device()), 2.0);
   Throughput fast = device();

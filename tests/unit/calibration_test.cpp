@@ -81,6 +81,7 @@ TEST(Calibration, QuickRunGivesRealRatesThatSurviveJson) {
   for (const char* cls : {"bf16", "fp8", "gguf"}) expect_rate(p.throughput.gemm_flops.at(cls), cls);
   expect_rate(p.throughput.attention_flops, "attention");
   expect_rate(p.throughput.memory_bytes_per_s, "memory");
+  expect_rate(p.throughput.elementwise_bytes_per_s, "elementwise");
   expect_rate(p.throughput.host_to_device_bytes_per_s, "host->device");
   expect_rate(p.throughput.device_to_device_bytes_per_s, "device->device");
 
@@ -99,6 +100,7 @@ TEST(Calibration, QuickRunGivesRealRatesThatSurviveJson) {
   for (const auto& [cls, flops] : p.throughput.gemm_flops)
     EXPECT_NEAR(loaded.throughput.gemm_flops.at(cls) / flops, 1.0, 1e-12) << cls;
   EXPECT_NEAR(loaded.throughput.memory_bytes_per_s / p.throughput.memory_bytes_per_s, 1.0, 1e-12);
+  EXPECT_NEAR(loaded.throughput.elementwise_bytes_per_s / p.throughput.elementwise_bytes_per_s, 1.0, 1e-12);
 }
 
 TEST(Calibration, OptionsAreChecked) {
