@@ -206,13 +206,19 @@ Response ServeApi::submit(const Request& request) {
     return Response::error(422, "job: id: not a valid id");
   }
 
-  std::vector<std::string> uploads;
-  const auto drop_uploads = [&] {
-    for (const std::string& p : uploads) {
-      std::error_code ec;
-      std::filesystem::remove(p, ec);
+  // Uploads stored for this request are removed on every way out but acceptance.
+  struct StoredUploads {
+    std::vector<std::string> paths;
+    bool keep = false;
+    ~StoredUploads() {
+      if (keep) return;
+      for (const std::string& p : paths) {
+        std::error_code ec;
+        std::filesystem::remove(p, ec);
+      }
     }
-  };
+  } stored;
+  std::vector<std::string>& uploads = stored.paths;
   Job job;
   try {
     for (const auto& [key, upload] : {std::pair{"cond", kCondUpload}, std::pair{"noise", kNoiseUpload}}) {
@@ -229,7 +235,6 @@ Response ServeApi::submit(const Request& request) {
         try {
           body[key] = roots_.resolve(body[key].get<std::string>());
         } catch (const Error& e) {
-          drop_uploads();
           return Response::error(403, fmt::format("{}: {}: {}", job_name, key, e.what()));
         }
       }
@@ -240,7 +245,6 @@ Response ServeApi::submit(const Request& request) {
     // instead of finding it failed later. It is prepared again when it runs.
     prepare_job(job, config_, *denoiser_);
   } catch (const Error& e) {
-    drop_uploads();
     // The client knows its upload by the key it sent, not by the server's file name.
     std::string message = e.what();
     for (const std::string& p : uploads)
@@ -253,12 +257,12 @@ Response ServeApi::submit(const Request& request) {
   try {
     result = board_.submit(job);
   } catch (const Error& e) {
-    drop_uploads();
     spdlog::error("{}", e.what());
     return Response::error(500, fmt::format("{}: not queued: {}", job_name, e.what()));
   }
   switch (result.outcome) {
     case JobBoard::Submitted::accepted: {
+      stored.keep = true;
       spdlog::info("job '{}' queued (position {})", id, result.position);
       Response r = Response::json(201, {{"id", id}, {"status", "queued"}, {"position", result.position},
                                         {"url", fmt::format("/v1/jobs/{}", id)}});
@@ -266,18 +270,15 @@ Response ServeApi::submit(const Request& request) {
       return r;
     }
     case JobBoard::Submitted::duplicate_id:
-      drop_uploads();
       return Response::error(409, fmt::format("{}: the id is taken (ids are unique over the ledger in {})", job_name,
                                               settings_.out_dir));
     case JobBoard::Submitted::queue_full: {
-      drop_uploads();
       Response r = Response::error(429, fmt::format("{}: the queue is full ({} jobs waiting); retry later", job_name,
                                                     board_.counters().queued));
       r.headers.emplace_back("Retry-After", "5");
       return r;
     }
     case JobBoard::Submitted::draining:
-      drop_uploads();
       return Response::error(503, fmt::format("{}: the server is shutting down and takes no new jobs", job_name));
   }
   return Response::error(500, "unreachable");
