@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
                profile.throughput.attention_flops / 1e9, copy_rate / 1e9);
 
     launcher::DeviceChoice choice;
-    choice.devices = profile_path;
+    choice.inventory = profile_path;
     choice.cpu_backend = true;
     const auto find = models::checkpoint_weights(*source.weights);
     const partition::Plan resident_plan = launcher::plan_model(source.config, *network, find, job, choice).plan;

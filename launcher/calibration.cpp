@@ -243,7 +243,7 @@ partition::HardwareProfile calibrate(Backend& backend, const CalibrationOptions&
 
   partition::HardwareProfile p = o.baseline;
   p.id = o.id;
-  p.kind = cpu ? partition::DeviceKind::cpu : partition::DeviceKind::gpu;
+  p.kind = cpu ? partition::HardwareKind::cpu : partition::HardwareKind::gpu;
   if (cpu) {
     p.model = fmt::format("{} ({} threads)", host_cpu_model(), threads);
     p.memory_bytes = read_host_memory().total_bytes;

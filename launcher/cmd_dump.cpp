@@ -5,7 +5,7 @@
 
 #include "launcher/commands.h"
 #include "models/formats/checkpoint.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
 

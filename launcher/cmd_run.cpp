@@ -146,7 +146,7 @@ void run_jobs(RunOptions o) {
 
   std::optional<partition::Plan> plan;
   if (o.plan) {
-    if (!o.devices.devices.empty() || !o.devices.allocation.empty() || !o.devices.reserve_vram.empty())
+    if (!o.devices.inventory.empty() || !o.devices.allocation.empty() || !o.devices.reserve_vram.empty())
       fail("--plan already says where every block goes: --devices, --allocation and --reserve-vram are for "
            "planning without one");
     plan = load_plan(*o.plan, o.backend);

@@ -136,7 +136,7 @@ partition::Layout parse_mode(const std::string& mode, int stages, int ranks) {
 
 DeviceChoice DeviceOptions::choice() const {
   DeviceChoice c;
-  c.devices = devices;
+  c.inventory = inventory;
   c.allocation = allocation;
   if (!reserve_vram.empty()) c.reserve_vram_bytes = parse_reserve_vram(reserve_vram);
   c.objective = partition::parse_objective(objective.empty() ? "latency" : objective);
@@ -147,7 +147,7 @@ DeviceChoice DeviceOptions::choice() const {
 }
 
 void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory) {
-  cmd.add_option("--devices", o.devices,
+  cmd.add_option("--devices", o.inventory,
                  "Plan for these devices instead of this machine's: \"4x h100-80gb\", \"2x 24gb, host=64gb\", "
                  "\"cpu, host=64gb\", or a profile from `ditrun bench --calibrate` (cpu-calibrated.json)");
   cmd.add_option("--allocation", o.allocation,
@@ -171,14 +171,14 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
                      const models::FindStoredWeight& weights, const models::JobGeometry& job,
                      const DeviceChoice& devices) {
   ModelPlan out;
-  out.inventory = device_inventory(devices.devices);
+  out.inventory = device_inventory(devices.inventory);
   if (devices.cpu_backend && !out.inventory.gpus().empty()) {
-    if (!devices.devices.empty())
+    if (!devices.inventory.empty())
       fail("--devices '{}' names GPUs, but this run computes on the CPU backend (--backend cpu, or no GPU)",
-           devices.devices);
-    std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::DeviceKind::gpu; });
+           devices.inventory);
+    std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::HardwareKind::gpu; });
   }
-  if (devices.gpu_ranks > 0 && devices.devices.empty()) out.inventory = gpus_of_ranks(out.inventory, devices);
+  if (devices.gpu_ranks > 0 && devices.inventory.empty()) out.inventory = gpus_of_ranks(out.inventory, devices);
   if (devices.cpu_ranks < 1) fail("cpu ranks: {} (at least 1)", devices.cpu_ranks);
   if (devices.cpu_device_memory_bytes > 0 || devices.cpu_ranks > 1) {
     if (!out.inventory.gpus().empty())
@@ -194,9 +194,9 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
     const uint64_t budget = devices.cpu_device_memory_bytes > 0 ? devices.cpu_device_memory_bytes
                                                                 : out.budgets.host_bytes / uint64_t(devices.cpu_ranks);
-    input.gpus.clear();
+    input.devices.clear();
     for (int r = 0; r < devices.cpu_ranks; ++r)
-      input.gpus.push_back({devices.cpu_ranks == 1 ? "cpu" : fmt::format("cpu:{}", r), out.inventory.host().throughput,
+      input.devices.push_back({devices.cpu_ranks == 1 ? "cpu" : fmt::format("cpu:{}", r), out.inventory.host().throughput,
                             budget});
     input.layout = parse_mode(devices.mode, devices.stages, devices.cpu_ranks);
     input.layout.ranks = devices.cpu_ranks;  // every rank started takes part
@@ -213,7 +213,7 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     out.budgets = budgets_for(out.cost, out.inventory, devices);
   }
   partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
-  const int gpus = int(std::count_if(input.gpus.begin(), input.gpus.end(),
+  const int gpus = int(std::count_if(input.devices.begin(), input.devices.end(),
                                      [](const partition::ComputeDevice& g) { return g.budget_bytes > 0; }));
   input.layout = parse_mode(devices.mode, devices.stages, gpus);
   if (devices.gpu_ranks > 0) {

@@ -23,7 +23,7 @@ namespace ditrun::launcher {
 
 // Which devices, and how much of each, a plan may use.
 struct DeviceChoice {
-  std::string devices;     // --devices (partition::parse_device_override); empty: this machine
+  std::string inventory;   // --devices (partition::parse_device_override); empty: this machine
   std::string allocation;  // --allocation (partition::parse_allocation); empty: every GPU *, cpu *
   uint64_t reserve_vram_bytes = 0;
   partition::Objective objective = partition::Objective::latency;
@@ -66,7 +66,7 @@ uint64_t parse_reserve_vram(const std::string& text);
 
 // The command-line options behind a DeviceChoice, shared by `plan` and `run`.
 struct DeviceOptions {
-  std::string devices, allocation, reserve_vram, objective, device_memory, mode = "auto";  // objective "": default
+  std::string inventory, allocation, reserve_vram, objective, device_memory, mode = "auto";  // --devices is `inventory`; objective "": default
   int stages = 0;
   DeviceChoice choice() const;
 };

@@ -110,11 +110,11 @@ AllocationSpec parse_allocation(std::string_view text) {
 
 Budgets resolve_budgets(const AllocationSpec& spec, const DeviceInventory& inventory, const BudgetOptions& options) {
   auto usable = [&](const DeviceSpec& d) {
-    const uint64_t reserve = d.kind == DeviceKind::gpu ? options.reserve_vram_bytes : options.reserve_host_bytes;
+    const uint64_t reserve = d.kind == HardwareKind::gpu ? options.reserve_vram_bytes : options.reserve_host_bytes;
     return d.free_bytes > reserve ? d.free_bytes - reserve : 0;
   };
   auto usable_note = [&](const DeviceSpec& d) {
-    const uint64_t reserve = d.kind == DeviceKind::gpu ? options.reserve_vram_bytes : options.reserve_host_bytes;
+    const uint64_t reserve = d.kind == HardwareKind::gpu ? options.reserve_vram_bytes : options.reserve_host_bytes;
     return fmt::format("{} has {} usable ({} free, {} reserved)", d.name, format_bytes(usable(d)),
                        format_bytes(d.free_bytes), format_bytes(reserve));
   };
@@ -142,7 +142,7 @@ Budgets resolve_budgets(const AllocationSpec& spec, const DeviceInventory& inven
         if (options.model_bytes == 0)
           token_error(spec.text, e, "ratios are shares of the model, whose size is not known here; use sizes");
         bytes = static_cast<uint64_t>(std::llround(e.value / ratio_sum * static_cast<double>(options.model_bytes)));
-        if (d->kind == DeviceKind::gpu) bytes += options.gpu_overhead_bytes;
+        if (d->kind == HardwareKind::gpu) bytes += options.gpu_overhead_bytes;
         break;
     }
     if (bytes > usable(*d))

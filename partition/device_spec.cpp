@@ -28,7 +28,7 @@ const DeviceSpec& DeviceInventory::host() const {
 std::vector<const DeviceSpec*> DeviceInventory::gpus() const {
   std::vector<const DeviceSpec*> out;
   for (const auto& d : devices)
-    if (d.kind == DeviceKind::gpu) out.push_back(&d);
+    if (d.kind == HardwareKind::gpu) out.push_back(&d);
   return out;
 }
 
@@ -46,7 +46,7 @@ DeviceInventory make_inventory(std::vector<DeviceSpec> gpus, uint64_t host_ram_b
         g.name.find_first_not_of("0123456789", 5) != std::string::npos)
       fail("device '{}': a GPU is named cuda:N", g.name);
     if (!seen.insert(g.name).second) fail("device '{}' is listed twice", g.name);
-    if (g.kind != DeviceKind::gpu) fail("device '{}': listed as a GPU but its kind is {}", g.name, to_string(g.kind));
+    if (g.kind != HardwareKind::gpu) fail("device '{}': listed as a GPU but its kind is {}", g.name, to_string(g.kind));
     if (g.free_bytes > g.total_bytes)
       fail("device '{}': free memory {} exceeds total {}", g.name, format_bytes(g.free_bytes), format_bytes(g.total_bytes));
     inv.devices.push_back(std::move(g));
@@ -71,7 +71,7 @@ std::string trim(std::string_view text) {
 std::string known_gpu_list() {
   std::string out;
   for (const auto& p : builtin_profiles())
-    if (p.kind == DeviceKind::gpu) out += p.id + ", ";
+    if (p.kind == HardwareKind::gpu) out += p.id + ", ";
   return out + "or a size like 24gb";
 }
 
@@ -122,14 +122,14 @@ DeviceInventory parse_device_override(std::string_view text) {
         } catch (const Error& e) {
           fail("{}: {}", where, e.what());
         }
-        if (profile.kind == DeviceKind::cpu) {
+        if (profile.kind == HardwareKind::cpu) {
           if (count != 1 || target.size() != item.size())
             fail("{}: '{}' is a cpu profile (the host's rates); it takes no count", where, path);
           if (host_profile) fail("{}: a cpu profile is given twice", where);
           host_profile = profile;
           count = 0;  // the host, not a GPU
         }
-      } else if (const HardwareProfile* known = find_builtin_profile(target); known && known->kind == DeviceKind::gpu) {
+      } else if (const HardwareProfile* known = find_builtin_profile(target); known && known->kind == HardwareKind::gpu) {
         profile = *known;
       } else if (auto bytes = try_parse_bytes(target); bytes && *bytes > 0) {
         profile = *find_builtin_profile("generic-24gb");

@@ -14,7 +14,7 @@ namespace ditrun::partition {
 
 struct DeviceSpec {
   std::string name;  // "cuda:0", "cuda:1", ... or "cpu"
-  DeviceKind kind = DeviceKind::gpu;
+  HardwareKind kind = HardwareKind::gpu;
   std::string model;  // "NVIDIA H100 80GB HBM3 (SXM5)"
   uint64_t total_bytes = 0;
   uint64_t free_bytes = 0;  // what an allocation may take now (after the CUDA context, other processes)

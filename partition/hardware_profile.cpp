@@ -8,7 +8,7 @@
 
 namespace ditrun::partition {
 
-std::string_view to_string(DeviceKind kind) { return kind == DeviceKind::gpu ? "gpu" : "cpu"; }
+std::string_view to_string(HardwareKind kind) { return kind == HardwareKind::gpu ? "gpu" : "cpu"; }
 
 namespace {
 
@@ -34,35 +34,35 @@ Throughput rates(double bf16, double fp8, double gguf, double attention, double 
 // (norms, RoPE, activations: memory-bound) at 60% of that, link rates as noted.
 std::vector<HardwareProfile> make_builtin_profiles() {
   std::vector<HardwareProfile> p;
-  p.push_back({"h100-80gb", "NVIDIA H100 80GB HBM3 (SXM5)", DeviceKind::gpu, 81559 * MiB, "9.0",
+  p.push_back({"h100-80gb", "NVIDIA H100 80GB HBM3 (SXM5)", HardwareKind::gpu, 81559 * MiB, "9.0",
                rates(690, 1380, 520, 500, 3000, 1800, 50, 360), 256 * GiB,
                "spec-sheet derived: bf16 dense 989 TFLOP/s and fp8 dense 1979 TFLOP/s at 70%, gguf = 75% of "
                "bf16, attention ~50% of bf16 peak, HBM3 3.35 TB/s at 90%, PCIe Gen5 x16 host->device 50 GB/s "
                "(measured 50-55 with pinned memory), NVLink4 450 GB/s per direction at 80%; memory as "
                "nvidia-smi reports it; host RAM as a DGX H100 (2 TB for 8 GPUs)"});
-  p.push_back({"h200-141gb", "NVIDIA H200 141GB HBM3e (SXM5)", DeviceKind::gpu, 143771 * MiB, "9.0",
+  p.push_back({"h200-141gb", "NVIDIA H200 141GB HBM3e (SXM5)", HardwareKind::gpu, 143771 * MiB, "9.0",
                rates(690, 1380, 520, 500, 4300, 2600, 50, 360), 256 * GiB,
                "spec-sheet derived: same tensor cores as H100 SXM (bf16 989, fp8 1979 TFLOP/s dense, at 70%), "
                "gguf = 75% of bf16, attention ~50% of bf16 peak, HBM3e 4.8 TB/s at 90%, PCIe Gen5 x16 50 GB/s, "
                "NVLink4 450 GB/s per direction at 80%; memory as nvidia-smi reports it; host RAM as a DGX H200"});
-  p.push_back({"rtx4090-24gb", "NVIDIA GeForce RTX 4090", DeviceKind::gpu, 24564 * MiB, "8.9",
+  p.push_back({"rtx4090-24gb", "NVIDIA GeForce RTX 4090", HardwareKind::gpu, 24564 * MiB, "8.9",
                rates(115, 230, 85, 80, 900, 540, 25, 12), 64 * GiB,
                "spec-sheet derived: bf16 (fp32 accumulate) 165 TFLOP/s and fp8 330 TFLOP/s dense at 70%, gguf = "
                "75% of bf16, attention ~50% of bf16 peak, GDDR6X 1008 GB/s at 90%, PCIe Gen4 x16 ~25 GB/s "
                "effective; no P2P on GeForce 40, so GPU<->GPU goes through host memory (estimate 12 GB/s); "
                "memory as nvidia-smi reports it; host RAM: a 64 GiB workstation share per GPU (estimate)"});
-  p.push_back({"rtx3090-24gb", "NVIDIA GeForce RTX 3090", DeviceKind::gpu, 24576 * MiB, "8.6",
+  p.push_back({"rtx3090-24gb", "NVIDIA GeForce RTX 3090", HardwareKind::gpu, 24576 * MiB, "8.6",
                rates(50, 38, 38, 35, 840, 500, 25, 12), 64 * GiB,
                "spec-sheet derived: bf16 (fp32 accumulate) 71 TFLOP/s dense at 70%; no fp8 tensor cores, so fp8 "
                "and gguf weights are converted for a bf16 GEMM (75% of bf16); attention ~50% of bf16 peak, "
                "GDDR6X 936 GB/s at 90%, PCIe Gen4 x16 ~25 GB/s effective, GPU<->GPU through host memory "
                "(estimate 12 GB/s; with an NVLink bridge ~56 GB/s per direction: write a profile); memory as "
                "nvidia-smi reports it; host RAM: a 64 GiB workstation share per GPU (estimate)"});
-  p.push_back({"generic-24gb", "unknown 24 GB GPU", DeviceKind::gpu, 24 * GiB, "",
+  p.push_back({"generic-24gb", "unknown 24 GB GPU", HardwareKind::gpu, 24 * GiB, "",
                rates(60, 60, 45, 40, 700, 420, 20, 10), 32 * GiB,
                "deliberately conservative placeholder for an unknown 24 GB card (below an RTX 3090 / A5000): "
                "not a real device; measure yours and write a profile for real planning"});
-  p.push_back({"cpu", "host CPU", DeviceKind::cpu, 64 * GiB, "", rates(0.8, 0.6, 0.6, 0.4, 60, 20, 10, 10), 0,
+  p.push_back({"cpu", "host CPU", HardwareKind::cpu, 64 * GiB, "", rates(0.8, 0.6, 0.6, 0.4, 60, 20, 10, 10), 0,
                "estimate for a 16-core AVX2/AVX-512 server running ditrun's CPU kernels (dequantize, then "
                "OpenBLAS sgemm) at about half of its f32 FMA peak, DDR5 ~60 GB/s, elementwise ops ~20 GB/s of "
                "activations; host->device and "
@@ -171,8 +171,8 @@ HardwareProfile profile_from_json(const nlohmann::json& json, std::string_view o
   if (p.id.empty()) r.bad("id", "empty");
   p.model = r.text("model");
   const std::string kind = r.text("kind");
-  if (kind == "gpu") p.kind = DeviceKind::gpu;
-  else if (kind == "cpu") p.kind = DeviceKind::cpu;
+  if (kind == "gpu") p.kind = HardwareKind::gpu;
+  else if (kind == "cpu") p.kind = HardwareKind::cpu;
   else r.bad("kind", fmt::format("'{}' is not gpu or cpu", kind));
   p.memory_bytes = r.size("memory");
   if (p.memory_bytes == 0) r.bad("memory", "zero");
@@ -182,7 +182,7 @@ HardwareProfile profile_from_json(const nlohmann::json& json, std::string_view o
   for (const auto& [cls, v] : gemm.items())
     p.throughput.gemm_flops[cls] = r.rate(v, "gemm_tflops." + cls, TFLOPS, false);
   // A GPU must have working links (streaming and pipelining divide by them); a CPU needs none.
-  const bool gpu = p.kind == DeviceKind::gpu;
+  const bool gpu = p.kind == HardwareKind::gpu;
   p.throughput.attention_flops = r.rate(r.at("attention_tflops"), "attention_tflops", TFLOPS, false);
   p.throughput.memory_bytes_per_s = r.rate(r.at("memory_gb_per_s"), "memory_gb_per_s", GBPS, false);
   // Profiles written before the elementwise term have none: 0 prices those ops at the memory rate.

@@ -35,8 +35,8 @@
 
 namespace ditrun::partition {
 
-enum class DeviceKind { gpu, cpu };
-std::string_view to_string(DeviceKind kind);
+enum class HardwareKind { gpu, cpu };
+std::string_view to_string(HardwareKind kind);
 
 // Per-second rates of one device; all achievable numbers, not peaks.
 struct Throughput {
@@ -54,7 +54,7 @@ struct Throughput {
 struct HardwareProfile {
   std::string id;     // "h100-80gb"
   std::string model;  // "NVIDIA H100 80GB HBM3 (SXM5)"
-  DeviceKind kind = DeviceKind::gpu;
+  HardwareKind kind = HardwareKind::gpu;
   uint64_t memory_bytes = 0;
   std::string compute_capability;
   Throughput throughput;

@@ -43,18 +43,18 @@ std::string explain_no_fit(const SolverInput& in) {
   std::vector<uint64_t> weights;
   for (const auto& b : model.blocks) weights.push_back(b.weight_bytes);
   std::vector<uint64_t> budgets;
-  for (const auto& g : in.gpus)
+  for (const auto& g : in.devices)
     if (g.budget_bytes > 0) budgets.push_back(g.budget_bytes);
 
   // The CPU backend planned as a device (a budgeted "cpu") is not a GPU.
-  const bool gpus = std::all_of(in.gpus.begin(), in.gpus.end(), [](const ComputeDevice& g) { return g.name.starts_with("cuda"); });
+  const bool gpus = std::all_of(in.devices.begin(), in.devices.end(), [](const ComputeDevice& g) { return g.name.starts_with("cuda"); });
   const std::string_view device = gpus ? "GPU" : "device";
   std::string msg = fmt::format("plan does not fit: {} blocks weigh {} (largest {}) and each {} needs {} for activations",
                                 model.blocks.size(), format_bytes(model.weight_bytes()), format_bytes(largest), device,
                                 format_bytes(act));
   // One clause per budget, naming the GPUs that have it.
   std::vector<std::pair<uint64_t, std::string>> by_budget;
-  for (const auto& g : in.gpus) {
+  for (const auto& g : in.devices) {
     if (g.budget_bytes == 0) continue;
     auto it = std::find_if(by_budget.begin(), by_budget.end(), [&](const auto& e) { return e.first == g.budget_bytes; });
     if (it == by_budget.end()) by_budget.emplace_back(g.budget_bytes, g.name);
@@ -77,7 +77,7 @@ std::string explain_no_fit(const SolverInput& in) {
   if (need != kNoFit && need > 0 && need <= host) {
     // The bytes fit; what failed is the time of streaming to a device that has no copy rate.
     std::vector<std::string> no_rate;
-    for (const auto& g : in.gpus)
+    for (const auto& g : in.devices)
       if (g.budget_bytes > 0 && g.throughput.host_to_device_bytes_per_s <= 0) no_rate.push_back(g.name);
     if (!no_rate.empty())
       return msg + fmt::format("; {} must stream from pinned host RAM, but {} {} no host->device rate in {} profile "

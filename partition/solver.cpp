@@ -85,7 +85,7 @@ Plan build_plan(const SolverInput& in, const std::vector<DeviceClass>& classes,
     multi_stage = multi_stage || seq.size() > 1;
     for (size_t s = 0; s < seq.size(); ++s) {
       const DeviceClass& c = classes[seq[s]];
-      const ComputeDevice& device = in.gpus[c.members[next_member[seq[s]]++]];
+      const ComputeDevice& device = in.devices[c.members[next_member[seq[s]]++]];
       const size_t first = sol.cuts[s], last = sol.cuts[s + 1];
       const std::vector<bool> streamed = c.fits->streamed_blocks(first, last);
       RankPlan r;
@@ -132,7 +132,7 @@ SolverInput make_solver_input(ModelCost model, const DeviceInventory& inventory,
   for (const auto& b : budgets.gpus) {
     const DeviceSpec* d = inventory.find(b.device);
     if (!d) fail("budget names {}, which is not in the inventory ({})", b.device, inventory.names());
-    in.gpus.push_back({d->name, d->throughput, b.bytes});
+    in.devices.push_back({d->name, d->throughput, b.bytes});
   }
   in.host = {inventory.host().name, inventory.host().throughput, budgets.host_bytes};
   return in;
@@ -165,7 +165,7 @@ Plan solve(const SolverInput& in) {
   const ModelCost& model = in.model;
   validate(model);
   if (in.prefetch_slots < 2) fail("solver: prefetch_slots {} is below 2 (copies could not overlap compute)", in.prefetch_slots);
-  const bool any_gpu = std::any_of(in.gpus.begin(), in.gpus.end(), [](const ComputeDevice& g) { return g.budget_bytes > 0; });
+  const bool any_gpu = std::any_of(in.devices.begin(), in.devices.end(), [](const ComputeDevice& g) { return g.budget_bytes > 0; });
   if (!any_gpu) {
     if (in.layout.groups > 1 || in.layout.stages > 1 || in.layout.ranks > 1)
       fail("no plan with {} fits: no device has a budget, so one rank runs everything on {}", describe(in.layout),
@@ -177,10 +177,10 @@ Plan solve(const SolverInput& in) {
 
   std::vector<uint64_t> weights;
   for (const auto& b : model.blocks) weights.push_back(b.weight_bytes);
-  auto classes = make_classes(weights, in.gpus, model.step_activation_bytes, in.prefetch_slots);
+  auto classes = make_classes(weights, in.devices, model.step_activation_bytes, in.prefetch_slots);
   bool exact = true;
   for (auto& c : classes) {
-    const std::string& name = in.gpus[c.members.front()].name;
+    const std::string& name = in.devices[c.members.front()].name;
     std::vector<double> compute;
     for (const auto& b : model.blocks) compute.push_back(compute_seconds(b, c.throughput, name));
     c.tabulate(compute);

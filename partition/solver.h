@@ -86,7 +86,8 @@ struct Layout {
 
 struct SolverInput {
   ModelCost model;
-  std::vector<ComputeDevice> gpus;  // budget 0 = not used
+  // The compute devices: GPUs, or CPU backends when ranks compute on the CPU. Budget 0 = not used.
+  std::vector<ComputeDevice> devices;
   ComputeDevice host;               // budget = pinned host RAM (all of the model when no GPU is used)
   Objective objective = Objective::latency;
   int prefetch_slots = 2;           // device slots for streamed blocks, >= 2 so copies overlap compute

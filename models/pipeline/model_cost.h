@@ -14,7 +14,7 @@
 #include "models/pipeline/job_geometry.h"
 #include "models/pipeline/model_source.h"
 #include "models/quant/conversion.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 #include "partition/cost_model.h"
 #include "runtime/exec/model.h"
 

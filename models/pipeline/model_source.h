@@ -10,7 +10,7 @@
 
 #include "models/arch/model_config.h"
 #include "models/formats/checkpoint.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 
 namespace ditrun::models {
 

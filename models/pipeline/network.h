@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "models/arch/model_config.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 #include "runtime/exec/model.h"
 
 namespace ditrun::models {

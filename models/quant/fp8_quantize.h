@@ -1,4 +1,4 @@
-// Quantizers that write the fp8 weight encodings ditrun reads (models/quant/weight.h,
+// Quantizers that write the fp8 weight encodings ditrun reads (models/quant/weight_set.h,
 // docs/formats.md section 4): ComfyUI's per-tensor "scaled_fp8" and musubi-tuner's
 // block-wise fp8. Both map each scale group's largest magnitude onto the format's largest
 // finite value, so no element saturates and the group uses the full fp8 range.
@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 
 namespace ditrun::quant {
 

@@ -2,7 +2,7 @@
 // the stored bytes, and the scales that turn stored values into real ones. Weights stay in
 // their storage type until the kernel that uses them; dequantize() here is the CPU reference.
 // It lives in runtime/core because the Backend interface takes it; resolving a checkpoint's
-// tensors into Weights (models/quant/weight.h) is the models' business.
+// tensors into Weights (models/quant/weight_set.h) is the models' business.
 //
 // Encodings recognised on top of the container formats (docs/formats.md):
 //   plain        bf16 / f16 / f32, or fp8 without scales (a plain cast)

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "models/formats/checkpoint.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 #include "runtime/core/error.h"
 
 namespace {

@@ -144,9 +144,9 @@ TEST(DeviceInventory, MakeInventoryChecksNames) {
 TEST(HardwareProfiles, BuiltinsAreSaneAndSpecDerived) {
   ASSERT_EQ(builtin_profiles().size(), 6u);
   for (const auto& p : builtin_profiles()) {
-    EXPECT_NE(p.source.find(p.kind == DeviceKind::gpu && p.id != "generic-24gb" ? "spec-sheet" : ""), std::string::npos) << p.id;
+    EXPECT_NE(p.source.find(p.kind == HardwareKind::gpu && p.id != "generic-24gb" ? "spec-sheet" : ""), std::string::npos) << p.id;
     for (const char* cls : {"bf16", "fp8", "gguf"}) EXPECT_GT(p.throughput.gemm_flops.at(cls), 0) << p.id << cls;
-    if (p.kind == DeviceKind::gpu) {
+    if (p.kind == HardwareKind::gpu) {
       EXPECT_GT(p.throughput.host_to_device_bytes_per_s, 0);
       EXPECT_GT(p.throughput.device_to_device_bytes_per_s, 0);
     }

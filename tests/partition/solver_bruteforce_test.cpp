@@ -38,7 +38,7 @@ double brute_group(const SolverInput& in, const std::vector<size_t>& order, uint
       uint64_t pinned = 0;
       bool ok = true;
       for (size_t s = 0; s < stages && ok; ++s) {
-        const ComputeDevice& d = in.gpus[order[s]];
+        const ComputeDevice& d = in.devices[order[s]];
         uint64_t resident = 0, streamed = 0, slot = 0;
         double compute = 0;
         for (size_t b = bounds[s]; b < bounds[s + 1]; ++b) {
@@ -55,7 +55,7 @@ double brute_group(const SolverInput& in, const std::vector<size_t>& order, uint
         const double boundary =
             stages == 1 ? 0
                         : device_to_device_seconds(blocks[bounds[s + 1] - 1].activation_bytes, d.throughput,
-                                                   in.gpus[order[(s + 1) % stages]].throughput);
+                                                   in.devices[order[(s + 1) % stages]].throughput);
         slowest = std::max(slowest, std::max(compute, host_to_device_seconds(streamed, d.throughput)) + boundary);
         pinned += streamed;
       }
@@ -91,8 +91,8 @@ void groupings(const std::vector<size_t>& gpus, size_t next, std::vector<std::ve
 // smallest 1 / sum(rate) over groupings, each group pinning at most host / groups.
 double brute_force(const SolverInput& in) {
   std::vector<size_t> usable;
-  for (size_t g = 0; g < in.gpus.size(); ++g)
-    if (in.gpus[g].budget_bytes > 0) usable.push_back(g);
+  for (size_t g = 0; g < in.devices.size(); ++g)
+    if (in.devices[g].budget_bytes > 0) usable.push_back(g);
   std::map<std::pair<std::vector<size_t>, size_t>, double> memo;
   auto group = [&](const std::vector<size_t>& order, size_t count) {
     auto key = std::make_pair(order, count);
@@ -122,7 +122,7 @@ double brute_force(const SolverInput& in) {
 }
 
 const ComputeDevice& device_named(const SolverInput& in, const std::string& name) {
-  for (const auto& g : in.gpus)
+  for (const auto& g : in.devices)
     if (g.name == name) return g;
   throw std::runtime_error("plan names an unknown device " + name);
 }
@@ -217,7 +217,7 @@ SolverInput random_instance(std::mt19937& rng, size_t max_blocks, size_t max_gpu
     d.throughput = identical ? shared : random_rates(rng);
     d.budget_bytes = identical ? shared_budget
                                : in.model.step_activation_bytes + static_cast<uint64_t>((0.2 + 1.0 * u(rng)) * total);
-    in.gpus.push_back(std::move(d));
+    in.devices.push_back(std::move(d));
   }
   const double host_draw = u(rng);
   in.host.name = "cpu";
@@ -233,7 +233,7 @@ TEST(SolverBruteForce, OptimalOnRandomSmallInstances) {
   for (int trial = 0; trial < 300; ++trial) {
     const SolverInput in = random_instance(rng, 8, 3);
     SCOPED_TRACE(::testing::Message() << "trial " << trial << ", " << in.model.blocks.size() << " blocks, "
-                                      << in.gpus.size() << " GPUs, " << to_string(in.objective));
+                                      << in.devices.size() << " GPUs, " << to_string(in.objective));
     const double expected = brute_force(in);
     try {
       const Plan plan = solve(in);
@@ -276,7 +276,7 @@ TEST(SolverBruteForce, BudgetsNeverExceededOnLargerInstances) {
         return w;
       }(), [&] {
         std::vector<uint64_t> b;
-        for (const auto& g : in.gpus) b.push_back(g.budget_bytes);
+        for (const auto& g : in.devices) b.push_back(g.budget_bytes);
         return b;
       }(), in.model.step_activation_bytes, in.prefetch_slots), in.host.budget_bytes);
     }

@@ -180,9 +180,9 @@ TEST(Solver, MakeSolverInputFromInventoryAndBudgets) {
   const DeviceInventory inv = parse_device_override("2x rtx4090");
   const Budgets budgets = resolve_budgets(parse_allocation("cuda:1,12gb;cpu,32gb"), inv);
   const SolverInput in = make_solver_input(flux_like(1, "fp8"), inv, budgets, Objective::latency);
-  ASSERT_EQ(in.gpus.size(), 1u);
-  EXPECT_EQ(in.gpus[0].name, "cuda:1");
-  EXPECT_EQ(in.gpus[0].budget_bytes, 12 * GiB);
+  ASSERT_EQ(in.devices.size(), 1u);
+  EXPECT_EQ(in.devices[0].name, "cuda:1");
+  EXPECT_EQ(in.devices[0].budget_bytes, 12 * GiB);
   EXPECT_EQ(in.host.budget_bytes, 32 * GiB);
   EXPECT_EQ(solve(in).ranks[0].device, "cuda:1");
 }
@@ -225,7 +225,7 @@ TEST(Solver, RefusalNamesADeviceWithoutACopyRate) {
 
 TEST(Solver, TheCpuBackendAsADeviceIsNotCalledAGpu) {
   SolverInput in = testing::input_for(testing::flux_like(2, "bf16"), {}, 100 * GiB);
-  in.gpus = {ComputeDevice{"cpu", find_builtin_profile("cpu")->throughput, 1 * GiB}};
+  in.devices = {ComputeDevice{"cpu", find_builtin_profile("cpu")->throughput, 1 * GiB}};
   const std::string why = refusal(in);
   EXPECT_NE(why.find("each device needs"), std::string::npos) << why;
   EXPECT_EQ(why.find("GPU"), std::string::npos) << why;

@@ -38,7 +38,7 @@ inline SolverInput input_for(ModelCost model, std::vector<ComputeDevice> gpus, u
                              Objective objective = Objective::latency) {
   SolverInput in;
   in.model = std::move(model);
-  in.gpus = std::move(gpus);
+  in.devices = std::move(gpus);
   in.host = {"cpu", find_builtin_profile("cpu")->throughput, host_budget};
   in.objective = objective;
   return in;

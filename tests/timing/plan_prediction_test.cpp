@@ -95,7 +95,7 @@ class PlanPrediction : public testing::Test {
 
   partition::Plan plan(uint64_t device_memory) const {
     launcher::DeviceChoice choice;
-    choice.devices = profile_path_;
+    choice.inventory = profile_path_;
     choice.cpu_device_memory_bytes = device_memory;
     choice.cpu_backend = true;
     return launcher::plan_model(source_->config, *network_, models::checkpoint_weights(*source_->weights), job_, choice)

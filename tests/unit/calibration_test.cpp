@@ -73,7 +73,7 @@ TEST(Calibration, QuickRunGivesRealRatesThatSurviveJson) {
   const partition::HardwareProfile p = launcher::calibrate(*backend, o);
 
   EXPECT_EQ(p.id, "test-calibrated");
-  EXPECT_EQ(p.kind, partition::DeviceKind::cpu);
+  EXPECT_EQ(p.kind, partition::HardwareKind::cpu);
   EXPECT_GT(p.memory_bytes, 0u);
   EXPECT_NE(p.source.find("ditrun bench --calibrate on "), std::string::npos) << p.source;
   EXPECT_NE(p.source.find("GEMM 256x512x512"), std::string::npos) << p.source;
@@ -139,7 +139,7 @@ TEST(BenchCommand, CalibrateWritesALoadableProfile) {
   ASSERT_EQ(run_bench("--calibrate --out " + out + " --id my-host --seconds 0.05", dir + "/log"), 0) << slurp(dir + "/log");
   const partition::HardwareProfile p = partition::load_profile(out);
   EXPECT_EQ(p.id, "my-host");
-  EXPECT_EQ(p.kind, partition::DeviceKind::cpu);
+  EXPECT_EQ(p.kind, partition::HardwareKind::cpu);
   const std::string log = slurp(dir + "/log");
   EXPECT_NE(log.find("gemm bf16"), std::string::npos) << log;
   EXPECT_NE(log.find("ratio"), std::string::npos) << log;

@@ -10,7 +10,7 @@
 #include "models/arch/layout.h"
 #include "models/formats/checkpoint.h"
 #include "models/quant/conversion.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 #include "models/synth/synthetic_model.h"
 #include "models/synth/synthetic_values.h"
 #include "runtime/core/error.h"

@@ -12,7 +12,7 @@
 #include "models/formats/checkpoint.h"
 #include "models/formats/safetensors.h"
 #include "models/quant/fp8_quantize.h"
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 #include "runtime/core/error.h"
 #include "runtime/core/float_codecs.h"
 #include "test_paths.h"

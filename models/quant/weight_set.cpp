@@ -1,4 +1,4 @@
-#include "models/quant/weight.h"
+#include "models/quant/weight_set.h"
 
 #include <nlohmann/json.hpp>
 
