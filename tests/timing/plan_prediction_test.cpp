@@ -1,7 +1,8 @@
 // The planner's prediction against the clock on the CPU backend: a Flux shaped so that a step
 // is GEMM- and attention-bound (hidden 512, 1088 tokens), the machine's rates calibrated at
-// that shape, then each plan's predicted step time must be within 20% of the measured one,
-// for all-resident and for a plan that streams half the model through the copy stream.
+// that shape. The all-resident plan's predicted step time must be within 20% of the measured
+// one, and a plan that streams half the model through the copy stream must cost, relative to
+// all-resident, what the plan predicts within 20%.
 //
 // Timing tests run alone (RUN_SERIAL): another test sharing the cores would slow the measured
 // step but not the calibration taken earlier in the same process. The machines CI runs on are
@@ -136,10 +137,18 @@ TEST_F(PlanPrediction, AllResidentStepWithinTwentyPercent) {
   EXPECT_NEAR(ratio, 1.0, 0.2);
 }
 
-TEST_F(PlanPrediction, HalfStreamedStepWithinTwentyPercent) {
+// Streaming half the model must cost what the plan says it costs: the measured streamed /
+// resident step ratio within 20% of the predicted one. Both plans are timed back to back in
+// one attempt, so what a shared machine does to every step alike (a slower neighbour, a
+// calibration taken on a busy moment) cancels, and what remains is the price of streaming:
+// the copy stream's work and whatever it takes from compute. The absolute accuracy of a step
+// is the test above.
+TEST_F(PlanPrediction, HalfStreamedStepCostsWhatThePlanPredicts) {
   const double ratio = best_of_three([&] {
-    // Room for the activations and 60% of the weights: the slots take some, the rest streams.
     const partition::Plan resident = plan(0);
+    const launcher::PlanTiming all = time(resident);
+    report("all resident", resident, all);
+    // Room for the activations and 60% of the weights: the slots take some, the rest streams.
     const partition::RankPlan& r = resident.ranks[0];
     const uint64_t budget = r.activation_bytes + r.resident_bytes() * 6 / 10;
     const partition::Plan p = plan(budget);
@@ -148,7 +157,10 @@ TEST_F(PlanPrediction, HalfStreamedStepWithinTwentyPercent) {
     report("60% budget, streaming", p, t);
     EXPECT_GT(t.streamed_bytes, r.resident_bytes() / 4);
     EXPECT_LE(t.memory.peak_bytes, budget) << "the backend's ledger enforces the plan's budget";
-    return t.ratio();
+    const double predicted = t.predicted_step_seconds / all.predicted_step_seconds;
+    const double measured = t.measured_step_seconds / all.measured_step_seconds;
+    std::printf("[ timing   ] streamed / resident step: predicted x%.3f, measured x%.3f\n", predicted, measured);
+    return measured / predicted;
   });
   EXPECT_NEAR(ratio, 1.0, 0.2);
 }
