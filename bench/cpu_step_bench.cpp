@@ -67,14 +67,14 @@ void bench_tiny_model(const std::string& testdata, const std::string& name, doub
   // First batch item as one job.
   Shape job_shape(noise.shape.begin() + 1, noise.shape.end());
   HostTensor x(job_shape, std::vector<float>(noise.data.begin(), noise.data.begin() + shape_numel(job_shape)));
-  models::Conditioning cond{{}, name};
+  runtime::Conditioning cond{{}, name};
   const bool flux = src.config.family == arch::Family::Flux;
   auto first = [&](const char* n) {
     const HostTensor& t = io.at(n);
     Shape s(t.shape.begin() + 1, t.shape.end());
     return HostTensor(s, std::vector<float>(t.data.begin(), t.data.begin() + shape_numel(s)));
   };
-  models::GuidanceSettings g;
+  runtime::Guidance g;
   if (flux) {
     cond.tensors["txt"] = first("in.txt");
     cond.tensors["y"] = first("in.y");

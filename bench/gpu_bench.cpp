@@ -42,11 +42,11 @@
 #include "models/pipeline/network.h"
 #include "models/quant/conversion.h"
 #include "models/quant/fp8_quantize.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
 #include "runtime/cuda/cuda_backend.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::bench {
@@ -353,10 +353,10 @@ double copy_section(Backend& be, const Peaks& peaks, const Options& o, std::vect
     return double(bytes) / median(t);
   };
   const double pinned_rate = rate({pinned.data, bytes}), pageable_rate = rate(pageable);
-  Row r1{"copy", fmt::format("host->device pinned {}", partition::format_bytes(bytes)), pinned_rate / 1e9, "GB/s",
+  Row r1{"copy", fmt::format("host->device pinned {}", format_bytes(bytes)), pinned_rate / 1e9, "GB/s",
          pinned_rate / peaks.pcie_bytes, fmt::format("x{:.2f} vs pageable", pinned_rate / pageable_rate),
          "of " + peaks.pcie_assumption};
-  Row r2{"copy", fmt::format("host->device pageable {}", partition::format_bytes(bytes)), pageable_rate / 1e9, "GB/s",
+  Row r2{"copy", fmt::format("host->device pageable {}", format_bytes(bytes)), pageable_rate / 1e9, "GB/s",
          pageable_rate / peaks.pcie_bytes, "", ""};
   for (Row* r : {&r1, &r2}) {
     print_row(*r);
@@ -421,7 +421,7 @@ void step_section(Backend& be, const Options& o, double h2d_rate, std::vector<Ro
       by_name[w->w.name] = &w->w;
       total += w->w.stored_bytes();
     }
-    spdlog::info("flux-dev {} weights made in memory: {} in {:.1f} s", target_name, partition::format_bytes(total),
+    spdlog::info("flux-dev {} weights made in memory: {} in {:.1f} s", target_name, format_bytes(total),
                  std::chrono::duration<double>(Clock::now() - made_start).count());
     const runtime::WeightStore::FindSource find = [&](const std::string& n) -> const Weight* {
       auto it = by_name.find(n);
@@ -468,11 +468,11 @@ void step_section(Backend& be, const Options& o, double h2d_rate, std::vector<Ro
     const double bound = std::max(resident_s, transfer_s);
     const std::string tag = fmt::format("flux-dev 1024^2 {}", target_name);
     Row r1{"step", tag + " all resident", resident_s, "s/step", NAN, "",
-           fmt::format("{} of weights", partition::format_bytes(total))};
+           fmt::format("{} of weights", format_bytes(total))};
     Row r2{"step", tag + " half streamed", streamed_s, "s/step", NAN,
            fmt::format("x{:.2f} vs sync copy", sync_s / streamed_s),
            fmt::format("{:.3f} x max(compute {:.3f}, transfer {:.3f} s: {} at {:.1f} GB/s)", streamed_s / bound,
-                       resident_s, transfer_s, partition::format_bytes(streamed_bytes), h2d_rate / 1e9)};
+                       resident_s, transfer_s, format_bytes(streamed_bytes), h2d_rate / 1e9)};
     Row r3{"step", tag + " half streamed, sync copy", sync_s, "s/step", NAN, "", "copy before each streamed block"};
     for (Row* r : {&r1, &r2, &r3}) {
       print_row(*r);

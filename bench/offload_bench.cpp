@@ -20,7 +20,7 @@
 #include "models/pipeline/job_geometry.h"
 #include "models/pipeline/model_cost.h"
 #include "models/pipeline/network.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 using namespace ditrun;
@@ -100,8 +100,8 @@ int main(int argc, char** argv) {
       if (resident_seconds == 0) resident_seconds = t.measured_step_seconds;
       const double copy_seconds = double(t.streamed_bytes) / copy_rate;
       fmt::print("{:>7.0f}% {:>8} {:>10} {:>10} {:>9.3f}s {:>9.3f}s {:>7.3f} {:>11.3f}x {:>13.1f}%\n", 100 * f,
-                 partition::to_string(plan.mode), partition::format_bytes(plan.ranks[0].resident_bytes()),
-                 partition::format_bytes(t.streamed_bytes), t.predicted_step_seconds, t.measured_step_seconds, t.ratio(),
+                 partition::to_string(plan.mode), format_bytes(plan.ranks[0].resident_bytes()),
+                 format_bytes(t.streamed_bytes), t.predicted_step_seconds, t.measured_step_seconds, t.ratio(),
                  t.measured_step_seconds / resident_seconds, 100 * copy_seconds / t.measured_step_seconds);
     }
     std::filesystem::remove(profile_path);

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
 #ifdef DITRUN_HAVE_CUDA
@@ -40,7 +40,7 @@ void add_backend_options(CLI::App& cmd, BackendOptions& options) {
 }
 
 uint64_t BackendOptions::device_memory_bytes() const {
-  return device_memory.empty() ? 0 : partition::parse_bytes(device_memory, "--device-memory");
+  return device_memory.empty() ? 0 : parse_bytes(device_memory, "--device-memory");
 }
 
 int visible_gpus() {
@@ -104,7 +104,7 @@ std::unique_ptr<runtime::Backend> make_backend(const BackendOptions& options) {
     backend = runtime::make_cpu_backend(cpu);
   }
   spdlog::info("backend: {}, {} activations{}", backend->name(), runtime::precision_name(backend->precision()),
-               budget ? ", device memory " + partition::format_bytes(budget) : "");
+               budget ? ", device memory " + format_bytes(budget) : "");
   return backend;
 }
 

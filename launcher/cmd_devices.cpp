@@ -3,7 +3,8 @@
 #include <unistd.h>
 
 #include "launcher/commands.h"
-#include "launcher/progress.h"
+#include "runtime/core/progress.h"
+#include "runtime/core/units.h"
 #include "runtime/core/parallel.h"
 #ifdef DITRUN_HAVE_CUDA
 #include "runtime/cuda/device_query.h"
@@ -22,7 +23,7 @@ void add_devices_command(CLI::App& app) {
     if (inv.gpus.empty()) fmt::print("gpus          none ({})\n", inv.unavailable_reason.empty() ? "no device" : inv.unavailable_reason);
     for (const auto& g : inv.gpus)
       fmt::print("cuda:{}        {} (sm_{}{}, {} SMs), {} total, {} free\n", g.index, g.name, g.cc_major, g.cc_minor,
-                 g.sm_count, format_bytes(double(g.total_bytes)), format_bytes(double(g.free_bytes)));
+                 g.sm_count, format_bytes(uint64_t(g.total_bytes)), format_bytes(uint64_t(g.free_bytes)));
 #else
     fmt::print("gpus          none (this build has no CUDA backend)\n");
 #endif

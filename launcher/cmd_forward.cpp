@@ -13,7 +13,7 @@
 #include "models/pipeline/network.h"
 #include "models/pipeline/tensor_files.h"
 #include "runtime/core/error.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::launcher {

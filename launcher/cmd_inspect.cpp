@@ -9,7 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/commands.h"
-#include "launcher/progress.h"
+#include "runtime/core/progress.h"
+#include "runtime/core/units.h"
 #include "models/arch/layout.h"
 #include "models/pipeline/model_source.h"
 
@@ -74,7 +75,7 @@ void run_inspect(const std::string& path, const std::optional<std::string>& side
     return;
   }
 
-  fmt::print("file          {} ({}, {})\n", path, formats::file_format_name(ck.format()), format_bytes(double(ck.file_bytes())));
+  fmt::print("file          {} ({}, {})\n", path, formats::file_format_name(ck.format()), format_bytes(uint64_t(ck.file_bytes())));
   if (!ck.stripped_prefix().empty())
     fmt::print("prefix        '{}' stripped ({} tensors of other components set aside)\n", ck.stripped_prefix(),
                ck.other_component_tensors());
@@ -95,12 +96,12 @@ void run_inspect(const std::string& path, const std::optional<std::string>& side
 
   fmt::print("\nplacement units ({})\n  {:<24} {:>8} {:>14} {:>12}\n", units.size(), "unit", "tensors", "bytes", "");
   for (const auto& u : unit_order)
-    if (units.count(u)) fmt::print("  {:<24} {:>8} {:>14} {:>12}\n", u, units[u].tensors, units[u].bytes, format_bytes(double(units[u].bytes)));
+    if (units.count(u)) fmt::print("  {:<24} {:>8} {:>14} {:>12}\n", u, units[u].tensors, units[u].bytes, format_bytes(uint64_t(units[u].bytes)));
 
   fmt::print("\ntotals by storage type\n");
   for (const auto& [type, t] : by_type)
-    fmt::print("  {:<10} {:>8} tensors {:>14} bytes {:>12}\n", type, t.tensors, t.bytes, format_bytes(double(t.bytes)));
-  fmt::print("  {:<10} {:>8} tensors {:>14} bytes {:>12}\n", "total", weights.size(), total, format_bytes(double(total)));
+    fmt::print("  {:<10} {:>8} tensors {:>14} bytes {:>12}\n", type, t.tensors, t.bytes, format_bytes(uint64_t(t.bytes)));
+  fmt::print("  {:<10} {:>8} tensors {:>14} bytes {:>12}\n", "total", weights.size(), total, format_bytes(uint64_t(total)));
 }
 
 }  // namespace

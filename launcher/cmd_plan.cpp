@@ -10,15 +10,13 @@
 
 #include "launcher/commands.h"
 #include "launcher/planning.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::launcher {
 namespace {
 
-using partition::format_bytes;
-using partition::format_seconds;
 
 // Job times run to minutes or hours; format_seconds suits step times.
 std::string format_duration(double seconds) {

@@ -6,7 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "launcher/commands.h"
-#include "launcher/progress.h"
+#include "runtime/core/progress.h"
+#include "runtime/core/units.h"
 #include "models/arch/layout.h"
 #include "models/pipeline/model_source.h"
 #include "models/synth/synthetic_model.h"
@@ -39,8 +40,8 @@ void run_quantize(const std::string& in, const std::string& out, const std::stri
   const auto stats = quant::write_converted_model(out, target, src.config.family, tensors, info,
                                                   [&](size_t d, size_t n, const std::string& name) { progress.update(d, n, name); });
   std::string by_type;
-  for (const auto& [type, bytes] : stats.bytes_by_type) by_type += fmt::format(" {} {}", type, format_bytes(double(bytes)));
-  progress.finish(fmt::format("wrote {} ({} tensors, {};{})", out, stats.tensors_written, format_bytes(double(stats.bytes)), by_type));
+  for (const auto& [type, bytes] : stats.bytes_by_type) by_type += fmt::format(" {} {}", type, format_bytes(uint64_t(bytes)));
+  progress.finish(fmt::format("wrote {} ({} tensors, {};{})", out, stats.tensors_written, format_bytes(uint64_t(stats.bytes)), by_type));
 }
 
 }  // namespace

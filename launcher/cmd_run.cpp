@@ -14,21 +14,21 @@
 #include "launcher/builtin_model.h"
 #include "launcher/commands.h"
 #include "launcher/job_file.h"
-#include "launcher/job_runner.h"
 #include "launcher/ledger.h"
 #include "launcher/abort_report.h"
 #include "launcher/distributed_run.h"
 #include "launcher/planning.h"
-#include "launcher/progress.h"
+#include "runtime/core/progress.h"
 #include "models/pipeline/model_cost.h"
 #include "models/pipeline/noise_file.h"
 #include "models/pipeline/tensor_files.h"
 #include "models/pipeline/model_source.h"
 #include "partition/plan.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 #include "transport/device_link.h"
 #include "transport/mpi_channel.h"
+#include "transport/local_channel.h"
 #include "transport/mpi_session.h"
 
 namespace ditrun::launcher {
@@ -73,11 +73,18 @@ Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
   return job;
 }
 
-// The plan of --plan, checked against what this process can run.
-partition::Plan load_plan(const std::string& path, BackendOptions& backend) {
-  const partition::Plan plan = read_plan_file(path);
-  adopt_plan_device(single_process_rank(plan), backend, true, path);
-  return plan;
+// What every rank of the run is told, whatever the number of ranks.
+DistributedRun make_run(const RunOptions& o, const std::string& model) {
+  DistributedRun run;
+  run.model = model;
+  run.config = o.config;
+  run.out = o.out;
+  run.jobs_file = o.jobs;
+  run.resume = o.resume;
+  run.backend = o.backend;
+  run.devices = o.devices;
+  run.plan_path = o.plan;
+  return run;
 }
 
 // Under mpirun: every rank runs run_distributed; rank 0 coordinates. A rank that cannot go on
@@ -93,19 +100,10 @@ void run_under_mpirun(const RunOptions& o, const std::string& model,
     spdlog::info("rank {} of {} on {} (pid {})", session.rank(), session.size(), session.hostname(),
                  ranks[size_t(session.rank())].pid);
     if (session.rank() == 0) install_abort_report(ranks, session.hostname());
-    DistributedRun run;
+    DistributedRun run = make_run(o, model);
     run.on_in_flight = set_jobs_in_flight;
-    run.model = model;
-    run.config = o.config;
-    run.out = o.out;
-    run.jobs_file = o.jobs;
-
-    run.resume = o.resume;
-    run.backend = o.backend;
     if (run.backend.cuda_device < 0) run.backend.cuda_device = gpu_for_local_rank(session.local_rank());
     run.device_link = [&session] { return transport::make_nccl_link(session); };
-    run.devices = o.devices;
-    run.plan_path = o.plan;
     try {
       if (session.rank() == 0) run.lines = read_lines();
       outcome = run_distributed(*channel, run);
@@ -140,98 +138,18 @@ void run_jobs(RunOptions o) {
     run_under_mpirun(o, model, read_lines);
     return;
   }
-  const std::vector<JobLine> lines = read_lines();
   if (o.devices.mode != "auto" || o.devices.stages != 0)
     fail("--mode and --stages shape a run over several ranks: start it with mpirun -np N");
-
-  std::optional<partition::Plan> plan;
-  if (o.plan) {
-    if (!o.devices.inventory.empty() || !o.devices.allocation.empty() || !o.devices.reserve_vram.empty())
-      fail("--plan already says where every block goes: --devices, --allocation and --reserve-vram are for "
-           "planning without one");
-    plan = load_plan(*o.plan, o.backend);
-  }
-
-  std::filesystem::create_directories(o.out);
-  const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
-  auto backend = make_backend(o.backend);
-  PlanProvider plan_for;
-  if (plan) {
-    plan_for = [&](const models::ModelSource&, const runtime::Model&) { return plan; };
-  } else {
-    const DeviceChoice choice = run_device_choice(o.devices, o.backend, 1);
-    const models::JobSettings job = largest_job_settings(lines);
-    plan_for = [choice, job](const models::ModelSource& source, const runtime::Model& network) {
-      const models::JobGeometry geometry = models::job_geometry(source.config, job);
-      const ModelPlan planned =
-          plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice);
-      spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,
-                   geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
-                   geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
-      return std::optional<partition::Plan>(planned.plan);
-    };
-  }
-  JobRunner runner(model, o.config, *backend, o.out, plan_for);
-
-  // Totals for progress: the steps of every job that will run.
-  std::vector<const JobLine*> todo;
-  int64_t total_steps = 0;
-  size_t skipped = 0, failed = 0;
-  for (const JobLine& l : lines) {
-    if (l.ok() && done.count(l.job->id)) {
-      ++skipped;
-      continue;
-    }
-    todo.push_back(&l);
-    if (l.ok()) {
-      try {
-        total_steps += runner.steps_of(*l.job);
-      } catch (const Error&) {
-        // Reported when the job runs.
-      }
-    }
-  }
-  if (skipped) spdlog::info("--resume: {} job(s) already done in {}", skipped, o.out);
-
-  Progress progress("run", "steps");
-  int64_t steps_done = 0;
-  size_t index = 0;
-  for (const JobLine* l : todo) {
-    ++index;
-    LedgerEntry entry;
-    entry.id = l->ok() ? l->job->id : l->id;
-    const auto start = std::chrono::steady_clock::now();
-    if (!l->ok()) {
-      entry.error = l->error;
-    } else {
-      const Job& job = *l->job;
-      const std::string where = o.jobs.empty() ? "" : fmt::format("{}:{}: ", o.jobs, job.line);
-      int64_t job_steps = 0;
-      try {
-        entry.outputs = runner.run(job, [&](int step, int steps) {
-          job_steps = step;
-          progress.update(size_t(steps_done + step), size_t(std::max(total_steps, steps_done + steps)),
-                          fmt::format("job {}/{} '{}' step {}/{}", index, todo.size(), job.id, step, steps));
-        });
-        entry.status = LedgerStatus::done;
-        entry.steps = int(job_steps);
-      } catch (const Error& e) {
-        entry.error = fmt::format("{}job '{}': {}", where, job.id, e.what());
-        entry.steps = int(job_steps);
-      }
-      steps_done += job_steps;
-    }
-    entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    append_ledger(o.out, entry);
-    if (entry.done()) {
-      spdlog::info("job '{}' done in {:.2f} s: {}", entry.id, entry.seconds, fmt::join(entry.outputs, ", "));
-    } else {
-      ++failed;
-      spdlog::error("{}", entry.error);
-    }
-  }
-  progress.finish(fmt::format("{} job(s) run, {} failed, {} skipped", todo.size(), failed, skipped));
-  if (failed) fail("{} of {} job(s) failed (details in {})", failed, todo.size(), ledger_path(o.out));
+  if (o.plan && (!o.devices.inventory.empty() || !o.devices.allocation.empty() || !o.devices.reserve_vram.empty()))
+    fail("--plan already says where every block goes: --devices, --allocation and --reserve-vram are for "
+         "planning without one");
+  // One process is a one-rank group: the executor of mpirun runs, on a local channel.
+  DistributedRun run = make_run(o, model);
+  run.lines = read_lines();
+  auto channels = transport::make_local_channels(1);
+  const DistributedOutcome outcome = run_distributed(*channels[0], run);
+  if (outcome.failed)
+    fail("{} of {} job(s) failed (details in {})", outcome.failed, outcome.run, ledger_path(o.out));
 }
 
 }  // namespace

@@ -30,7 +30,7 @@
 #include "launcher/serve_api.h"
 #include "models/pipeline/model_source.h"
 #include "partition/plan.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
 #include "server/http_server.h"
@@ -172,7 +172,7 @@ struct Service {
     options.bearer_token = std::move(token);
     options.open_paths = {"/v1/health"};
     options.threads = o.http_threads;
-    options.limits.max_body_bytes = partition::parse_bytes(o.max_body, "--max-body");
+    options.limits.max_body_bytes = parse_bytes(o.max_body, "--max-body");
     options.limits.max_connections = o.max_connections;
     options.limits.request_timeout = std::chrono::milliseconds(int64_t(o.request_timeout * 1000));
     options.limits.idle_timeout = std::chrono::milliseconds(int64_t(o.idle_timeout * 1000));

@@ -3,7 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "launcher/commands.h"
-#include "launcher/progress.h"
+#include "runtime/core/progress.h"
+#include "runtime/core/units.h"
 #include "models/arch/detect.h"
 #include "models/pipeline/model_source.h"
 #include "models/synth/synthetic_model.h"
@@ -56,7 +57,7 @@ void add_synth_command(CLI::App& app) {
     const auto stats = synth::write_synthetic_model(request, [&](size_t done, size_t total, const std::string& name) {
       progress.update(done, total, name);
     });
-    progress.finish(fmt::format("wrote {} ({} tensors, {})", out, stats.tensors_written, format_bytes(double(stats.bytes))));
+    progress.finish(fmt::format("wrote {} ({} tensors, {})", out, stats.tensors_written, format_bytes(uint64_t(stats.bytes))));
   });
 }
 

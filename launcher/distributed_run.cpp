@@ -7,198 +7,179 @@
 #include <filesystem>
 #include <set>
 
+#include "launcher/job_feed.h"
 #include "launcher/ledger.h"
-#include "launcher/run_coordinator.h"
-#include "launcher/run_protocol.h"
-#include "launcher/run_stage_worker.h"
 #include "models/pipeline/model_cost.h"
 #include "models/pipeline/model_source.h"
 #include "models/pipeline/network.h"
-#include "partition/units.h"
 #include "runtime/core/error.h"
+#include "runtime/run/executor.h"
 
 namespace ditrun::launcher {
 namespace {
 
-void send(transport::Channel& channel, int peer, const transport::TensorMessage& m) {
-  channel.send(peer, protocol::kTag, transport::encode_tensor_message(m));
+// --resume: lines whose job the ledger records as done (outputs present) are skipped.
+std::vector<JobLine> pending_lines(const DistributedRun& o, size_t& skipped) {
+  const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
+  std::vector<JobLine> todo;
+  for (const JobLine& l : o.lines) {
+    if (l.ok() && done.count(l.job->id))
+      ++skipped;
+    else
+      todo.push_back(l);
+  }
+  if (skipped) spdlog::info("--resume: {} job(s) already done in {}", skipped, o.out);
+  return todo;
 }
 
-// Rank 0: the plan for `ranks` ranks of this run's backend, from --plan or made here.
-partition::Plan make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
-                          const runtime::Model& network) {
-  if (o.plan_path) return read_plan_file(*o.plan_path);
-  DeviceChoice choice = run_device_choice(o.devices, o.backend, ranks);
-  if (o.devices.objective.empty()) choice.objective = partition::Objective::throughput;  // a queue of jobs
-  const models::JobGeometry geometry =
-      models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(o.lines));
-  return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice).plan;
+bool same_config(const std::optional<std::string>& a, const std::optional<std::string>& b) {
+  if (!a || !b) return !a && !b;
+  std::error_code ec;
+  return *a == *b || std::filesystem::equivalent(*a, *b, ec);
 }
 
-// Rank 0 sends the plan (or why there is none) to every rank; the others receive it.
-partition::Plan share_plan(transport::Channel& channel, const DistributedRun& o, const models::ModelSource& source,
-                           const runtime::Model& network) {
-  if (channel.rank() == 0) {
-    transport::TensorMessage m;
+// The config a line's job runs with: its own, or the run's.
+std::optional<std::string> config_of(const JobLine& l, const std::optional<std::string>& run_config) {
+  return l.ok() && l.job->config ? l.job->config : run_config;
+}
+
+// Rank 0's plan for `ranks` ranks: read from --plan, or made here for the largest job. A plan
+// that cannot be made (the model does not fit) is its error, which fails the jobs; a --plan
+// file that cannot be followed fails the run (`fatal`).
+struct PlanOrError {
+  std::optional<partition::Plan> plan;
+  std::string error;
+  bool fatal = false;
+};
+PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
+                      const runtime::Model& network, const std::vector<JobLine>& lines) {
+  if (o.plan_path) {
     try {
-      partition::Plan plan = make_plan(o, channel.size(), source, network);
-      m.header = {{"kind", protocol::kPlan}, {"plan", partition::to_json(plan)}};
-      for (int r = 1; r < channel.size(); ++r) send(channel, r, m);
-      return plan;
+      return {plan_for_ranks(read_plan_file(*o.plan_path), ranks), "", false};
     } catch (const Error& e) {
-      m.header = {{"kind", protocol::kAbort}, {"error", e.what()}};
-      for (int r = 1; r < channel.size(); ++r) send(channel, r, m);
-      channel.flush();
-      throw;
+      return {std::nullopt, e.what(), true};
     }
   }
-  transport::TensorMessage m = transport::decode_tensor_message(channel.recv(0, protocol::kTag));
-  const std::string kind = m.header.at("kind").get<std::string>();
-  if (kind == protocol::kAbort) fail("rank 0 could not start the run: {}", m.header.at("error").get<std::string>());
-  if (kind != protocol::kPlan) fail("rank {}: expected the plan from rank 0, got '{}'", channel.rank(), kind);
-  return partition::plan_from_json(m.header.at("plan"));
+  try {
+    DeviceChoice choice = run_device_choice(o.devices, o.backend, ranks);
+    // A queue of jobs over several groups: what matters is jobs per hour.
+    if (o.devices.objective.empty() && ranks > 1) choice.objective = partition::Objective::throughput;
+    const models::JobGeometry geometry =
+        models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(lines));
+    const ModelPlan planned =
+        plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice);
+    spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,
+                 geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
+                 geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
+    return {planned.plan, "", false};
+  } catch (const Error& e) {
+    return {std::nullopt, e.what(), false};
+  }
 }
 
-bool same_file(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return std::filesystem::equivalent(a, b, ec);
+// Every job of `lines` recorded as failed with `error` (the plan that could not be made).
+size_t fail_all(const DistributedRun& o, const std::vector<JobLine>& lines, const std::string& error) {
+  for (const JobLine& l : lines) {
+    LedgerEntry entry;
+    entry.id = l.ok() ? l.job->id : l.id;
+    entry.error = !l.ok() ? l.error
+                          : fmt::format("{}job '{}': {}",
+                                        o.jobs_file.empty() ? "" : fmt::format("{}:{}: ", o.jobs_file, l.job->line),
+                                        entry.id, error);
+    append_ledger(o.out, entry);
+    spdlog::error("{}", entry.error);
+  }
+  return lines.size();
 }
 
-bool coordinator_message(std::string_view kind) {
-  return kind == protocol::kRequest || kind == protocol::kDone || kind == protocol::kProgress ||
-         kind == protocol::kResult;
+// One model (its config), every rank: the executor over `lines` (rank 0's) or o.source.
+DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& o,
+                             const std::optional<std::string>& config, const std::vector<JobLine>& lines) {
+  const int rank = channel.rank();
+  // Every rank opens the model (mapped, nothing read yet); rank 0 also plans with it.
+  const models::ModelSource source = models::open_model(o.model, config);
+  const auto network = models::make_network(source.config);
+  models::check_weights_present(*network, *source.weights);
+  const auto denoiser = models::make_denoiser(source.config);
+  spdlog::info("model {}: {} ({} blocks, config {})", o.model, source.config.variant, network->blocks().size(),
+               source.config_source);
+
+  PlanOrError planned;
+  if (rank == 0) planned = make_plan(o, channel.size(), source, *network, lines);
+  if (rank == 0 && !planned.plan && !planned.fatal && !o.source && channel.size() == 1) {
+    const size_t failed = fail_all(o, lines, planned.error);
+    return {failed, failed, 0};
+  }
+
+  JobListSource listed(lines);
+  JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, source.config, *denoiser, config);
+  runtime::ExecutorSetup setup;
+  setup.network = network.get();
+  setup.find_weight = [&](const std::string& n) { return source.weights->find(n); };
+  setup.denoising = denoiser.get();
+  setup.make_plan = [&] {
+    if (!planned.plan) {
+      if (!planned.fatal && !o.source) fail_all(o, lines, planned.error);
+      fail("{}", planned.error);
+    }
+    return *planned.plan;
+  };
+  setup.make_backend = [&](const partition::RankPlan& mine) {
+    BackendOptions options = o.backend;
+    // A plan made here took --device-memory as the budget it now carries.
+    if (!o.plan_path) options.device_memory.clear();
+    adopt_plan_device(mine, options, channel.size() == 1,
+                      o.plan_path ? *o.plan_path : fmt::format("rank {}'s plan", rank));
+    return make_backend(options);
+  };
+  setup.device_link = o.device_link;
+  if (rank == 0) {
+    setup.source = &feed;
+    setup.sink = &feed;
+    setup.on_ready = o.on_ready;
+    setup.on_in_flight = o.on_in_flight;
+  }
+  const runtime::ExecutorOutcome done = runtime::execute(channel, setup);
+  return {done.run, done.failed, 0};
 }
 
 }  // namespace
 
-GroupPosition group_position(const partition::Plan& plan, int rank, int ranks) {
-  if (int(plan.ranks.size()) != ranks)
-    fail("the plan has {} rank(s) but the run has {} (start it with mpirun -np {})", plan.ranks.size(), ranks,
-         plan.ranks.size());
-  const partition::RankPlan& me = plan.ranks[size_t(rank)];
-  GroupPosition pos;
-  pos.group = me.group;
-  pos.stage = me.stage;
-  pos.stages = 0;
-  for (const auto& r : plan.ranks) {
-    if (r.group != me.group) continue;
-    ++pos.stages;
-    if (r.stage == 0) pos.leader = r.rank;
-    if (r.stage == me.stage - 1) pos.previous = r.rank;
-    if (r.stage == me.stage + 1) pos.next = r.rank;
-  }
-  for (const auto& r : plan.ranks)
-    if (r.group == me.group && r.stage == pos.stages - 1) pos.last = r.rank;
-  return pos;
+partition::Plan plan_for_ranks(partition::Plan plan, int ranks) {
+  if (ranks != 1 || plan.ranks.size() == 1) return plan;
+  const int stages = int(std::count_if(plan.ranks.begin(), plan.ranks.end(), [](const auto& r) { return r.group == 0; }));
+  if (stages > 1)
+    fail("the plan is a {} of {} stages per job ({} ranks in all): run it under mpirun with -np {}; one process runs "
+         "only plans whose rank 0 holds the whole model",
+         partition::to_string(plan.mode), stages, plan.ranks.size(), plan.ranks.size());
+  spdlog::warn("the plan has {} replica ranks; this one process runs rank 0's share (mpirun -np {} runs them all)",
+               plan.ranks.size(), plan.ranks.size());
+  plan.host_budget_bytes = plan.host_share_bytes();  // rank 0's share of the host, as under mpirun
+  plan.ranks.resize(1);
+  return plan;
 }
 
 DistributedOutcome run_distributed(transport::Channel& channel, const DistributedRun& o) {
-  const int rank = channel.rank();
-  DistributedOutcome outcome;
-  std::vector<JobLine> todo;
-  if (rank == 0) {
-    std::filesystem::create_directories(o.out);
-    const std::set<std::string> done = o.resume ? completed_jobs(o.out) : std::set<std::string>{};
-    for (const JobLine& l : o.lines) {
-      if (l.ok() && done.count(l.job->id)) {
-        ++outcome.skipped;
-        continue;
-      }
-      todo.push_back(l);
-      // Every rank loads one model, so a job may not bring its own config here.
-      if (l.ok() && l.job->config && !(o.config && same_file(*l.job->config, *o.config))) {
-        JobLine& failed = todo.back();
-        failed.error = fmt::format("{}{}job '{}': a job's own 'config' needs a single-process run (every rank "
-                                   "of an mpirun run loads the run's model and --config)",
-                                   o.jobs_file.empty() ? "" : o.jobs_file + ":", l.job->line ? std::to_string(l.job->line) + ": " : "",
-                                   l.job->id);
-        failed.job.reset();
-      }
-    }
-    if (outcome.skipped) spdlog::info("--resume: {} job(s) already done in {}", outcome.skipped, o.out);
+  if (channel.rank() != 0) return run_model(channel, o, o.config, {});
+  std::filesystem::create_directories(o.out);
+  DistributedOutcome total;
+  const std::vector<JobLine> todo = o.source ? std::vector<JobLine>{} : pending_lines(o, total.skipped);
+  if (channel.size() > 1 || o.source) {
+    const DistributedOutcome r = run_model(channel, o, o.config, todo);
+    return {r.run, r.failed, total.skipped};
   }
-
-  // Every rank opens the model (mapped, nothing read yet); rank 0 also plans with it.
-  const models::ModelSource source = models::open_model(o.model, o.config);
-  const auto network = models::make_network(source.config);
-  models::check_weights_present(*network, *source.weights);
-  const partition::Plan plan = share_plan(channel, o, source, *network);
-  const GroupPosition pos = group_position(plan, rank, channel.size());
-  const partition::RankPlan& mine = plan.ranks[size_t(rank)];
-  if (rank == 0) spdlog::info("{}", partition::summarize(plan));
-
-  BackendOptions backend_options = o.backend;
-  backend_options.device_memory.clear();  // the plan's budget (a --device-memory went into the plan)
-  adopt_plan_device(mine, backend_options, false, fmt::format("rank {}'s plan", rank));
-  auto backend = make_backend(backend_options);
-  runtime::WeightStore weights(*backend, *network, [&](const std::string& n) { return source.weights->find(n); },
-                               mine, plan.host_share_bytes());
-  const auto denoiser = models::make_denoiser(source.config);
-  // Stage to stage on the device when every rank is on CUDA (the plan says so to every rank
-  // alike, so all of them make the collective call or none does).
-  std::unique_ptr<transport::DeviceLink> link;
-  const bool pipelined = plan.group_count() < int(plan.ranks.size());
-  const bool all_cuda = std::all_of(plan.ranks.begin(), plan.ranks.end(),
-                                    [](const partition::RankPlan& r) { return r.device.starts_with("cuda:"); });
-  if (pipelined && all_cuda && o.device_link) {
-    try {
-      link = o.device_link();
-      spdlog::info("rank {}: stage states travel device to device ({})", rank, link->name());
-    } catch (const Error& e) {
-      spdlog::warn("rank {}: stage states travel through host memory: {}", rank, e.what());
-    }
+  // One process: a model per run of consecutive jobs with the same config.
+  for (size_t begin = 0; begin < todo.size();) {
+    const std::optional<std::string> config = config_of(todo[begin], o.config);
+    size_t end = begin + 1;
+    while (end < todo.size() && same_config(config_of(todo[end], o.config), config)) ++end;
+    const DistributedOutcome r =
+        run_model(channel, o, config, std::vector<JobLine>(todo.begin() + long(begin), todo.begin() + long(end)));
+    total.run += r.run;
+    total.failed += r.failed;
+    begin = end;
   }
-  spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
-                mine.blocks.size());
-
-  std::optional<JobListSource> listed;
-  JobSource* jobs = o.source;
-  std::optional<Coordinator> coordinator;
-  if (rank == 0) {
-    if (!jobs) jobs = &listed.emplace(std::move(todo));
-    std::map<int, std::string> groups;  // leader -> "rank 1" / "ranks 2-3"
-    for (int g = 0; g < plan.group_count(); ++g) {
-      std::vector<int> members;
-      for (const auto& r : plan.ranks)
-        if (r.group == g) members.push_back(r.rank);
-      groups[members.front()] = members.size() == 1 ? fmt::format("rank {}", members.front())
-                                                    : fmt::format("ranks {}-{}", members.front(), members.back());
-    }
-    coordinator.emplace(channel, *jobs, o.jobs_file, o.out, source.config, backend->name(), std::move(groups),
-                        o.on_in_flight);
-  }
-  // Rank 0 has its weights; a group whose ranks are still loading asks for jobs when they are
-  // done, so nothing waits on a barrier here.
-  if (rank == 0 && o.on_ready) o.on_ready(plan);
-  StageWorker worker(channel, *backend, *network, weights, *denoiser, pos, link.get());
-  worker.start();
-  const bool live = jobs && jobs->live();
-  while (!worker.finished() || (coordinator && !coordinator->finished())) {
-    // A live source's jobs arrive on other threads: between messages, hand them to waiting
-    // leaders, and wait for either briefly (1 ms keeps pipeline hops prompt).
-    if (live) {
-      coordinator->poll();
-      if (!channel.probe(transport::kAnySource, protocol::kTag)) {
-        jobs->wait_for_jobs(std::chrono::milliseconds(1));
-        continue;
-      }
-    }
-    transport::Message raw = channel.recv(transport::kAnySource, protocol::kTag);
-    transport::TensorMessage m = transport::decode_tensor_message(raw);
-    const std::string kind = m.header.at("kind").get<std::string>();
-    if (coordinator_message(kind)) {
-      if (!coordinator) fail("rank {}: '{}' message from rank {} is for the coordinator", rank, kind, raw.source);
-      coordinator->handle(std::move(m), raw.source);
-    } else {
-      worker.handle(std::move(m), raw.source);
-    }
-  }
-  channel.flush();
-  if (coordinator) {
-    outcome.run = coordinator->run();
-    outcome.failed = coordinator->failed();
-  }
-  return outcome;
+  return total;
 }
 
 }  // namespace ditrun::launcher

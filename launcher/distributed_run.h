@@ -1,9 +1,8 @@
-// `ditrun run` over the ranks of a channel (mpirun processes, or threads in tests): rank 0
-// makes (or reads) the plan and sends it to every rank; each rank loads only the blocks its
-// share of the plan names, on its own backend; then rank 0 coordinates (run_coordinator.h)
-// while every rank, rank 0 included, runs its stage of the jobs that flow through its group
-// (run_stage_worker.h). Outputs and the ledger are written by rank 0 alone, exactly as the
-// single-process run writes them, and are bit-identical to it.
+// `ditrun run` and `ditrun serve` over the ranks of a channel: mpirun processes, threads in
+// tests, or this one process as a one-rank group on a local channel. The launcher's part is
+// here: the model opened on every rank, the plan made (or read) on rank 0 for the run's
+// ranks, each rank's backend, jobs from job lines (or a server's board) and their outputs and
+// ledger lines; the runtime's executor (runtime/run/executor.h) runs it all.
 #pragma once
 
 #include <functional>
@@ -15,7 +14,6 @@
 #include "launcher/job_file.h"
 #include "launcher/job_source.h"
 #include "launcher/planning.h"
-#include "launcher/run_stage_worker.h"
 #include "transport/channel.h"
 #include "transport/device_link.h"
 
@@ -29,7 +27,7 @@ struct DistributedRun {
   std::vector<JobLine> lines;   // rank 0's; other ranks ignore them
   // Rank 0: a source to take the jobs from instead of `lines` (`ditrun serve`'s job board);
   // not owned. `plan_for` sizes the plan when the jobs are not known in advance.
-  JobSource* source = nullptr;
+  JobLineSource* source = nullptr;
   std::optional<models::JobSettings> plan_for;
   // Rank 0: called once rank 0 has its weights loaded, before the first job.
   std::function<void(const partition::Plan&)> on_ready;
@@ -48,9 +46,14 @@ struct DistributedOutcome {
   size_t run = 0, failed = 0, skipped = 0;  // rank 0's counts; zero elsewhere
 };
 
+// On a one-rank channel, consecutive job lines that name the same config run as one segment
+// (the model is opened once per segment), so a job may bring its own config; on more ranks
+// every rank loads the run's model and such a job fails.
 DistributedOutcome run_distributed(transport::Channel& channel, const DistributedRun& run);
 
-// The rank layout of a plan, checked against the rank count: fails naming the mismatch.
-GroupPosition group_position(const partition::Plan& plan, int rank, int ranks);
+// The plan as `ranks` ranks run it. One process runs a plan whose rank 0 renders a job alone:
+// of a plan of replicas it runs rank 0's share (with a warning); a plan that splits a job
+// over several ranks fails, naming the ranks it needs. More ranks run the plan as it is.
+partition::Plan plan_for_ranks(partition::Plan plan, int ranks);
 
 }  // namespace ditrun::launcher

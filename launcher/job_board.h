@@ -1,6 +1,6 @@
 // The jobs of `ditrun serve`: the queue clients add to, what became of every job, and the
 // ledger lines that let a restarted server pick up where it stopped. HTTP threads submit,
-// read and cancel; the coordinator takes jobs from it as a live JobSource. One mutex guards
+// read and cancel; the executor takes jobs from it as a live JobLineSource. One mutex guards
 // it all: every call is short (the ledger append, one fsync'd line, is the longest).
 //
 // A job is accepted only once its "queued" line is on disk, so an accepted job is never lost:
@@ -58,7 +58,7 @@ struct BoardCounters {
   nlohmann::json device_memory = nlohmann::json::object();  // by rank, as the last step saw it
 };
 
-class JobBoard : public JobSource {
+class JobBoard : public JobLineSource {
  public:
   // `out_dir`: where the ledger and outputs live. `max_queued`: the most jobs waiting at once;
   // more are refused (the client retries later). `default_steps`: the model's, for totals.
@@ -95,7 +95,7 @@ class JobBoard : public JobSource {
   bool draining() const;
   BoardCounters counters() const;
 
-  // JobSource (the coordinator's side)
+  // JobLineSource (the executor's side, through a JobFeed)
   std::optional<JobLine> next() override;
   bool exhausted() const override;
   bool live() const override { return true; }

@@ -1,7 +1,8 @@
-// Where a coordinator's jobs come from, and who hears what becomes of them. `ditrun run`
-// hands out the lines of a job file (JobListSource); `ditrun serve` hands out jobs as clients
-// submit them (launcher/job_board.h). The coordinator calls these on one thread; a live source
-// is fed from others and does its own locking.
+// Where a run's job lines come from, and who hears what becomes of them. `ditrun run` hands
+// out the lines of a job file (JobListSource); `ditrun serve` hands out jobs as clients submit
+// them (launcher/job_board.h). launcher/job_feed.h turns either into the executor's
+// runtime::JobSource; the executor calls these on one thread, and a live source is fed from
+// others and does its own locking.
 #pragma once
 
 #include <chrono>
@@ -14,9 +15,9 @@
 
 namespace ditrun::launcher {
 
-class JobSource {
+class JobLineSource {
  public:
-  virtual ~JobSource() = default;
+  virtual ~JobLineSource() = default;
   // The next job to hand out, if one is waiting now; an invalid line is handed out too (the
   // coordinator records it as failed).
   virtual std::optional<JobLine> next() = 0;
@@ -40,7 +41,7 @@ class JobSource {
 };
 
 // The lines of a job file (or the one job from flags), in order.
-class JobListSource : public JobSource {
+class JobListSource : public JobLineSource {
  public:
   explicit JobListSource(std::vector<JobLine> lines) : lines_(std::move(lines)) {}
   std::optional<JobLine> next() override {

@@ -27,7 +27,7 @@ struct PlanTiming {
 // model; its budget_bytes becomes the backend's device-memory limit, so a plan that
 // underestimates memory fails here instead of passing unnoticed.
 PlanTiming time_plan(const models::ModelSource& source, const runtime::Model& network, const partition::Plan& plan,
-                     const Shape& latent, const std::string& cond_path, const models::GuidanceSettings& guidance,
+                     const Shape& latent, const std::string& cond_path, const runtime::Guidance& guidance,
                      runtime::CpuBackendOptions backend_options, double budget_seconds);
 
 }  // namespace ditrun::launcher

@@ -14,7 +14,7 @@
 #include "models/pipeline/model_source.h"
 #include "models/pipeline/network.h"
 #include "partition/solver.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::launcher {
@@ -103,14 +103,14 @@ partition::Plan read_plan_file(const std::string& path) {
 }
 
 uint64_t parse_reserve_vram(const std::string& text) {
-  const std::string t = partition::normalize_token(text);
+  const std::string t = normalize_token(text);
   char* end = nullptr;
   const double gb = std::strtod(t.c_str(), &end);
   if (!t.empty() && end == t.c_str() + t.size()) {
     if (!std::isfinite(gb) || gb < 0 || gb > 1e6) fail("--reserve-vram '{}': expected GB between 0 and 1e6", text);
-    return uint64_t(gb * double(partition::GiB));
+    return uint64_t(gb * double(GiB));
   }
-  return partition::parse_bytes(t, "--reserve-vram");
+  return parse_bytes(t, "--reserve-vram");
 }
 
 partition::Layout parse_mode(const std::string& mode, int stages, int ranks) {
@@ -140,7 +140,7 @@ DeviceChoice DeviceOptions::choice() const {
   c.allocation = allocation;
   if (!reserve_vram.empty()) c.reserve_vram_bytes = parse_reserve_vram(reserve_vram);
   c.objective = partition::parse_objective(objective.empty() ? "latency" : objective);
-  if (!device_memory.empty()) c.cpu_device_memory_bytes = partition::parse_bytes(device_memory, "--device-memory");
+  if (!device_memory.empty()) c.cpu_device_memory_bytes = parse_bytes(device_memory, "--device-memory");
   c.mode = mode;
   c.stages = stages;
   return c;
@@ -273,7 +273,7 @@ DeviceChoice run_device_choice(const DeviceOptions& devices, const BackendOption
   choice.cuda_device = std::max(backend.cuda_device, 0);
   if (backend.device_memory_bytes() && choice.allocation.empty()) {
     // --device-memory caps every rank's GPU, as --allocation would name them.
-    const std::string size = partition::format_bytes_exact(backend.device_memory_bytes());
+    const std::string size = format_bytes_exact(backend.device_memory_bytes());
     for (int r = 0; r < ranks; ++r)
       choice.allocation += fmt::format("cuda:{},{};", ranks == 1 ? choice.cuda_device : r, size);
     choice.allocation += "cpu,*";
@@ -297,8 +297,8 @@ void adopt_plan_device(const partition::RankPlan& rank, BackendOptions& backend,
          rank.device, cpu_run ? "CPU" : "CUDA", backend.backend);
   if (!backend.device_memory.empty())
     fail("--device-memory and --plan both set the device budget; the plan's is {} (budget_bytes)",
-         partition::format_bytes(rank.budget_bytes));
-  backend.device_memory = partition::format_bytes_exact(rank.budget_bytes);
+         format_bytes(rank.budget_bytes));
+  backend.device_memory = format_bytes_exact(rank.budget_bytes);
   if (!cpu_plan && single_process && backend.cuda_device < 0) {
     int index = -1;
     const std::string_view digits = std::string_view(rank.device).substr(5);

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

@@ -4,7 +4,7 @@
 #include <optional>
 #include <set>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

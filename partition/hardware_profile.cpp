@@ -3,7 +3,7 @@
 #include <cmath>
 #include <fstream>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

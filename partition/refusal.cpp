@@ -5,7 +5,7 @@
 #include <limits>
 #include <map>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

@@ -7,7 +7,7 @@
 
 #include "partition/group_solver.h"
 #include "partition/refusal.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

@@ -3,7 +3,7 @@
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
 #include "runtime/core/error.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 #include "runtime/sampling/euler.h"
 
 namespace ditrun::models {
@@ -50,17 +50,17 @@ class FluxDenoiser final : public Denoiser {
       fail("Flux latent {} should be [{}, H, W] with H and W even", shape_string(s), channels());
   }
 
-  void check_conditioning(const Conditioning& c, const GuidanceSettings& g) const override {
+  void check_conditioning(const Conditioning& c, const Guidance& g) const override {
     cond_tensor(c, "txt", {-1, p_.context_in_dim}, fmt::format("[L, {}]", p_.context_in_dim));
     cond_tensor(c, "y", {p_.vec_in_dim}, fmt::format("[{}]", p_.vec_in_dim));
     if (g.cfg != 1) fail("Flux models take embedded guidance, not classifier-free guidance: cfg must be 1 (got {})", g.cfg);
   }
 
   int64_t image_tokens(const Shape& s) const override { return (s[1] / 2) * (s[2] / 2); }
-  int calls_per_step(const GuidanceSettings&) const override { return 1; }
+  int calls_per_step(const Guidance&) const override { return 1; }
 
   HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& c,
-                             const GuidanceSettings& g) const override {
+                             const Guidance& g) const override {
     HostTensors in;
     const HostTensor latent = batched(x);
     in["img"] = patchify_2x2(latent, PatchOrder::ChannelMajor);
@@ -81,7 +81,7 @@ class FluxDenoiser final : public Denoiser {
     return in;
   }
 
-  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const GuidanceSettings&) const override {
+  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const Guidance&) const override {
     Shape batched_latent = latent;
     batched_latent.insert(batched_latent.begin(), 1);
     return unbatched(unpatchify_2x2(out, batched_latent, PatchOrder::ChannelMajor));
@@ -110,7 +110,7 @@ class WanDenoiser final : public Denoiser {
       fail("Wan latent {} should be [{}, F, H, W] with H and W even", shape_string(s), p_.in_dim);
   }
 
-  void check_conditioning(const Conditioning& c, const GuidanceSettings& g) const override {
+  void check_conditioning(const Conditioning& c, const Guidance& g) const override {
     const std::string layout = fmt::format("[L ≤ {}, {}]", p_.text_len, p_.text_dim);
     for (const char* name : {"context", "context_neg"}) {
       if (std::string_view(name) == "context_neg" && g.cfg == 1) continue;
@@ -120,10 +120,10 @@ class WanDenoiser final : public Denoiser {
   }
 
   int64_t image_tokens(const Shape& s) const override { return s[1] * (s[2] / 2) * (s[3] / 2); }
-  int calls_per_step(const GuidanceSettings& g) const override { return g.cfg == 1 ? 1 : 2; }
+  int calls_per_step(const Guidance& g) const override { return g.cfg == 1 ? 1 : 2; }
 
   HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& c,
-                             const GuidanceSettings& g) const override {
+                             const Guidance& g) const override {
     const bool cfg = g.cfg != 1;
     const int64_t B = cfg ? 2 : 1, n = x.numel();
     // Both prompts zero-padded to one length; the model pads to text_len with zeros anyway.
@@ -145,7 +145,7 @@ class WanDenoiser final : public Denoiser {
     return in;
   }
 
-  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const GuidanceSettings& g) const override {
+  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const Guidance& g) const override {
     const int64_t n = shape_numel(latent);
     if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
       fail("Wan output {} does not hold {} latent(s) of {}", shape_string(out.shape), g.cfg != 1 ? 2 : 1, shape_string(latent));

@@ -15,43 +15,29 @@
 #include "models/arch/model_config.h"
 #include "runtime/exec/model.h"
 #include "runtime/exec/weight_store.h"
+#include "runtime/run/denoising.h"
 
 namespace ditrun::models {
 
-// A job's conditioning, from its cond file: Flux `txt` [L, ctx] and `y` [vec]; Wan
-// `context` [L, text_dim] and, for cfg ≠ 1, `context_neg` [L', text_dim].
-struct Conditioning {
-  runtime::HostTensors tensors;
-  std::string source;  // the file, for messages
-};
+using runtime::Conditioning;
+using runtime::Guidance;
 
-struct GuidanceSettings {
-  double guidance = 0;  // Flux-dev embedded guidance
-  double cfg = 1;       // classifier-free guidance scale; 1 = off
-};
-
-class Denoiser {
+class Denoiser : public runtime::Denoising {
  public:
-  virtual ~Denoiser() = default;
   // Latent shape for a render of width × height pixels (and frames for video).
   virtual Shape latent_shape(int64_t width, int64_t height, int64_t frames) const = 0;
   // Fails naming the problem when a latent (e.g. from a noise file) cannot be rendered.
   virtual void check_latent(const Shape& latent) const = 0;
   // Fails naming the cond file and tensor when the conditioning does not fit the model.
-  virtual void check_conditioning(const Conditioning& cond, const GuidanceSettings& guidance) const = 0;
+  virtual void check_conditioning(const Conditioning& cond, const Guidance& guidance) const = 0;
   // Latent patches the network sees (the token count Flux's dynamic shift depends on).
   virtual int64_t image_tokens(const Shape& latent) const = 0;
   // Network calls per step (2 with classifier-free guidance).
-  virtual int calls_per_step(const GuidanceSettings& guidance) const = 0;
-  // The network's inputs for latent x at noise level sigma (the reference io names).
-  virtual runtime::HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& cond,
-                                              const GuidanceSettings& guidance) const = 0;
-  // The velocity for a latent of shape `latent` from the network's output (guidance applied).
-  virtual HostTensor velocity_from_output(const HostTensor& output, const Shape& latent,
-                                          const GuidanceSettings& guidance) const = 0;
+  virtual int calls_per_step(const Guidance& guidance) const = 0;
+  // network_inputs and velocity_from_output: runtime::Denoising.
 
   using NetworkCall = std::function<HostTensor(const runtime::HostTensors& inputs)>;
-  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& cond, const GuidanceSettings& guidance,
+  HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& cond, const Guidance& guidance,
                       const NetworkCall& network) const {
     return velocity_from_output(network(network_inputs(x, sigma, cond, guidance)), x.shape, guidance);
   }

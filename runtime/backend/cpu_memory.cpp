@@ -5,7 +5,7 @@
 
 #include <sys/mman.h>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 #include "runtime/memory/arena_allocator.h"
 
@@ -16,8 +16,8 @@ std::shared_ptr<void> MemoryLedger::charge(uint64_t bytes, const std::function<s
     std::lock_guard lock(mutex_);
     if (limit_ > 0 && bytes > limit_ - std::min(limit_, in_use_))
       fail("cpu device memory: {} needs {} but only {} of the {} budget is free ({} in use)", what(),
-           partition::format_bytes(bytes), partition::format_bytes(limit_ - std::min(limit_, in_use_)), partition::format_bytes(limit_),
-           partition::format_bytes(in_use_));
+           format_bytes(bytes), format_bytes(limit_ - std::min(limit_, in_use_)), format_bytes(limit_),
+           format_bytes(in_use_));
     in_use_ += bytes;
     peak_ = std::max(peak_, in_use_);
   }

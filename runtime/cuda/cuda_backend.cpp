@@ -20,7 +20,7 @@
 #include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/dequantize.h"
 #include "kernels/cuda/linear.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 #include "runtime/core/float_codecs.h"
 #include "runtime/cuda/device_arena.h"
@@ -134,7 +134,7 @@ class CudaBackend final : public Backend, private kc::Scratch {
 
   std::string name() const override {
     return fmt::format("cuda:{} ({}, sm_{}{}, {})", device_, device_name_, caps_.cc_major, caps_.cc_minor,
-                       partition::format_bytes(total_bytes_));
+                       format_bytes(total_bytes_));
   }
   Device device() const override { return Device{DeviceKind::Cuda, device_}; }
   Precision precision() const override { return options_.precision; }
@@ -166,7 +166,7 @@ class CudaBackend final : public Backend, private kc::Scratch {
     return DeviceWeight{&w, device_bytes, std::move(cw)};
   }
   Buffer allocate_device(uint64_t bytes) override {
-    auto a = arena().allocate(bytes, [&] { return fmt::format("a weight buffer of {}", partition::format_bytes(bytes)); });
+    auto a = arena().allocate(bytes, [&] { return fmt::format("a weight buffer of {}", format_bytes(bytes)); });
     return Buffer{std::move(a.hold), a.data, bytes};
   }
   Buffer allocate_pinned(uint64_t bytes) override {
@@ -175,7 +175,7 @@ class CudaBackend final : public Backend, private kc::Scratch {
     if (const cudaError_t err = cudaHostAlloc(&p, std::max<uint64_t>(bytes, 1), cudaHostAllocPortable); err != cudaSuccess) {
       cudaGetLastError();
       fail("pinned host memory: cudaHostAlloc of {} failed ({}); lower the host budget or stream fewer blocks",
-           partition::format_bytes(bytes), cudaGetErrorString(err));
+           format_bytes(bytes), cudaGetErrorString(err));
     }
     std::shared_ptr<void> hold(p, [](void* q) { cudaFreeHost(q); });
     return Buffer{std::move(hold), static_cast<uint8_t*>(p), bytes};
@@ -220,7 +220,7 @@ class CudaBackend final : public Backend, private kc::Scratch {
     if (fixed) {
       if (bytes > fixed)
         spdlog::warn("cuda:{}: the plan's layout asks for {} of device memory, the arena has {}", device_,
-                     partition::format_bytes(bytes), partition::format_bytes(fixed));
+                     format_bytes(bytes), format_bytes(fixed));
       return;
     }
     planned_arena_bytes_ = bytes;
@@ -384,12 +384,12 @@ class CudaBackend final : public Backend, private kc::Scratch {
         size_t free_b = 0, total_b = 0;
         check_cuda(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
         if (free_b <= options_.reserve_bytes)
-          fail("cuda:{}: {} free, no more than the {} kept in reserve", device_, partition::format_bytes(free_b),
-               partition::format_bytes(options_.reserve_bytes));
+          fail("cuda:{}: {} free, no more than the {} kept in reserve", device_, format_bytes(free_b),
+               format_bytes(options_.reserve_bytes));
         bytes = free_b - options_.reserve_bytes;
       }
       arena_ = std::make_unique<cuda::DeviceArena>(bytes, device_);
-      spdlog::info("{}: device arena of {}", name(), partition::format_bytes(bytes));
+      spdlog::info("{}: device arena of {}", name(), format_bytes(bytes));
     }
     return *arena_;
   }

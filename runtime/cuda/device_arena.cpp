@@ -3,7 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include "kernels/cuda/cuda_check.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::runtime::cuda {
@@ -15,8 +15,8 @@ DeviceArena::DeviceArena(uint64_t bytes, int device) : state_(std::make_shared<S
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    fail("cuda:{}: cannot allocate a device arena of {} ({} of {} free): {}", device, partition::format_bytes(bytes),
-         partition::format_bytes(free_b), partition::format_bytes(total_b), cudaGetErrorString(err));
+    fail("cuda:{}: cannot allocate a device arena of {} ({} of {} free): {}", device, format_bytes(bytes),
+         format_bytes(free_b), format_bytes(total_b), cudaGetErrorString(err));
   }
 }
 

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <optional>
 
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::runtime {

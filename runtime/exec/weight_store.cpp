@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/memory/arena_layout.h"
 #include "runtime/core/error.h"
 
@@ -57,7 +57,6 @@ WeightStore::~WeightStore() {
 void WeightStore::place(const Model& model, const FindSource& find_source,
                         const std::map<std::string, bool, std::less<>>& homes, int prefetch_depth,
                         uint64_t host_budget_bytes, const partition::RankPlan* rank) {
-  using partition::format_bytes;
   // 1. Which units, which weights, how many bytes: everything is checked before allocating.
   std::map<std::string, bool, std::less<>> unplaced(homes);
   for (auto& unit : model_units(model)) {

@@ -2,7 +2,7 @@
 
 #include <iterator>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::runtime {
@@ -36,8 +36,8 @@ uint64_t ArenaAllocator::allocate(uint64_t bytes, const std::function<std::strin
   if (fit == free_by_size_.end() || need < bytes) {
     const uint64_t largest = free_by_size_.empty() ? 0 : free_by_size_.rbegin()->first;
     fail("device memory: {} needs {}, but the arena of {} has {} in use and its largest free range is {}", what(),
-         partition::format_bytes(bytes), partition::format_bytes(capacity_), partition::format_bytes(in_use_),
-         partition::format_bytes(largest));
+         format_bytes(bytes), format_bytes(capacity_), format_bytes(in_use_),
+         format_bytes(largest));
   }
   uint64_t best_offset = fit->second;
   for (auto s = std::next(fit); s != free_by_size_.end() && s->first == fit->first; ++s)

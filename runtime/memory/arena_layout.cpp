@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 
 namespace ditrun::runtime {
 namespace {
@@ -47,7 +47,6 @@ WorkspaceNeeds estimate_workspace(std::span<const Weight* const> weights, uint64
 }
 
 std::string ArenaLayout::describe() const {
-  using partition::format_bytes;
   std::string slots = prefetch_depth > 0
                           ? fmt::format(" + {} slot{} x {}", prefetch_depth, prefetch_depth == 1 ? "" : "s",
                                         format_bytes(slots_bytes / uint64_t(prefetch_depth)))

@@ -11,7 +11,7 @@
 #include "models/pipeline/denoiser.h"
 #include "reference_case.h"
 #include "runtime/cuda/cuda_backend.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 #include "runtime/sampling/euler.h"
 #include "runtime/sampling/schedule.h"
 
@@ -100,8 +100,8 @@ TEST_P(CudaSample, EulerReproducesTheLatentInF32) {
   const HostTensor& noise = rc.io.at("sample.noise");
   for (int64_t b = 0; b < noise.shape[0]; ++b) {
     HostTensor x = batch_item(noise, b);
-    models::Conditioning cond{{}, GetParam()};
-    models::GuidanceSettings g{cfg.sampling.guidance, cfg.sampling.cfg};
+    runtime::Conditioning cond{{}, GetParam()};
+    runtime::Guidance g{cfg.sampling.guidance, cfg.sampling.cfg};
     if (flux) {
       cond.tensors["txt"] = batch_item(rc.io.at("in.txt"), b);
       cond.tensors["y"] = batch_item(rc.io.at("in.y"), b);

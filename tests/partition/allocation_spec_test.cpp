@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

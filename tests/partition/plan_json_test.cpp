@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "partition/solver.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 #include "test_models.h"
 

@@ -12,7 +12,7 @@
 
 #include "partition/solver.h"
 #include "partition/stage_fit.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::partition {

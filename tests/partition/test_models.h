@@ -6,7 +6,7 @@
 
 #include "partition/hardware_profile.h"
 #include "partition/solver.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 
 namespace ditrun::partition::testing {
 

@@ -1,4 +1,4 @@
-#include "partition/units.h"
+#include "runtime/core/units.h"
 
 #include <gtest/gtest.h>
 

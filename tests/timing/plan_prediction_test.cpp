@@ -26,7 +26,7 @@
 #include "models/pipeline/model_cost.h"
 #include "models/pipeline/network.h"
 #include "partition/hardware_profile.h"
-#include "partition/units.h"
+#include "runtime/core/units.h"
 
 namespace ditrun::test {
 namespace {
@@ -109,8 +109,8 @@ class PlanPrediction : public testing::Test {
   static void report(const std::string& label, const partition::Plan& plan, const launcher::PlanTiming& t) {
     std::printf("[ timing   ] %-26s %s predicted %.4f s, measured %.4f s (x%.3f); streamed %s per step; peak %s of %s\n",
                 label.c_str(), std::string(partition::to_string(plan.mode)).c_str(), t.predicted_step_seconds,
-                t.measured_step_seconds, t.ratio(), partition::format_bytes(t.streamed_bytes).c_str(),
-                partition::format_bytes(t.memory.peak_bytes).c_str(), partition::format_bytes(t.memory.limit_bytes).c_str());
+                t.measured_step_seconds, t.ratio(), format_bytes(t.streamed_bytes).c_str(),
+                format_bytes(t.memory.peak_bytes).c_str(), format_bytes(t.memory.limit_bytes).c_str());
   }
 
   static launcher::BuiltinModel* files_;

@@ -10,7 +10,7 @@
 
 #include "reference_case.h"
 #include "runtime/backend/cpu_backend.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 #include "runtime/memory/arena_allocator.h"
 #include "runtime/memory/arena_layout.h"
 

@@ -206,7 +206,7 @@ struct TinyRun {
   }
 
   // Activation bytes one velocity call allocates at its peak, on top of the resident weights.
-  uint64_t measured_peak(const HostTensor& x, const models::Conditioning& cond, const models::GuidanceSettings& g) {
+  uint64_t measured_peak(const HostTensor& x, const runtime::Conditioning& cond, const runtime::Guidance& g) {
     backend->reset_peak_memory();
     const uint64_t before = backend->memory_stats().in_use_bytes;
     denoiser->velocity(x, 0.5, cond, g, models::local_network(*backend, *network, *store));
@@ -228,7 +228,7 @@ TEST(ModelCost, ActivationEstimateBoundsTheCpuBackendsPeak) {
     const Shape latent = flux.denoiser->latent_shape(w, h, 1);
     EXPECT_EQ(job.tokens.image, flux.denoiser->image_tokens(latent));
     const HostTensor txt = runtime::seeded_noise(1, {text, fp.context_in_dim}), y = runtime::seeded_noise(2, {fp.vec_in_dim});
-    const models::Conditioning cond{{{"txt", txt}, {"y", y}}, "cond"};
+    const runtime::Conditioning cond{{{"txt", txt}, {"y", y}}, "cond"};
     const uint64_t measured = flux.measured_peak(runtime::seeded_noise(3, latent), cond, {3.5, 1});
     const uint64_t estimate = uint64_t(flux.network->activation_elements(job.tokens, job.batch)) * sizeof(float);
     EXPECT_LE(measured, estimate) << w << "x" << h << " text " << text;
@@ -243,7 +243,7 @@ TEST(ModelCost, ActivationEstimateBoundsTheCpuBackendsPeak) {
     EXPECT_EQ(job.tokens.image, wan.denoiser->image_tokens(latent));
     EXPECT_EQ(job.batch, wan.denoiser->calls_per_step({0, cfg}));
     const HostTensor ctx = runtime::seeded_noise(1, {5, wp.text_dim}), neg = runtime::seeded_noise(2, {3, wp.text_dim});
-    const models::Conditioning cond{{{"context", ctx}, {"context_neg", neg}}, "cond"};
+    const runtime::Conditioning cond{{{"context", ctx}, {"context_neg", neg}}, "cond"};
     const uint64_t measured = wan.measured_peak(runtime::seeded_noise(3, latent), cond, {0, cfg});
     const uint64_t estimate = uint64_t(wan.network->activation_elements(job.tokens, job.batch)) * sizeof(float);
     EXPECT_LE(measured, estimate) << w << "x" << h << "x" << frames;

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "reference_case.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 
 namespace ditrun::test {
 namespace {

@@ -25,8 +25,8 @@ TEST_P(ReferenceSample, EulerReproducesTheLatent) {
 
   for (int64_t b = 0; b < noise.shape[0]; ++b) {
     HostTensor x = batch_item(noise, b);
-    models::Conditioning cond{{}, GetParam()};
-    models::GuidanceSettings g{cfg.sampling.guidance, cfg.sampling.cfg};
+    runtime::Conditioning cond{{}, GetParam()};
+    runtime::Guidance g{cfg.sampling.guidance, cfg.sampling.cfg};
     if (flux) {
       cond.tensors["txt"] = batch_item(rc.io.at("in.txt"), b);
       cond.tensors["y"] = batch_item(rc.io.at("in.y"), b);

@@ -9,7 +9,7 @@
 #include "reference_case.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/core/error.h"
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 
 namespace ditrun::test {
 namespace {

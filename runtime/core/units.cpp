@@ -1,4 +1,4 @@
-#include "partition/units.h"
+#include "runtime/core/units.h"
 
 #include <charconv>
 #include <utility>
@@ -7,7 +7,7 @@
 
 #include "runtime/core/error.h"
 
-namespace ditrun::partition {
+namespace ditrun {
 
 std::string normalize_token(std::string_view text) {
   size_t begin = 0, end = text.size();
@@ -97,4 +97,4 @@ std::string format_seconds(double seconds) {
   return fmt::format("{:.3g} s", seconds);
 }
 
-}  // namespace ditrun::partition
+}  // namespace ditrun

@@ -1,4 +1,4 @@
-#include "runtime/exec/executor.h"
+#include "runtime/exec/model_call.h"
 
 #include "runtime/core/error.h"
 #include "runtime/exec/stage.h"

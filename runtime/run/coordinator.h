@@ -1,10 +1,10 @@
-// Rank 0's other job in a distributed run: it hands out jobs from a JobSource, one at a time,
-// to whichever group leader asks first (so unequal GPUs and unequal jobs balance themselves).
-// A leader that asks while a live source has nothing waits until a job arrives (poll()), and
-// is told to stop once the source is exhausted. It prepares
-// each job just before (conditioning read and checked here, so a bad file fails the job
-// without bothering a group), and writes every result: outputs and ledger line, as the
-// single-process run does, from this one rank only.
+// Rank 0's other role in a run: it hands out jobs from a JobSource, one at a time, to
+// whichever group leader asks first (so unequal GPUs and unequal jobs balance themselves). A
+// leader that asks while a live source has nothing waits until a job arrives (poll()), and is
+// told to stop once the source is exhausted. It prepares each job just before sending it
+// (conditioning read and checked here, so a bad file fails the job without bothering a
+// group), and hands every result to the JobSink (outputs, then the ledger line) from this one
+// rank only.
 #pragma once
 
 #include <chrono>
@@ -13,26 +13,22 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "launcher/job_file.h"
-#include "launcher/job_source.h"
-#include "launcher/job_sampling.h"
-#include "launcher/ledger.h"
-#include "launcher/progress.h"
+#include "runtime/run/job_source.h"
+#include "runtime/core/progress.h"
 #include "transport/channel.h"
 #include "transport/tensor_message.h"
 
-namespace ditrun::launcher {
+namespace ditrun::runtime {
 
 class Coordinator {
  public:
-  // `source`: the jobs to run (invalid lines are recorded as failed as they come). `jobs_file`
-  // prefixes errors with "FILE:LINE: " ("" for none). `groups`: each group leader's rank and
-  // how its ranks read in messages ("rank 1", "ranks 2-3"). `on_in_flight` hears in_flight()
-  // whenever it changes.
-  Coordinator(transport::Channel& channel, JobSource& source, std::string jobs_file, std::string out_dir,
-              const arch::ModelConfig& config, std::string backend_name, std::map<int, std::string> groups,
+  // `groups`: each group leader's rank and how its ranks read in messages ("rank 1",
+  // "ranks 2-3"). `backend`: what renders the jobs, for the outputs' metadata.
+  // `predicted_step_seconds` (0: none) is logged beside each job's measured seconds per step.
+  // `on_in_flight` hears in_flight() whenever it changes.
+  Coordinator(transport::Channel& channel, JobSource& source, JobSink& sink, std::map<int, std::string> groups,
+              std::string backend, double predicted_step_seconds = 0,
               std::function<void(const std::string&)> on_in_flight = {});
 
   // request, result, progress, done
@@ -48,24 +44,24 @@ class Coordinator {
 
  private:
   struct Assigned {
-    PreparedJob job;
+    SamplingJob job;
+    std::string where;  // the job's message prefix
     int leader = 0;
     std::chrono::steady_clock::time_point start;
   };
   // Sends `leader` the next job that prepares, or stop when the source is exhausted; returns
   // false when a live source has nothing yet (the leader waits).
   bool serve_request(int leader);
-  void record(const LedgerEntry& entry);
+  void record(const JobOutcome& outcome);
   void update_progress(const std::string& detail);
   void in_flight_changed() const;
 
   transport::Channel& channel_;
   JobSource& source_;
-  std::string jobs_file_, out_dir_;
-  arch::ModelConfig config_;
-  std::unique_ptr<models::Denoiser> denoiser_;
-  std::string backend_name_;
+  JobSink& sink_;
   std::map<int, std::string> groups_;
+  std::string backend_;
+  double predicted_step_seconds_;
   std::function<void(const std::string&)> on_in_flight_;
   int leaders_ = 0, leaders_done_ = 0;
   size_t handed_out_ = 0, assigned_ = 0, results_ = 0, failed_ = 0;
@@ -76,4 +72,4 @@ class Coordinator {
   int64_t steps_done_ = 0, steps_dropped_ = 0;  // dropped: steps failed jobs did not run
 };
 
-}  // namespace ditrun::launcher
+}  // namespace ditrun::runtime

@@ -1,21 +1,11 @@
-#include "launcher/progress.h"
+#include "runtime/core/progress.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace ditrun::launcher {
-
-std::string format_bytes(double bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024.0 && u < 4) {
-    bytes /= 1024.0;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.2f} {}", bytes, kUnits[u]);
-}
+namespace ditrun {
 
 std::string format_duration(double seconds) {
   if (seconds < 60) return fmt::format("{:.1f}s", seconds);
@@ -59,4 +49,4 @@ void Progress::finish(const std::string& summary) {
   spdlog::info("{} in {}", summary, format_duration(elapsed));
 }
 
-}  // namespace ditrun::launcher
+}  // namespace ditrun

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <string>
 
-namespace ditrun::launcher {
+namespace ditrun {
 
 class Progress {
  public:
@@ -22,7 +22,6 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_print_;
 };
 
-std::string format_bytes(double bytes);       // "1.23 GiB"
 std::string format_duration(double seconds);  // "1m05s"
 
-}  // namespace ditrun::launcher
+}  // namespace ditrun

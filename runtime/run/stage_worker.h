@@ -1,5 +1,5 @@
-// What every rank of a distributed run does with its share of the model: run its stage of
-// each step of each job that flows through its group.
+// What every rank of a run does with its share of the model: its stage of each step of each
+// job that flows through its group, the pipeline schedule of handle() (stage_worker.cpp).
 //
 //   leader (stage 0)  asks the coordinator for jobs (as many at once as the group has stages,
 //                     so every stage has work: jobs are the micro-batches of the pipeline),
@@ -18,34 +18,22 @@
 #include <map>
 #include <string>
 
-#include "launcher/job_sampling.h"
-#include "models/pipeline/denoiser.h"
 #include "runtime/exec/stage.h"
 #include "runtime/exec/state_message.h"
+#include "runtime/run/denoising.h"
+#include "runtime/run/group.h"
 #include "transport/channel.h"
+#include "transport/device_link.h"
 #include "transport/tensor_message.h"
 
-namespace ditrun::launcher {
-
-// This rank's place in its group.
-struct GroupPosition {
-  int group = 0, stage = 0, stages = 1;
-  int leader = 0;      // rank of stage 0
-  int previous = -1;   // rank of stage - 1 (-1 for the leader)
-  int next = -1;       // rank of stage + 1 (-1 for the last stage)
-  int last = 0;        // rank of the last stage
-  int coordinator = 0;
-  bool is_leader() const { return stage == 0; }
-  bool is_last() const { return stage == stages - 1; }
-};
+namespace ditrun::runtime {
 
 class StageWorker {
  public:
   // `link`: stage states travel device to device over it (NCCL between CUDA ranks); null:
   // through host memory in the channel's messages.
-  StageWorker(transport::Channel& channel, runtime::Backend& backend, const runtime::Model& network,
-              runtime::WeightStore& weights, const models::Denoiser& denoiser, GroupPosition position,
-              transport::DeviceLink* link = nullptr);
+  StageWorker(transport::Channel& channel, Backend& backend, const Model& network, WeightStore& weights,
+              const Denoising& denoising, GroupPosition position, transport::DeviceLink* link = nullptr);
 
   void start();  // the leader's first requests
   // job, stop, state, latent
@@ -53,33 +41,31 @@ class StageWorker {
   bool finished() const { return finished_; }
 
  private:
-  struct ActiveJob {
-    PreparedJob job;
-  };
-  void run_step(int64_t index, int step, HostTensor x);  // leader
+  void run_first_stage(int64_t index, int step, HostTensor x);  // leader
   // The stage's result onward: the next stage's state, or (last stage) the end of the call.
-  void pass_on(transport::TensorMessage m, runtime::StageOutput out);
-  void finish_call(transport::TensorMessage m, HostTensor output);  // last stage
-  void job_over(int64_t index);  // leader
+  void pass_on(transport::TensorMessage m, StageOutput out);
+  void finish_step(transport::TensorMessage m, HostTensor output);  // last stage
+  void job_over(int64_t index);                                     // leader
   // `here`: the failure happened on this rank (the message says where); else it is passed on.
   void report_failure(int64_t index, int step, const std::string& error, bool here = true);
+  void request_job();
   void maybe_finish();
-  void send(int peer, transport::TensorMessage m);
+  void send(int peer, const transport::TensorMessage& m);
   transport::DeviceLink* device_link(int source) const;  // fails when there is none
 
   transport::Channel& channel_;
-  runtime::Backend& backend_;
-  const runtime::Model& network_;
-  runtime::WeightStore& weights_;
-  const models::Denoiser& denoiser_;
+  Backend& backend_;
+  const Model& network_;
+  WeightStore& weights_;
+  const Denoising& denoising_;
   GroupPosition pos_;
-  runtime::UnitRange units_;
-  std::map<int64_t, ActiveJob> active_;  // leader: jobs in the group, by coordinator index
-  transport::DeviceLink* link_ = nullptr;
-  runtime::Stream transfers_;             // the link's stream
-  std::deque<runtime::PendingSend> sends_;  // device sends whose memory is still in use
+  UnitRange units_;
+  std::map<int64_t, SamplingJob> active_;  // leader: jobs in the group, by coordinator index
   int outstanding_requests_ = 0;
   bool stopped_ = false, finished_ = false;
+  transport::DeviceLink* link_ = nullptr;
+  Stream transfers_;                  // the link's stream
+  std::deque<PendingSend> sends_;     // device sends whose memory is still in use
 };
 
-}  // namespace ditrun::launcher
+}  // namespace ditrun::runtime

@@ -4,7 +4,7 @@
 // what DisTorch allocation strings mean ("4g"/"4gb" x 1024^3 in ComfyUI-MultiGPU's parser) and
 // what ComfyUI's --reserve-vram means (GB x 1024^3), so strings users already have keep their
 // size; cards sold as "24GB" also have 24564-24576 MiB, so a "24gb" budget matches the card.
-// Bandwidths elsewhere in partition/ are decimal (GB/s = 1e9 bytes/s), as spec sheets give them.
+// Bandwidths in partition/ are decimal (GB/s = 1e9 bytes/s), as spec sheets give them.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace ditrun::partition {
+namespace ditrun {
 
 inline constexpr uint64_t KiB = uint64_t{1} << 10;
 inline constexpr uint64_t MiB = uint64_t{1} << 20;
@@ -39,4 +39,4 @@ std::string format_seconds(double seconds);
 // Lower-cased copy with surrounding blanks removed; shared by the spec parsers.
 std::string normalize_token(std::string_view text);
 
-}  // namespace ditrun::partition
+}  // namespace ditrun

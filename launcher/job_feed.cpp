@@ -1,0 +1,67 @@
+#include "launcher/job_feed.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+namespace ditrun::launcher {
+namespace {
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::equivalent(a, b, ec);
+}
+
+}  // namespace
+
+LedgerEntry ledger_entry(const runtime::JobOutcome& o) {
+  LedgerEntry entry;
+  entry.id = o.id;
+  entry.status = o.done ? LedgerStatus::done : LedgerStatus::failed;
+  entry.error = o.error;
+  entry.seconds = o.seconds;
+  entry.steps = o.steps;
+  entry.outputs = o.outputs;
+  return entry;
+}
+
+JobFeed::JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
+                 const models::Denoiser& denoiser, std::optional<std::string> run_config)
+    : lines_(lines),
+      jobs_file_(std::move(jobs_file)),
+      out_dir_(std::move(out_dir)),
+      config_(config),
+      denoiser_(denoiser),
+      run_config_(std::move(run_config)) {}
+
+std::optional<runtime::JobTicket> JobFeed::next() {
+  std::optional<JobLine> line = lines_.next();
+  if (!line) return std::nullopt;
+  runtime::JobTicket ticket;
+  if (!line->ok()) {
+    ticket.id = line->id;
+    ticket.error = line->error;
+    return ticket;
+  }
+  const Job& job = *line->job;
+  ticket.id = job.id;
+  ticket.where = jobs_file_.empty() ? "" : fmt::format("{}:{}: ", jobs_file_, job.line);
+  ticket.steps = int(job.steps.value_or(config_.sampling.steps));
+  if (job.config && !(run_config_ && same_file(*job.config, *run_config_))) {
+    ticket.error = fmt::format("{}job '{}': a job's own 'config' needs a single-process run (every rank of an "
+                               "mpirun run loads the run's model and --config)",
+                               ticket.where, job.id);
+    return ticket;
+  }
+  ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_); };
+  return ticket;
+}
+
+std::vector<std::string> JobFeed::write_outputs(const runtime::SamplingJob& job, const HostTensor& latent,
+                                                const std::string& backend) {
+  return write_job_outputs(out_dir_, job, latent, config_, backend);
+}
+
+void JobFeed::record(const runtime::JobOutcome& outcome) { append_ledger(out_dir_, ledger_entry(outcome)); }
+
+}  // namespace ditrun::launcher

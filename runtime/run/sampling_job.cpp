@@ -1,0 +1,45 @@
+#include "runtime/run/sampling_job.h"
+
+#include "runtime/core/error.h"
+
+namespace ditrun::runtime {
+
+void put_job(const SamplingJob& p, transport::TensorMessage& m) {
+  nlohmann::json job = {{"id", p.id},           {"line", p.line},   {"cond_source", p.cond.source},
+                        {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}, {"shift", p.shift.str()},
+                        {"sigmas", p.sigmas}};
+  if (p.seed) job["seed"] = *p.seed;
+  m.header["job"] = std::move(job);
+  for (const auto& [name, t] : p.cond.tensors) m.tensors["cond/" + name] = t;
+  m.tensors["x"] = p.x;
+}
+
+SamplingJob take_job(transport::TensorMessage& m) {
+  SamplingJob p;
+  try {
+    const nlohmann::json& j = m.header.at("job");
+    p.id = j.at("id").get<std::string>();
+    p.line = j.at("line").get<int>();
+    if (j.contains("seed")) p.seed = j.at("seed").get<uint64_t>();
+    p.cond.source = j.at("cond_source").get<std::string>();
+    p.guidance = {j.at("guidance").get<double>(), j.at("cfg").get<double>()};
+    p.shift = Shift::parse(j.at("shift").get<std::string>());
+    p.sigmas = j.at("sigmas").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    fail("job message: {}", e.what());
+  }
+  if (p.sigmas.size() < 2) fail("job message '{}': {} sigmas", p.id, p.sigmas.size());
+  for (auto it = m.tensors.begin(); it != m.tensors.end();) {
+    if (it->first.starts_with("cond/")) {
+      p.cond.tensors[it->first.substr(5)] = std::move(it->second);
+      it = m.tensors.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  p.x = m.tensor("x");
+  m.tensors.erase("x");
+  return p;
+}
+
+}  // namespace ditrun::runtime

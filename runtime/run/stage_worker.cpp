@@ -1,0 +1,220 @@
+#include "runtime/run/stage_worker.h"
+
+#include <fmt/format.h>
+
+#include "runtime/core/error.h"
+#include "runtime/run/protocol.h"
+#include "runtime/sampling/euler.h"
+
+namespace ditrun::runtime {
+namespace {
+
+using protocol::Kind;
+namespace key = protocol::key;
+
+// What the later stages need of a job to finish a step: its schedule and guidance.
+nlohmann::json sampling_of(const SamplingJob& p) {
+  return {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}};
+}
+
+}  // namespace
+
+StageWorker::StageWorker(transport::Channel& channel, Backend& backend, const Model& network, WeightStore& weights,
+                         const Denoising& denoising, GroupPosition position, transport::DeviceLink* link)
+    : channel_(channel),
+      backend_(backend),
+      network_(network),
+      weights_(weights),
+      denoising_(denoising),
+      pos_(position),
+      units_(held_units(network, weights)),
+      link_(link) {
+  if (pos_.is_leader() != units_.has_prologue())
+    fail("rank {}: stage {} of group {} {} the prologue", channel.rank(), pos_.stage, pos_.group,
+         units_.has_prologue() ? "holds" : "lacks");
+  if (pos_.is_last() != units_.has_epilogue(network))
+    fail("rank {}: stage {} of group {} {} the epilogue", channel.rank(), pos_.stage, pos_.group,
+         units_.has_epilogue(network) ? "holds" : "lacks");
+  if (link_) transfers_ = backend_.create_stream();
+}
+
+void StageWorker::send(int peer, const transport::TensorMessage& m) { protocol::send(channel_, peer, m); }
+
+void StageWorker::request_job() {
+  send(pos_.coordinator, protocol::message(Kind::request));
+  ++outstanding_requests_;
+}
+
+void StageWorker::start() {
+  if (!pos_.is_leader()) return;
+  // One job per stage in flight: while the last stage finishes one job's step, the first
+  // already runs another's.
+  for (int i = 0; i < pos_.stages; ++i) request_job();
+}
+
+// The pipeline schedule: every rank's part in its group, one message at a time. Jobs are the
+// micro-batches: the leader starts a step of a job when the job arrives or its previous step
+// comes back, each stage runs its blocks on the state it receives and passes it on, and the
+// last stage takes the step. Stages work on different jobs at once.
+void StageWorker::handle(transport::TensorMessage m, int source) {
+  const Kind kind = protocol::kind_of(m, source);
+  if (kind == Kind::job && pos_.is_leader()) {  // a new job: its first step starts here
+    --outstanding_requests_;
+    const int64_t index = m.header.at(key::index).get<int64_t>();
+    SamplingJob job = take_job(m);
+    HostTensor x = job.x;
+    active_[index] = std::move(job);
+    run_first_stage(index, 0, std::move(x));
+  } else if (kind == Kind::latent && pos_.is_leader()) {  // a step came back: the next one, or the end
+    const int64_t index = m.header.at(key::index).get<int64_t>();
+    if (m.header.at(key::finished).get<bool>()) job_over(index);
+    else run_first_stage(index, m.header.at(key::step).get<int>(), m.tensor("x"));
+  } else if (kind == Kind::state && !pos_.is_leader()) {  // the previous stage's output: run this stage on it
+    const int64_t index = m.header.at(key::index).get<int64_t>();
+    const int step = m.header.at(key::step).get<int>();
+    if (m.header.contains(key::error)) {  // an earlier stage failed the job: pass the word on
+      if (pos_.is_last()) report_failure(index, step, m.header.at(key::error).get<std::string>(), false);
+      else send(pos_.next, m);
+      return;
+    }
+    try {
+      ActivationState state = has_device_state(m) ? take_state_from_link(backend_, m, *device_link(source), source, transfers_)
+                                                  : take_state(backend_, m);
+      pass_on(std::move(m), run_stage(backend_, network_, weights_, units_, nullptr, std::move(state)));
+    } catch (const Error& e) {
+      if (pos_.is_last()) {
+        report_failure(index, step, e.what());
+      } else {
+        transport::TensorMessage failed;
+        failed.header = m.header;
+        failed.header[key::error] =
+            fmt::format("{} (rank {}, stage {} of group {})", e.what(), channel_.rank(), pos_.stage, pos_.group);
+        send(pos_.next, failed);
+      }
+    }
+  } else if (kind == Kind::stop && pos_.is_leader()) {  // no more jobs: finish what is in flight
+    --outstanding_requests_;
+    stopped_ = true;
+    maybe_finish();
+  } else if (kind == Kind::stop) {  // the leader is done: pass it down the pipeline
+    if (pos_.next >= 0) send(pos_.next, m);
+    finished_ = true;
+  } else {
+    fail("rank {} (stage {} of group {}): unexpected '{}' message from rank {}", channel_.rank(), pos_.stage,
+         pos_.group, protocol::name(kind), source);
+  }
+}
+
+void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
+  const SamplingJob& p = active_.at(index);
+  try {
+    const HostTensors inputs = denoising_.network_inputs(x, p.sigmas[size_t(step)], p.cond, p.guidance);
+    StageOutput out = run_stage(backend_, network_, weights_, units_, &inputs, {});
+    transport::TensorMessage m = protocol::message(Kind::state);
+    m.header[key::index] = index;
+    m.header[key::step] = step;
+    m.header[key::job] = sampling_of(p);
+    m.tensors["x"] = std::move(x);
+    pass_on(std::move(m), std::move(out));
+  } catch (const Error& e) {
+    report_failure(index, step, e.what());
+    if (!pos_.is_last()) job_over(index);  // the last stage's report already freed the slot
+  }
+}
+
+void StageWorker::pass_on(transport::TensorMessage m, StageOutput out) {
+  // Each stage notes its device memory on the step as it passes, so the coordinator sees
+  // every rank's (for metrics) without messages of its own.
+  const MemoryStats memory = backend_.memory_stats();
+  m.header[key::memory][std::to_string(channel_.rank())] = {
+      {"device", backend_.name()}, {"limit", memory.limit_bytes}, {"in_use", memory.in_use_bytes}, {"peak", memory.peak_bytes}};
+  if (pos_.is_last()) {
+    finish_step(std::move(m), std::move(*out.output));
+  } else if (link_) {
+    // Sends whose transfer finished give their memory back; the new one holds its own.
+    while (!sends_.empty() && backend_.event_complete(sends_.front().done)) sends_.pop_front();
+    sends_.push_back(put_state_on_link(backend_, out.state, m, *link_, pos_.next, transfers_));
+    send(pos_.next, m);
+  } else {
+    put_state(backend_, out.state, m);
+    send(pos_.next, m);
+  }
+}
+
+void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
+  const int64_t index = m.header.at(key::index).get<int64_t>();
+  const int step = m.header.at(key::step).get<int>();
+  const nlohmann::json& job = m.header.at(key::job);
+  try {
+    const std::vector<double> sigmas = job.at("sigmas").get<std::vector<double>>();
+    const Guidance guidance{job.at("guidance").get<double>(), job.at("cfg").get<double>()};
+    HostTensor x = m.tensor("x");
+    const HostTensor v = denoising_.velocity_from_output(output, x.shape, guidance);
+    euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
+    if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
+    const int next = step + 1, steps = int(sigmas.size()) - 1;
+    transport::TensorMessage back = protocol::message(Kind::latent);
+    back.header[key::index] = index;
+    back.header[key::step] = next;
+    back.header[key::finished] = next == steps;
+    if (next == steps) {
+      transport::TensorMessage result = protocol::message(Kind::result);
+      result.header[key::index] = index;
+      result.header[key::status] = "done";
+      result.header[key::steps] = steps;
+      result.header[key::memory] = m.header.at(key::memory);
+      result.tensors["x"] = std::move(x);
+      send(pos_.coordinator, result);
+    } else {
+      transport::TensorMessage progress = protocol::message(Kind::progress);
+      progress.header[key::index] = index;
+      progress.header[key::step] = next;
+      progress.header[key::memory] = m.header.at(key::memory);
+      send(pos_.coordinator, progress);
+      back.tensors["x"] = std::move(x);
+    }
+    send(pos_.leader, back);
+  } catch (const std::exception& e) {
+    report_failure(index, step, e.what());
+  }
+}
+
+void StageWorker::report_failure(int64_t index, int step, const std::string& error, bool here) {
+  transport::TensorMessage result = protocol::message(Kind::result);
+  result.header[key::index] = index;
+  result.header[key::status] = "failed";
+  result.header[key::steps] = step;
+  result.header[key::error] = here ? fmt::format("{} (rank {}, stage {} of group {}, step {})", error, channel_.rank(),
+                                                 pos_.stage, pos_.group, step + 1)
+                                   : error;
+  send(pos_.coordinator, result);
+  if (pos_.is_last()) {
+    // The leader frees the job's slot when it hears the job is over.
+    transport::TensorMessage back = protocol::message(Kind::latent);
+    back.header[key::index] = index;
+    back.header[key::step] = step;
+    back.header[key::finished] = true;
+    send(pos_.leader, back);
+  }
+}
+
+void StageWorker::job_over(int64_t index) {
+  active_.erase(index);
+  if (!stopped_) request_job();
+  maybe_finish();
+}
+
+void StageWorker::maybe_finish() {
+  if (!stopped_ || !active_.empty() || outstanding_requests_ > 0 || finished_) return;
+  if (pos_.next >= 0) send(pos_.next, protocol::message(Kind::stop));
+  send(pos_.coordinator, protocol::message(Kind::done));
+  finished_ = true;
+}
+
+transport::DeviceLink* StageWorker::device_link(int source) const {
+  if (!link_)
+    fail("rank {}: rank {} sent its state device to device, but this rank has no device link", channel_.rank(), source);
+  return link_;
+}
+
+}  // namespace ditrun::runtime
