@@ -18,6 +18,8 @@
 #include <map>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "launcher/distributed_run.h"
 #include "launcher/ledger.h"
 #include "models/pipeline/tensor_files.h"
@@ -307,6 +309,57 @@ TEST(DistributedRun, AJobWithItsOwnConfigFailsUnderMpirunInsteadOfUsingTheWrongO
   EXPECT_FALSE(entries["own"].done());
   EXPECT_NE(entries["own"].error.find("a job's own 'config' needs a single-process run"), std::string::npos)
       << entries["own"].error;
+}
+
+}  // namespace
+}  // namespace ditrun::test
+
+namespace ditrun::test {
+namespace {
+
+// One process runs a job with its own config on that config's model (the executor is started
+// once per run of consecutive jobs with the same config), and gives it the bits of a run made
+// with that --config alone.
+TEST(DistributedRun, OneProcessRunsEachJobOnItsOwnConfig) {
+  const std::string dir = temp_dir("one-process-configs");
+  const std::string base = testdata("reference/flux-tiny-dev");
+  const auto io = models::read_host_tensors(base + ".io.safetensors");
+  const HostTensor txt = batch_item(io.at("in.txt"), 0), y = batch_item(io.at("in.y"), 0);
+  models::write_host_tensors(dir + "/cond.safetensors", {{"txt", &txt}, {"y", &y}});
+  // The same weights with one default sampler step instead of three.
+  nlohmann::json config = nlohmann::json::parse(slurp(base + ".config.json"));
+  config["sampling"]["steps"] = "1";
+  std::ofstream(dir + "/one-step.json") << config.dump();
+  const std::string job = R"("cond": "cond.safetensors", "seed": 4, "width": 32, "height": 32)";
+  {
+    std::ofstream jobs(dir + "/jobs.jsonl");
+    jobs << R"({"id": "a", )" << job << "}\n"
+         << R"({"id": "own", )" << job << R"(, "config": "one-step.json"})" << "\n"
+         << R"({"id": "b", )" << job << "}\n";
+    std::ofstream alone(dir + "/alone.jsonl");
+    alone << R"({"id": "own", )" << job << "}\n";
+  }
+  const std::string model = base + ".safetensors --threads 1 --config ";
+  ASSERT_EQ(shell(ditrun_binary() + " run " + model + base + ".config.json --jobs " + dir + "/jobs.jsonl --out " + dir +
+                      "/mixed",
+                  dir + "/log"),
+            0)
+      << slurp(dir + "/log");
+  ASSERT_EQ(shell(ditrun_binary() + " run " + model + dir + "/one-step.json --jobs " + dir + "/alone.jsonl --out " + dir +
+                      "/alone",
+                  dir + "/log-alone"),
+            0)
+      << slurp(dir + "/log-alone");
+  std::map<std::string, launcher::LedgerEntry> entries;
+  for (auto& e : launcher::read_ledger(dir + "/mixed").entries) entries[e.id] = e;
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries["a"].steps, 3);
+  EXPECT_EQ(entries["own"].steps, 1);
+  EXPECT_EQ(entries["b"].steps, 3);
+  EXPECT_TRUE(slurp(dir + "/mixed/own.safetensors") == slurp(dir + "/alone/own.safetensors"));
+  // Same job, same model before and after the other config's segment (the ids in the files differ).
+  EXPECT_EQ(models::read_host_tensors(dir + "/mixed/a.safetensors").at("latent").data,
+            models::read_host_tensors(dir + "/mixed/b.safetensors").at("latent").data);
 }
 
 }  // namespace
