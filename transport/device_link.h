@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 
 namespace ditrun::transport {
@@ -19,6 +20,14 @@ class DeviceLink {
   virtual std::string name() const = 0;  // "nccl (4 ranks)"
   virtual void send(const void* device_ptr, size_t bytes, int peer, void* native_stream) = 0;
   virtual void recv(void* device_ptr, size_t bytes, int peer, void* native_stream) = 0;
+  // Collectives over `members` (distinct ranks, this one among them, the same list in the same
+  // order on every member), on the stream: the sequence-parallel token exchange on the device.
+  // all_to_all: part j of `send` (`part_bytes` each) goes to member j, part i of `recv` comes
+  // from member i. all_gather: every member's `part_bytes` of `send`, in member order, in `recv`.
+  virtual void all_to_all(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                          void* native_stream) = 0;
+  virtual void all_gather(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                          void* native_stream) = 0;
 };
 
 // Collective over the session's ranks (every rank calls it): an NCCL communicator on each

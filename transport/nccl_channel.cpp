@@ -128,6 +128,43 @@ void NcclComm::send_recv(const void* send_ptr, size_t send_bytes, int send_peer,
   check_nccl(ended, comm_, what());
 }
 
+void NcclComm::all_to_all(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                          cudaStream_t stream) {
+  for (int peer : members) check_peer("all_to_all", peer);
+  const auto what = [&] {
+    return fmt::format("NCCL rank {}: all-to-all of {} bytes per part over {} ranks", rank_, part_bytes, members.size());
+  };
+  const auto* from = static_cast<const uint8_t*>(send);
+  auto* to = static_cast<uint8_t*>(recv);
+  check_nccl(ncclGroupStart(), comm_, what());
+  ncclResult_t result = ncclSuccess;
+  for (size_t j = 0; j < members.size() && result == ncclSuccess; ++j) {
+    result = ncclSend(from + j * part_bytes, part_bytes, ncclUint8, members[j], comm_, stream);
+    if (result == ncclSuccess) result = ncclRecv(to + j * part_bytes, part_bytes, ncclUint8, members[j], comm_, stream);
+  }
+  const ncclResult_t ended = ncclGroupEnd();
+  check_nccl(result, comm_, what());
+  check_nccl(ended, comm_, what());
+}
+
+void NcclComm::all_gather(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                          cudaStream_t stream) {
+  for (int peer : members) check_peer("all_gather", peer);
+  const auto what = [&] {
+    return fmt::format("NCCL rank {}: all-gather of {} bytes per rank over {} ranks", rank_, part_bytes, members.size());
+  };
+  auto* to = static_cast<uint8_t*>(recv);
+  check_nccl(ncclGroupStart(), comm_, what());
+  ncclResult_t result = ncclSuccess;
+  for (size_t j = 0; j < members.size() && result == ncclSuccess; ++j) {
+    result = ncclSend(send, part_bytes, ncclUint8, members[j], comm_, stream);
+    if (result == ncclSuccess) result = ncclRecv(to + j * part_bytes, part_bytes, ncclUint8, members[j], comm_, stream);
+  }
+  const ncclResult_t ended = ncclGroupEnd();
+  check_nccl(result, comm_, what());
+  check_nccl(ended, comm_, what());
+}
+
 namespace {
 
 class NcclLink final : public DeviceLink {
@@ -139,6 +176,14 @@ class NcclLink final : public DeviceLink {
   }
   void recv(void* device_ptr, size_t bytes, int peer, void* native_stream) override {
     comm_.recv(device_ptr, bytes, peer, static_cast<cudaStream_t>(native_stream));
+  }
+  void all_to_all(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                  void* native_stream) override {
+    comm_.all_to_all(send, recv, part_bytes, members, static_cast<cudaStream_t>(native_stream));
+  }
+  void all_gather(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                  void* native_stream) override {
+    comm_.all_gather(send, recv, part_bytes, members, static_cast<cudaStream_t>(native_stream));
   }
 
  private:

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "transport/mpi_session.h"
@@ -57,6 +58,10 @@ class NcclComm {
   // -1 leaves that half out.
   void send_recv(const void* send_ptr, size_t send_bytes, int send_peer, void* recv_ptr, size_t recv_bytes,
                  int recv_peer, cudaStream_t stream);
+  // Over a subset of the ranks, as grouped sends and receives (ncclAllToAll and ncclAllGather
+  // span the whole communicator); see DeviceLink.
+  void all_to_all(const void* send, void* recv, size_t part_bytes, std::span<const int> members, cudaStream_t stream);
+  void all_gather(const void* send, void* recv, size_t part_bytes, std::span<const int> members, cudaStream_t stream);
 
  private:
   void check_peer(const char* op, int peer) const;

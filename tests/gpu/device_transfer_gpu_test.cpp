@@ -36,6 +36,12 @@ class LoopbackLink final : public transport::DeviceLink {
                "loopback copy");
     queued_.pop_front();
   }
+  void all_to_all(const void*, void*, size_t, std::span<const int>, void*) override {
+    FAIL() << "the loopback link has no collectives";
+  }
+  void all_gather(const void*, void*, size_t, std::span<const int>, void*) override {
+    FAIL() << "the loopback link has no collectives";
+  }
 
  private:
   std::deque<std::pair<const void*, size_t>> queued_;
@@ -91,6 +97,34 @@ TEST(DeviceTransfer, NcclOneRankSendsToItself) {
   std::vector<uint8_t> back(bytes);
   check_cuda(cudaMemcpy(back.data(), to, bytes, cudaMemcpyDeviceToHost), "download");
   EXPECT_EQ(back, pattern);
+  cudaStreamDestroy(stream);
+  cudaFree(from);
+  cudaFree(to);
+}
+
+// The sequence-parallel exchange's collectives on a group of one: each is a copy to itself.
+TEST(DeviceTransfer, NcclOneRankCollectivesCopyToItself) {
+  DITRUN_REQUIRE_GPU();
+  transport::NcclComm comm(0);
+  constexpr size_t bytes = 1 << 16;
+  std::vector<uint8_t> pattern(bytes);
+  for (size_t i = 0; i < bytes; ++i) pattern[i] = uint8_t(i * 13 + 5);
+  void *from = nullptr, *to = nullptr;
+  check_cuda(cudaMalloc(&from, bytes), "malloc");
+  check_cuda(cudaMalloc(&to, bytes), "malloc");
+  check_cuda(cudaMemcpy(from, pattern.data(), bytes, cudaMemcpyHostToDevice), "upload");
+  cudaStream_t stream = nullptr;
+  check_cuda(cudaStreamCreate(&stream), "stream");
+  const int members[] = {0};
+  for (int round = 0; round < 2; ++round) {
+    check_cuda(cudaMemset(to, 0, bytes), "clear");
+    if (round == 0) comm.all_to_all(from, to, bytes, members, stream);
+    else comm.all_gather(from, to, bytes, members, stream);
+    check_cuda(cudaStreamSynchronize(stream), round == 0 ? "NCCL all-to-all" : "NCCL all-gather");
+    std::vector<uint8_t> back(bytes);
+    check_cuda(cudaMemcpy(back.data(), to, bytes, cudaMemcpyDeviceToHost), "download");
+    EXPECT_EQ(back, pattern) << (round == 0 ? "all-to-all" : "all-gather");
+  }
   cudaStreamDestroy(stream);
   cudaFree(from);
   cudaFree(to);

@@ -16,6 +16,7 @@
 
 #include "runtime/core/error.h"
 #include "transport/mpi_channel.h"
+#include "transport/rank_group.h"
 #include "transport/tensor_message.h"
 #ifdef DITRUN_HAVE_NCCL
 #include "transport/nccl_channel.h"
@@ -228,6 +229,39 @@ std::string nccl_checks(const MpiSession& session) {
 
 }  // namespace
 
+// Collectives over the whole world and over the odd ranks (rank 0 stays out), with a
+// point-to-point message on another tag in between that neither may swallow.
+void check_collectives(Channel& channel) {
+  const int n = channel.size(), me = channel.rank();
+  std::vector<int> world(static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r) world[size_t(r)] = n - 1 - r;  // member order is not rank order
+  RankGroup group(channel, world, 21);
+  std::vector<Bytes> to(static_cast<size_t>(n));
+  for (int j = 0; j < n; ++j) to[size_t(j)] = stamp(me, 21, group.member(j));
+  channel.send(me, 3, stamp(me, 3, 99));
+  const std::vector<Bytes> from = group.all_to_all(to);
+  for (int i = 0; i < n; ++i) {
+    const auto v = read_stamp({group.member(i), 21, from[size_t(i)]});
+    expect(v[2] == me, "all_to_all: member {} sent rank {} the part for rank {}", i, me, v[2]);
+  }
+  const std::vector<Bytes> all = group.all_gather(stamp(me, 21, 7 * me));
+  for (int i = 0; i < n; ++i)
+    expect(read_stamp({group.member(i), 21, all[size_t(i)]})[2] == 7 * group.member(i), "all_gather: member {} wrong", i);
+  expect(read_stamp(channel.recv(me, 3))[2] == 99, "the message on tag 3 was lost among the collectives");
+  if (me % 2 == 1) {
+    std::vector<int> odd;
+    for (int r = 1; r < n; r += 2) odd.push_back(r);
+    RankGroup odds(channel, odd, 22);
+    const std::vector<Bytes> got = odds.gather(stamp(me, 22, me * me), 0);
+    if (odds.index() == 0)
+      for (int i = 0; i < odds.size(); ++i)
+        expect(read_stamp({odds.member(i), 22, got[size_t(i)]})[2] == odds.member(i) * odds.member(i),
+               "gather: member {} wrong", i);
+    else
+      expect(got.empty(), "gather: a non-root member received {} parts", got.size());
+  }
+}
+
 int main() {
   MpiSession session;
   try {
@@ -240,11 +274,14 @@ int main() {
     check_large(*channel);
     check_tensor_messages(*channel);
     check_errors(*channel);
+    session.barrier();
+    check_collectives(*channel);
+    session.barrier();
     const std::string nccl = nccl_checks(session);
     session.barrier();
     if (session.rank() == 0)
       std::printf("mpi_channel_check: %d rank(s): all_ranks, ordering, any-source, probe, 64 MiB, tensor messages, "
-                  "errors ok; %s\n",
+                  "errors, collectives ok; %s\n",
                   session.size(), nccl.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mpi_channel_check rank %d: %s\n", session.rank(), e.what());
