@@ -25,19 +25,4 @@ const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string
   return it == inputs.end() ? nullptr : &it->second;
 }
 
-Tensor to_backend(runtime::Backend& backend, std::span<const float> values, const Shape& shape) {
-  if (int64_t(values.size()) != shape_numel(shape))
-    fail("{} values do not fill a tensor of shape {}", values.size(), shape_string(shape));
-  Tensor t = backend.empty(shape);
-  backend.upload(values, t, backend.compute_stream());
-  return t;
-}
-
-HostTensor to_host(runtime::Backend& backend, const Tensor& t) {
-  HostTensor h(t.shape());
-  backend.download(t, h.data, backend.compute_stream());
-  backend.synchronize(backend.compute_stream());
-  return h;
-}
-
 }  // namespace ditrun::models

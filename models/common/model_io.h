@@ -4,6 +4,7 @@
 
 #include <string_view>
 
+#include "runtime/backend/host_copy.h"
 #include "runtime/exec/model.h"
 
 namespace ditrun::models {
@@ -17,9 +18,8 @@ const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_
                                 std::string_view layout);
 const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string_view name);
 
-// A backend tensor of `shape` filled with `values` (size must match).
-Tensor to_backend(runtime::Backend& backend, std::span<const float> values, const Shape& shape);
-HostTensor to_host(runtime::Backend& backend, const Tensor& t);
+using runtime::to_backend;
+using runtime::to_host;
 
 // 2·N·K per token of a linear layer [N, K].
 inline double linear_flops(int64_t tokens, int64_t n, int64_t k) { return 2.0 * double(tokens) * double(n) * double(k); }

@@ -4,6 +4,7 @@
 
 #include "models/common/model_io.h"
 #include "models/flux/flux_blocks.h"
+#include "runtime/exec/sequence_parallel.h"
 
 namespace ditrun::models::flux {
 namespace {
@@ -83,7 +84,7 @@ class DoubleBlock final : public runtime::Block {
     be.rope(q, state.at("pe"), dims_.heads);
     be.rope(k, state.at("pe"), dims_.heads);
     Tensor attn = be.empty({B, L, h});
-    be.attention(q, k, v, attn, dims_.heads, {});
+    runtime::self_attention(be, state, q, k, v, attn, dims_.heads);
 
     // Both streams' updates read only the attention output and their own rows.
     for (int s = 0; s < 2; ++s) {

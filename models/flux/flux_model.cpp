@@ -65,6 +65,19 @@ class FluxModel final : public runtime::Model {
     return batch * (L * dims_.hidden + dims_.hidden + L * dims_.head_dim);
   }
 
+  // The joint sequence is text then image, in x and in its RoPE table: image tokens split over
+  // sequence-parallel ranks, the text rows stay whole on every rank (they attend with every
+  // image token), and img_len counts the rows a rank holds.
+  runtime::StateLayout state_layout(const ActivationState& state) const override {
+    runtime::StateLayout layout;
+    layout.token_tensors = {"x", "pe"};
+    layout.prefix = state.integer("txt_len");
+    layout.tokens = state.integer("img_len");
+    layout.tokens_int = "img_len";
+    layout.batch_tensors = {"x", "vec", "pe"};
+    return layout;
+  }
+
   // The largest of: the prologue, any block on top of the state, the epilogue on top of it.
   int64_t activation_elements(const runtime::TokenCounts& t, int64_t batch) const override {
     const int64_t Lt = t.text, Li = t.image, L = Lt + Li, h = dims_.hidden, B = batch;

@@ -5,6 +5,7 @@
 
 #include "models/common/model_io.h"
 #include "models/flux/flux_blocks.h"
+#include "runtime/exec/sequence_parallel.h"
 
 namespace ditrun::models::flux {
 namespace {
@@ -72,7 +73,7 @@ class SingleBlock final : public runtime::Block {
     // linear2's input is [attention | GELU(mlp_in)]: both halves are written in place.
     Tensor joined = be.empty({B, L, h + m});
     Tensor attn = joined.slice_cols(0, h), act = joined.slice_cols(h, m);
-    be.attention(q, k, v, attn, dims_.heads, {});
+    runtime::self_attention(be, state, q, k, v, attn, dims_.heads);
     be.gelu_tanh(fused.slice_cols(3 * h, m), act);
 
     Tensor out = be.empty({B, L, h});

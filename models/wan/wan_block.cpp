@@ -5,6 +5,7 @@
 
 #include "models/common/model_io.h"
 #include "models/wan/wan_blocks.h"
+#include "runtime/exec/sequence_parallel.h"
 
 namespace ditrun::models::wan {
 namespace {
@@ -67,7 +68,7 @@ class WanBlock final : public runtime::Block {
     // Self-attention on the modulated, normalised tokens.
     Tensor normed = be.empty({B, L, d});
     be.layer_norm_modulate(x, mod, kShiftMsa, kScaleMsa, dims_.eps, normed);
-    Tensor y = attention(be, w, "self_attn", normed, normed, &state.at("pe"));
+    Tensor y = attention(be, w, "self_attn", normed, normed, &state.at("pe"), &state);
     be.gated_add(x, y, mod, kGateMsa);
 
     // Cross-attention to the text (no gate, no modulation).
@@ -76,7 +77,7 @@ class WanBlock final : public runtime::Block {
       be.layer_norm(x, normed, dims_.eps, &w.at(name_ + ".norm3.weight"), &w.at(name_ + ".norm3.bias"));
       cross_in = &normed;
     }
-    y = attention(be, w, "cross_attn", *cross_in, state.at("context"), nullptr);
+    y = attention(be, w, "cross_attn", *cross_in, state.at("context"), nullptr, nullptr);
     be.add(x, y, x);
 
     // FFN: Linear → GELU(tanh) → Linear, modulated and gated.
@@ -93,9 +94,10 @@ class WanBlock final : public runtime::Block {
 
  private:
   // o(softmax(q kᵀ/√D) v) with q from `queries`, k and v from `keys`; q and k RMS-normed
-  // over the whole width when the model has qk_norm; RoPE when a table is given.
+  // over the whole width when the model has qk_norm; RoPE when a table is given. Self-attention
+  // passes the state: its tokens may be split over a sequence-parallel group.
   Tensor attention(Backend& be, const WeightLookup& w, const std::string& which, const Tensor& queries,
-                   const Tensor& keys, const Tensor* pe) const {
+                   const Tensor& keys, const Tensor* pe, const ActivationState* self) const {
     const std::string p = name_ + "." + which + ".";
     const int64_t B = queries.dim(0), Lq = queries.dim(1), Lk = keys.dim(1), d = dims_.dim;
     Tensor q = be.empty({B, Lq, d}), k = be.empty({B, Lk, d}), v = be.empty({B, Lk, d});
@@ -111,7 +113,10 @@ class WanBlock final : public runtime::Block {
       be.rope(k, *pe, dims_.heads);
     }
     Tensor a = be.empty({B, Lq, d});
-    be.attention(q, k, v, a, dims_.heads, {});
+    if (self)
+      runtime::self_attention(be, *self, q, k, v, a, dims_.heads);
+    else
+      be.attention(q, k, v, a, dims_.heads, {});
     Tensor out = be.empty({B, Lq, d});
     be.linear(a, w.at(p + "o.weight"), &w.at(p + "o.bias"), out);
     return out;

@@ -61,6 +61,17 @@ class WanModel final : public runtime::Model {
     return batch * (L * d + 7 * d + dims_.text_len * d) + L * dims_.head_dim;
   }
 
+  // Video tokens split over sequence-parallel ranks (x and its RoPE rows); the text context
+  // stays whole on every rank, so cross-attention needs no exchange. A CFG split gives each
+  // rank one batch item of everything batched (the RoPE table is shared, [1, L, D]).
+  runtime::StateLayout state_layout(const ActivationState& state) const override {
+    runtime::StateLayout layout;
+    layout.token_tensors = {"x", "pe"};
+    layout.tokens = state.at("x").dim(1);
+    layout.batch_tensors = {"x", "e", "e0", "context"};
+    return layout;
+  }
+
   // The largest of: the prologue, any block on top of the state, the epilogue on top of it.
   // The context is always padded to text_len, whatever t.text says.
   int64_t activation_elements(const runtime::TokenCounts& t, int64_t batch) const override {

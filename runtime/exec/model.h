@@ -15,6 +15,8 @@
 
 namespace ditrun::runtime {
 
+class SequenceParallel;
+
 // Host tensors at a model's boundary, named as in the reference io files without "in."
 // (Flux: img, img_ids, txt, txt_ids, y, timesteps, guidance; Wan: x, t, context).
 using HostTensors = std::map<std::string, HostTensor, std::less<>>;
@@ -32,9 +34,31 @@ class ActivationState {
   int64_t integer(std::string_view name) const;
   const std::map<std::string, int64_t, std::less<>>& ints() const { return ints_; }
 
+  // While the state's tokens are split over a sequence-parallel group: the group, whose
+  // attention the blocks call (self_attention in sequence_parallel.h); null otherwise.
+  SequenceParallel* sequence() const { return sequence_; }
+  void set_sequence(SequenceParallel* group) { sequence_ = group; }
+
  private:
   std::map<std::string, Tensor, std::less<>> tensors_;
   std::map<std::string, int64_t, std::less<>> ints_;
+  SequenceParallel* sequence_ = nullptr;
+};
+
+// How the state between blocks divides over the ranks that share one job.
+//  - Sequence parallelism splits the token rows of `token_tensors` ([B, prefix + tokens, ...],
+//    dim 1): every rank keeps the `prefix` rows whole (Flux's text tokens, which join the
+//    image tokens in attention) and a contiguous share of the `tokens` rows; `tokens_int`
+//    names the state integer that counts those rows ("" when none), set to the local count.
+//  - CFG parallelism splits `batch_tensors` ([B, ...], dim 0) by batch item: the cond and
+//    uncond halves of a guided step on different ranks.
+// Tensors in neither list are replicated (the timestep vectors, Wan's text context).
+struct StateLayout {
+  std::vector<std::string> token_tensors;
+  int64_t prefix = 0;
+  int64_t tokens = 0;
+  std::string tokens_int;
+  std::vector<std::string> batch_tensors;
 };
 
 // Weights by name, already on the backend that runs the op.
@@ -92,6 +116,8 @@ class Model {
   virtual int64_t activation_elements(const TokenCounts& tokens, int64_t batch) const = 0;
   // Elements of the activation state between blocks: what a pipeline stage boundary sends.
   virtual int64_t state_elements(const TokenCounts& tokens, int64_t batch) const = 0;
+  // The layout of a state between blocks (any block boundary), for sequence and CFG parallelism.
+  virtual StateLayout state_layout(const ActivationState& state) const = 0;
 };
 
 }  // namespace ditrun::runtime

@@ -41,7 +41,8 @@ UnitRange held_units(const Model& model, const WeightStore& weights) {
 }
 
 StageOutput run_stage(Backend& backend, const Model& model, WeightStore& weights, UnitRange range,
-                      const HostTensors* inputs, ActivationState state, const BlockObserver& observer) {
+                      const HostTensors* inputs, ActivationState state, const BlockObserver& observer,
+                      const JobSplit& split) {
   using Clock = std::chrono::steady_clock;
   const size_t blocks = model.blocks().size();
   if (range.first >= range.end || range.end > blocks + 2)
@@ -51,6 +52,11 @@ StageOutput run_stage(Backend& backend, const Model& model, WeightStore& weights
   try {
     if (range.has_prologue())
       state = with_unit(weights, kPrologueUnit, [&] { return model.prologue(backend, weights, *inputs); });
+    if (split.active()) {
+      const StateLayout layout = model.state_layout(state);
+      if (split.batch) split.batch->split(backend, layout, state);
+      if (split.sequence) split.sequence->split(backend, layout, state);
+    }
     for (size_t u = std::max<size_t>(range.first, 1); u < std::min(range.end, blocks + 1); ++u) {
       const auto& block = model.blocks()[u - 1];
       const auto start = Clock::now();
@@ -66,6 +72,20 @@ StageOutput run_stage(Backend& backend, const Model& model, WeightStore& weights
       if (spdlog::should_log(spdlog::level::trace)) {
         backend.synchronize(backend.compute_stream());
         spdlog::trace("{}: {:.3f} s", block->name(), std::chrono::duration<double>(Clock::now() - start).count());
+      }
+    }
+    if (split.active()) {
+      // Tokens first (their layout is the split state's), then the batch items.
+      const StateLayout layout = model.state_layout(state);
+      bool first = true;
+      if (split.sequence) first = split.sequence->gather(backend, layout, state);
+      if (first && split.batch) first = split.batch->gather(backend, model.state_layout(state), state);
+      if (!first) {
+        // The first member goes on; this one's share is in its hands. A skipped epilogue would
+        // leave the streaming cycle mid-call: it restarts, as after a failure.
+        if (range.has_epilogue(model)) weights.restart_cycle();
+        out.shared = false;
+        return out;
       }
     }
     if (range.has_epilogue(model))

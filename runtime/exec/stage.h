@@ -1,13 +1,21 @@
 // A stage: a contiguous run of a model's units on one rank. A pipeline rank runs its stage
 // on the activation state the previous rank sent; the first stage starts from the network's
-// inputs, the last ends with the output. The single-rank call (executor.h) is the stage that
+// inputs, the last ends with the output. The single-rank call (model_call.h) is the stage that
 // holds every unit, so all layouts share this one loop and compute the same bits.
+//
+// A stage may also be shared by several ranks working on one job (JobSplit): each member
+// runs the same stage on the whole state or inputs, the state is split after the prologue
+// (or on arrival), every block runs on the member's share, and the shares meet on the first
+// member after the stage's last block. CFG splits first (one batch item per CFG member), then
+// the tokens (over the sequence-parallel members of the same item).
 #pragma once
 
 #include <cstddef>
 #include <optional>
 
+#include "runtime/exec/batch_parallel.h"
 #include "runtime/exec/model_call.h"
+#include "runtime/exec/sequence_parallel.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::runtime {
@@ -27,11 +35,20 @@ UnitRange held_units(const Model& model, const WeightStore& weights);
 struct StageOutput {
   ActivationState state;           // after the stage's last block (when it has no epilogue)
   std::optional<HostTensor> output;  // the model output (when it has the epilogue)
+  bool shared = true;              // false on the members of a JobSplit other than the first: nothing to pass on
+};
+
+// The ranks that share a stage's work on one job; null: not split that way.
+struct JobSplit {
+  BatchParallel* batch = nullptr;        // CFG: one batch item per member
+  SequenceParallel* sequence = nullptr;  // tokens, among the members holding the same item
+  bool active() const { return batch || sequence; }
 };
 
 // Runs `range`: from `inputs` when it starts with the prologue, else from `state`. After a
 // failure the store's streaming cycle restarts, ready for the next call.
 StageOutput run_stage(Backend& backend, const Model& model, WeightStore& weights, UnitRange range,
-                      const HostTensors* inputs, ActivationState state, const BlockObserver& observer = {});
+                      const HostTensors* inputs, ActivationState state, const BlockObserver& observer = {},
+                      const JobSplit& split = {});
 
 }  // namespace ditrun::runtime
