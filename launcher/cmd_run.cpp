@@ -138,8 +138,8 @@ void run_jobs(RunOptions o) {
     run_under_mpirun(o, model, read_lines);
     return;
   }
-  if (o.devices.mode != "auto" || o.devices.stages != 0)
-    fail("--mode and --stages shape a run over several ranks: start it with mpirun -np N");
+  if (o.devices.mode != "auto" || o.devices.stages != 0 || o.devices.team_size() > 1)
+    fail("--mode, --stages, --sp and --cfg-parallel shape a run over several ranks: start it with mpirun -np N");
   if (o.plan && (!o.devices.inventory.empty() || !o.devices.allocation.empty() || !o.devices.reserve_vram.empty()))
     fail("--plan already says where every block goes: --devices, --allocation and --reserve-vram are for "
          "planning without one");
@@ -164,6 +164,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--resume", o.resume, "Skip jobs the ledger records as done whose outputs exist");
   cmd->add_option("--plan", o.plan, "A plan JSON from `ditrun plan`: which blocks stay resident and which stream");
   add_device_options(*cmd, o.devices, false);
+  add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
   auto* single = "Single job (without --jobs)";
   cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();

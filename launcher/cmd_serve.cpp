@@ -323,6 +323,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--plan-size", o.plan_size, "The largest job to plan memory for, WxH or WxHxFRAMES (default: the "
                                               "model's default size)");
   add_device_options(*cmd, o.devices, false);
+  add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
   cmd->callback([] { serve(o); });
 }

@@ -53,25 +53,43 @@ struct PlanOrError {
 };
 PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
                       const runtime::Model& network, const std::vector<JobLine>& lines) {
+  const int team = o.devices.team_size();
   if (o.plan_path) {
     try {
+      if (team > 1)
+        fail("--sp and --cfg-parallel shape a plan that {} already shapes (its sequence_parallel and cfg_parallel)",
+             *o.plan_path);
       return {plan_for_ranks(read_plan_file(*o.plan_path), ranks), "", false};
     } catch (const Error& e) {
       return {std::nullopt, e.what(), true};
     }
   }
+  if (ranks % team != 0)
+    return {std::nullopt,
+            fmt::format("--sp {}{} makes teams of {} ranks, which {} ranks cannot form (start a multiple of {})",
+                        o.devices.sequence_parallel, o.devices.cfg_parallel ? " --cfg-parallel" : "", team, ranks, team),
+            true};
   try {
-    DeviceChoice choice = run_device_choice(o.devices, o.backend, ranks);
+    // The planner places blocks on each stage's positions; every position then becomes a team.
+    DeviceChoice choice = run_device_choice(o.devices, o.backend, ranks / team);
     // A queue of jobs over several groups: what matters is jobs per hour.
     if (o.devices.objective.empty() && ranks > 1) choice.objective = partition::Objective::throughput;
     const models::JobGeometry geometry =
         models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(lines));
+    if (geometry.tokens.image < o.devices.sequence_parallel)
+      return {std::nullopt,
+              fmt::format("--sp {} splits a job's image tokens over {} ranks, but the largest job ({}x{}) has {}",
+                          o.devices.sequence_parallel, o.devices.sequence_parallel, geometry.width, geometry.height,
+                          geometry.tokens.image),
+              true};
     const ModelPlan planned =
         plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice);
     spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,
                  geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
                  geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
-    return {planned.plan, "", false};
+    if (team == 1) return {planned.plan, "", false};
+    return {partition::share_steps(planned.plan, o.devices.sequence_parallel, o.devices.cfg_parallel ? 2 : 1), "",
+            false};
   } catch (const Error& e) {
     return {std::nullopt, e.what(), false};
   }

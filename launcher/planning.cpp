@@ -167,6 +167,17 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory
                    "do not fit stream, as on a GPU of that size");
 }
 
+void add_sharing_options(CLI::App& cmd, DeviceOptions& o) {
+  cmd.add_option("--sp", o.sequence_parallel,
+                 "Sequence parallel: N ranks share each stage of one job, each holding 1/N of its image or video "
+                 "tokens (Ulysses all-to-all when N divides the heads, else a key/value all-gather)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd.add_flag("--cfg-parallel", o.cfg_parallel,
+               "The cond and uncond halves of a guided step on two ranks (a job without CFG splits its tokens "
+               "over them instead)");
+}
+
 ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
                      const models::FindStoredWeight& weights, const models::JobGeometry& job,
                      const DeviceChoice& devices) {

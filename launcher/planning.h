@@ -68,10 +68,16 @@ uint64_t parse_reserve_vram(const std::string& text);
 struct DeviceOptions {
   std::string inventory, allocation, reserve_vram, objective, device_memory, mode = "auto";  // --devices is `inventory`; objective "": default
   int stages = 0;
+  // Ranks that share each stage of one job: --sp N (its tokens), --cfg-parallel (its CFG halves).
+  int sequence_parallel = 1;
+  bool cfg_parallel = false;
+  int team_size() const { return sequence_parallel * (cfg_parallel ? 2 : 1); }
   DeviceChoice choice() const;
 };
 // `with_device_memory`: also register --device-memory (`run` has it among its backend options).
 void add_device_options(CLI::App& cmd, DeviceOptions& options, bool with_device_memory);
+// --sp and --cfg-parallel (runs under mpirun).
+void add_sharing_options(CLI::App& cmd, DeviceOptions& options);
 
 // What a run plans for: `ranks` ranks on the backend `backend` resolves to (the CPU backend's
 // budget, or one GPU per rank like this process's), shaped by the device options.

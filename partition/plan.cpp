@@ -36,7 +36,9 @@ uint64_t RankPlan::streamed_bytes() const {
 
 int Plan::group_count() const { return ranks.empty() ? 0 : ranks.back().group + 1; }
 
-uint64_t Plan::host_share_bytes() const { return ranks.empty() ? 0 : host_budget_bytes / uint64_t(group_count()); }
+uint64_t Plan::host_share_bytes() const {
+  return ranks.empty() ? 0 : host_budget_bytes / uint64_t(group_count() * team_size());
+}
 
 namespace {
 
@@ -50,6 +52,9 @@ void validate(const Plan& plan) {
   if (plan.ranks.empty()) fail("plan: ranks is empty");
   if (plan.micro_batches < 1) fail("plan: micro_batches {} is below 1", plan.micro_batches);
   if (plan.steps < 0) fail("plan: steps {} is negative", plan.steps);
+  if (plan.sequence_parallel < 1) fail("plan: sequence_parallel {} is below 1", plan.sequence_parallel);
+  if (plan.cfg_parallel != 1 && plan.cfg_parallel != 2) fail("plan: cfg_parallel {} is not 1 or 2", plan.cfg_parallel);
+  size_t positions = 0;
   std::set<std::string> devices;
   std::vector<std::vector<std::string>> group_blocks;
   uint64_t pinned = 0;
@@ -60,8 +65,26 @@ void validate(const Plan& plan) {
     if (r.rank != static_cast<int>(i)) fail("plan: {}.rank is {}, expected {}", at, r.rank, i);
     if (r.device.empty()) fail("plan: {}.device is empty", at);
     if (!devices.insert(r.device).second) fail("plan: {}.device {} is used by an earlier rank", at, r.device);
+    if (r.share < 0 || r.share >= plan.team_size())
+      fail("plan: {}.share is {}, outside the team of {}", at, r.share, plan.team_size());
+    if (r.share > 0) {  // a team member: the stage of the rank before, the same blocks
+      const RankPlan& before = plan.ranks[i - 1];
+      if (r.share != before.share + 1 || r.group != before.group || r.stage != before.stage)
+        fail("plan: {} (share {}) does not follow its team's rank {} (group {} stage {} share {})", at, r.share,
+             before.rank, before.group, before.stage, before.share);
+      std::vector<std::string> mine, theirs;
+      for (const auto& b : r.blocks) mine.push_back(b.name);
+      for (const auto& b : before.blocks) theirs.push_back(b.name);
+      if (mine != theirs) fail("plan: {} does not hold the blocks of its team's rank {}", at, before.rank);
+    } else if (i > 0 && plan.ranks[i - 1].share != plan.team_size() - 1) {
+      fail("plan: {} starts a stage before the team of rank {} is complete ({} of {})", at, plan.ranks[i - 1].rank,
+           plan.ranks[i - 1].share + 1, plan.team_size());
+    }
+    if (r.share == 0) ++positions;
     const int group_count = static_cast<int>(group_blocks.size());
-    if (r.group == group_count) {
+    if (r.share > 0) {
+      // Checked against its primary above.
+    } else if (r.group == group_count) {
       group_blocks.emplace_back();
       if (r.stage != 0) fail("plan: {}.stage is {}, expected 0 (first rank of group {})", at, r.stage, r.group);
     } else if (r.group != group_count - 1) {
@@ -76,7 +99,7 @@ void validate(const Plan& plan) {
       const PlacedBlock& block = r.blocks[b];
       if (block.name.empty()) fail("plan: {}.blocks[{}].name is empty", at, b);
       if (block.home == Home::streamed) largest_streamed = std::max(largest_streamed, block.bytes);
-      group_blocks.back().push_back(block.name);
+      if (r.share == 0) group_blocks.back().push_back(block.name);
     }
     const bool streams = r.streamed_bytes() > 0 || largest_streamed > 0;
     if (streams && r.prefetch_depth < 2)
@@ -112,15 +135,18 @@ void validate(const Plan& plan) {
   const bool streams = pinned > 0;
   bool shape_ok = false;
   switch (plan.mode) {
-    case PlanMode::single: shape_ok = plan.ranks.size() == 1 && !streams; break;
-    case PlanMode::offload: shape_ok = plan.ranks.size() == 1 && streams; break;
-    case PlanMode::pipeline: shape_ok = groups == 1 && plan.ranks.size() >= 2; break;
+    case PlanMode::single: shape_ok = positions == 1 && !streams; break;
+    case PlanMode::offload: shape_ok = positions == 1 && streams; break;
+    case PlanMode::pipeline: shape_ok = groups == 1 && positions >= 2; break;
     case PlanMode::replicas: shape_ok = groups >= 2 && max_stages == 1; break;
     case PlanMode::replicas_of_pipelines: shape_ok = groups >= 2 && max_stages >= 2; break;
   }
   if (!shape_ok)
-    fail("plan: mode '{}' does not match {} rank(s) in {} group(s){}", to_string(plan.mode), plan.ranks.size(), groups,
+    fail("plan: mode '{}' does not match {} rank(s){} in {} group(s){}", to_string(plan.mode), positions,
+         plan.team_size() > 1 ? fmt::format(" (teams of {})", plan.team_size()) : "", groups,
          streams ? " with streamed blocks" : "");
+  if (plan.ranks.back().share != plan.team_size() - 1)
+    fail("plan: the team of the last rank is incomplete ({} of {})", plan.ranks.back().share + 1, plan.team_size());
   check_seconds(plan.predicted.step_seconds, "predicted.step_seconds");
   check_seconds(plan.predicted.throughput_step_seconds, "predicted.throughput_step_seconds");
   if (plan.predicted.job_seconds) check_seconds(*plan.predicted.job_seconds, "predicted.job_seconds");
@@ -137,6 +163,7 @@ nlohmann::json to_json(const Plan& plan) {
         {"device", r.device},
         {"group", r.group},
         {"stage", r.stage},
+        {"share", r.share},
         {"budget_bytes", r.budget_bytes},
         {"peak_bytes", r.peak_bytes},
         {"activation_bytes", r.activation_bytes},
@@ -159,6 +186,8 @@ nlohmann::json to_json(const Plan& plan) {
       {"schema", "ditrun.plan/1"},
       {"mode", to_string(plan.mode)},
       {"objective", to_string(plan.objective)},
+      {"sequence_parallel", plan.sequence_parallel},
+      {"cfg_parallel", plan.cfg_parallel},
       {"micro_batches", plan.micro_batches},
       {"steps", plan.steps},
       {"exact", plan.exact},
@@ -246,6 +275,8 @@ Plan plan_from_json(const nlohmann::json& json) {
     plan.objective = parse_objective(objective);
   }
   plan.micro_batches = top.integer_or("micro_batches", 1);
+  plan.sequence_parallel = top.integer_or("sequence_parallel", 1);
+  plan.cfg_parallel = top.integer_or("cfg_parallel", 1);
   plan.steps = top.integer_or("steps", 0);
   if (const auto* exact = top.find("exact")) {
     if (!exact->is_boolean()) top.bad("exact", "is not true or false");
@@ -259,7 +290,8 @@ Plan plan_from_json(const nlohmann::json& json) {
     rank.rank = r.integer_or("rank", static_cast<int>(i));
     rank.device = r.text("device");
     rank.group = r.integer_or("group", 0);
-    stage_in_group = rank.group == last_group ? stage_in_group + 1 : 0;
+    rank.share = r.integer_or("share", 0);
+    if (rank.share == 0) stage_in_group = rank.group == last_group ? stage_in_group + 1 : 0;
     last_group = rank.group;
     rank.stage = r.integer_or("stage", stage_in_group);
     rank.budget_bytes = r.bytes("budget_bytes");
@@ -308,6 +340,10 @@ std::string summarize(const Plan& plan) {
   std::string out = fmt::format("plan: {} ({} objective, {} rank(s), {} group(s), {} micro-batch(es)){}\n",
                                 to_string(plan.mode), to_string(plan.objective), plan.ranks.size(), plan.group_count(),
                                 plan.micro_batches, plan.exact ? "" : " [not proven optimal]");
+  if (plan.team_size() > 1)
+    out += fmt::format("  each stage shared by {} ranks (sequence parallel {}, CFG parallel {}); the step time below "
+                       "is the unshared stage's: exchanges are not priced yet\n",
+                       plan.team_size(), plan.sequence_parallel, plan.cfg_parallel);
   out += fmt::format("  step {} per job", format_seconds(plan.predicted.step_seconds));
   if (plan.group_count() > 1) out += fmt::format(", {} amortized over groups", format_seconds(plan.predicted.throughput_step_seconds));
   if (plan.predicted.job_seconds) out += fmt::format("; job {}", format_seconds(*plan.predicted.job_seconds));
@@ -315,14 +351,43 @@ std::string summarize(const Plan& plan) {
   for (const RankPlan& r : plan.ranks) {
     size_t streamed = 0;
     for (const auto& b : r.blocks) streamed += b.home == Home::streamed;
-    out += fmt::format("  rank {} {} (group {} stage {}): {} blocks {}..{}, {} streamed; peak {} of {}; "
+    out += fmt::format("  rank {} {} (group {} stage {}{}): {} blocks {}..{}, {} streamed; peak {} of {}; "
                        "compute {}, exposed transfer {}, boundary {}\n",
-                       r.rank, r.device, r.group, r.stage, r.blocks.size(), r.blocks.front().name, r.blocks.back().name,
+                       r.rank, r.device, r.group, r.stage,
+                       plan.team_size() > 1 ? fmt::format(" share {}", r.share) : "", r.blocks.size(), r.blocks.front().name, r.blocks.back().name,
                        streamed, format_bytes(r.peak_bytes), format_bytes(r.budget_bytes),
                        format_seconds(r.predicted.compute_seconds), format_seconds(r.predicted.exposed_transfer_seconds),
                        format_seconds(r.predicted.boundary_seconds));
   }
   return out;
+}
+
+Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel) {
+  if (sequence_parallel < 1) fail("sequence parallel degree {} is below 1", sequence_parallel);
+  if (cfg_parallel != 1 && cfg_parallel != 2) fail("CFG parallel degree {} is not 1 or 2", cfg_parallel);
+  if (plan.team_size() != 1) fail("the plan already shares its steps over teams of {} ranks", plan.team_size());
+  Plan shared = plan;
+  shared.sequence_parallel = sequence_parallel;
+  shared.cfg_parallel = cfg_parallel;
+  shared.ranks.clear();
+  shared.host_pinned_bytes = 0;
+  const int team = sequence_parallel * cfg_parallel;
+  for (const RankPlan& r : plan.ranks)
+    for (int k = 0; k < team; ++k) {
+      RankPlan member = r;
+      member.rank = int(shared.ranks.size());
+      member.share = k;
+      member.device = fmt::format("{}:{}", r.device.starts_with("cuda") ? "cuda" : "cpu", member.rank);
+      shared.host_pinned_bytes += member.streamed_bytes();
+      shared.ranks.push_back(std::move(member));
+    }
+  // Every member pins what it streams: the host budget must hold the team's copies.
+  if (shared.host_pinned_bytes > shared.host_budget_bytes)
+    fail("sharing each step over {} ranks pins {} of streamed blocks ({} per rank), more than the host budget of {}",
+         team, format_bytes(shared.host_pinned_bytes), format_bytes(plan.host_pinned_bytes),
+         format_bytes(shared.host_budget_bytes));
+  validate(shared);
+  return shared;
 }
 
 }  // namespace ditrun::partition

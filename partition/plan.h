@@ -17,6 +17,11 @@
 // A group is a set of ranks that renders one job together (its stages form a pipeline);
 // replicas are several groups rendering different jobs. Rank numbers run over groups in
 // order, stage by stage, so rank 0 is group 0's first stage (the coordinator).
+//
+// Each stage may be a team of sequence_parallel x cfg_parallel ranks that share one job's
+// step ("share" 0.. in the team; the team member c * sequence_parallel + q holds CFG half c
+// and token share q): the members hold the same blocks, and rank numbers run over a stage's
+// team before the next stage. Share 0 is the stage's primary, the rank the pipeline talks to.
 #pragma once
 
 #include <cstdint>
@@ -58,6 +63,7 @@ struct RankPlan {
   std::string device;
   int group = 0;
   int stage = 0;
+  int share = 0;                  // place in the stage's team (0: the primary)
   uint64_t budget_bytes = 0;
   uint64_t peak_bytes = 0;        // resident + prefetch_depth * slot_bytes + activation_bytes
   uint64_t activation_bytes = 0;
@@ -80,6 +86,8 @@ struct PlanPrediction {
 struct Plan {
   PlanMode mode = PlanMode::single;
   Objective objective = Objective::latency;
+  int sequence_parallel = 1;  // ranks sharing one stage's tokens
+  int cfg_parallel = 1;       // 2: a stage's cond and uncond halves on different ranks
   int micro_batches = 1;
   int steps = 0;  // 0 = unknown
   bool exact = true;  // the solver proved optimality under its model (see solver.h)
@@ -89,7 +97,9 @@ struct Plan {
   PlanPrediction predicted;
 
   int group_count() const;
-  // The pinned host RAM one group may use: replicas split the host budget equally.
+  int team_size() const { return sequence_parallel * cfg_parallel; }
+  // The pinned host RAM one rank's process may use: replicas and team members split the host
+  // budget equally (each process pins the blocks it streams).
   uint64_t host_share_bytes() const;
 };
 
@@ -107,5 +117,11 @@ Plan plan_from_json(const nlohmann::json& json);
 
 // A few human lines: mode, predicted times, one line per rank.
 std::string summarize(const Plan& plan);
+
+// Every rank of a solved plan becomes a team of sequence_parallel x cfg_parallel ranks that
+// hold its blocks and share its step (see above); ranks are renumbered, devices named per rank
+// ("cpu:N", "cuda:N"). The predictions are the solved plan's: the planner does not price the
+// exchanges of a shared step yet. Fails when a degree is below 1 or cfg_parallel is not 1 or 2.
+Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel);
 
 }  // namespace ditrun::partition

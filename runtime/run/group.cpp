@@ -14,16 +14,22 @@ GroupPosition group_position(const partition::Plan& plan, int rank, int ranks) {
   GroupPosition pos;
   pos.group = me.group;
   pos.stage = me.stage;
+  pos.share = me.share;
+  pos.sequence_parallel = plan.sequence_parallel;
+  pos.cfg_parallel = plan.cfg_parallel;
   pos.stages = 0;
+  // The pipeline runs between the stages' primaries (share 0).
   for (const auto& r : plan.ranks) {
     if (r.group != me.group) continue;
+    if (r.stage == me.stage) pos.team.push_back(r.rank);
+    if (r.share != 0) continue;
     ++pos.stages;
     if (r.stage == 0) pos.leader = r.rank;
     if (r.stage == me.stage - 1) pos.previous = r.rank;
     if (r.stage == me.stage + 1) pos.next = r.rank;
   }
   for (const auto& r : plan.ranks)
-    if (r.group == me.group && r.stage == pos.stages - 1) pos.last = r.rank;
+    if (r.group == me.group && r.share == 0 && r.stage == pos.stages - 1) pos.last = r.rank;
   return pos;
 }
 

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "partition/plan.h"
 
@@ -11,13 +12,19 @@ namespace ditrun::runtime {
 
 struct GroupPosition {
   int group = 0, stage = 0, stages = 1;
-  int leader = 0;      // rank of stage 0
-  int previous = -1;   // rank of stage - 1 (-1 for the leader)
-  int next = -1;       // rank of stage + 1 (-1 for the last stage)
-  int last = 0;        // rank of the last stage
+  int leader = 0;      // rank of stage 0's primary
+  int previous = -1;   // rank of stage - 1's primary (-1 for the leader)
+  int next = -1;       // rank of stage + 1's primary (-1 for the last stage)
+  int last = 0;        // rank of the last stage's primary
   int coordinator = 0;
-  bool is_leader() const { return stage == 0; }
-  bool is_last() const { return stage == stages - 1; }
+  // The ranks that share this stage's step (partition/plan.h), in share order: team[0] is the
+  // primary; team.size() == sequence_parallel * cfg_parallel.
+  int share = 0;
+  std::vector<int> team;
+  int sequence_parallel = 1, cfg_parallel = 1;
+  bool is_primary() const { return share == 0; }
+  bool is_leader() const { return stage == 0 && is_primary(); }
+  bool is_last() const { return stage == stages - 1 && is_primary(); }
 };
 
 // Fails naming the rank counts when the plan was made for another number of ranks.

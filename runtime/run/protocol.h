@@ -18,6 +18,12 @@
 //     latent    last stage -> leader    the latent after the step ("step" = the next one), or
 //                                       "finished" when the job is over (done or failed)
 //     stop      stage s -> s+1          the leader is done; passed down the pipeline
+//   within a stage's team (sequence / CFG parallel: partition/plan.h)
+//     share     primary -> team member  one step of one job: "index", "step", "split" ("cfg":
+//                                       CFG halves, then tokens; "tokens": the whole team
+//                                       splits tokens) and the stage's input: the network
+//                                       inputs ("in/<name>") or the activation state
+//     stop      primary -> team member  the primary is done
 //   last stage -> coordinator
 //     progress  a step finished ("index", "step", "memory": each rank's device memory, noted
 //               by every stage on the step's way: {"RANK": {device, limit, in_use, peak}})
@@ -36,8 +42,10 @@
 namespace ditrun::runtime::protocol {
 
 inline constexpr int kTag = 7;
+// The collectives of a stage's team, each on a tag of its own (transport/rank_group.h).
+inline constexpr int kTokensTag = 31, kItemsTag = 32, kTeamTag = 33;
 
-enum class Kind { request, job, stop, done, state, latent, progress, result, plan, abort };
+enum class Kind { request, job, stop, done, state, latent, progress, result, plan, abort, share };
 std::string_view name(Kind kind);
 
 // The header keys, owned here and nowhere else.
@@ -52,6 +60,7 @@ inline constexpr const char* error = "error";
 inline constexpr const char* finished = "finished";
 inline constexpr const char* status = "status";    // "done" | "failed"
 inline constexpr const char* plan = "plan";
+inline constexpr const char* split = "split";      // share: "cfg" | "tokens"
 }  // namespace key
 
 // A message of `kind`, nothing else in it yet.

@@ -1,6 +1,7 @@
 #include "runtime/run/stage_worker.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "runtime/core/error.h"
 #include "runtime/run/protocol.h"
@@ -29,13 +30,81 @@ StageWorker::StageWorker(transport::Channel& channel, Backend& backend, const Mo
       pos_(position),
       units_(held_units(network, weights)),
       link_(link) {
-  if (pos_.is_leader() != units_.has_prologue())
+  if ((pos_.stage == 0) != units_.has_prologue())
     fail("rank {}: stage {} of group {} {} the prologue", channel.rank(), pos_.stage, pos_.group,
          units_.has_prologue() ? "holds" : "lacks");
-  if (pos_.is_last() != units_.has_epilogue(network))
+  if ((pos_.stage == pos_.stages - 1) != units_.has_epilogue(network))
     fail("rank {}: stage {} of group {} {} the epilogue", channel.rank(), pos_.stage, pos_.group,
          units_.has_epilogue(network) ? "holds" : "lacks");
   if (link_) transfers_ = backend_.create_stream();
+  if (pos_.team.size() > 1) {
+    // Member k = c * sp + q holds CFG half c and token share q (partition/plan.h).
+    const int sp = pos_.sequence_parallel, cfg = pos_.cfg_parallel, c = pos_.share / sp, q = pos_.share % sp;
+    std::vector<int> tokens, items;
+    for (int i = 0; i < sp; ++i) tokens.push_back(pos_.team[size_t(c * sp + i)]);
+    for (int i = 0; i < cfg; ++i) items.push_back(pos_.team[size_t(i * sp + q)]);
+    tokens_group_.emplace(channel, tokens, protocol::kTokensTag);
+    items_group_.emplace(channel, items, protocol::kItemsTag);
+    team_group_.emplace(channel, pos_.team, protocol::kTeamTag);
+    if (sp > 1) tokens_ = std::make_unique<SequenceParallel>(*tokens_group_);
+    if (cfg > 1) {
+      items_ = std::make_unique<BatchParallel>(*items_group_);
+      team_tokens_ = std::make_unique<SequenceParallel>(*team_group_);
+    }
+  }
+}
+
+JobSplit StageWorker::split_for(bool guided) {
+  JobSplit split;
+  if (items_ && guided) {
+    split.batch = items_.get();
+    split.sequence = tokens_.get();
+  } else if (items_) {
+    split.sequence = team_tokens_.get();
+  } else {
+    split.sequence = tokens_.get();
+  }
+  return split;
+}
+
+StageOutput StageWorker::run_step(int64_t index, int step, bool guided, const HostTensors* inputs,
+                                  ActivationState state) {
+  if (pos_.team.size() == 1) return run_stage(backend_, network_, weights_, units_, inputs, std::move(state));
+  if (items_ && !guided && !told_unguided_) {
+    spdlog::info("rank {}: a job without classifier-free guidance has no CFG halves to split: the {} ranks of this "
+                 "stage split its tokens instead",
+                 channel_.rank(), pos_.team.size());
+    told_unguided_ = true;
+  }
+  transport::TensorMessage share = protocol::message(Kind::share);
+  share.header[key::index] = index;
+  share.header[key::step] = step;
+  share.header[key::split] = guided && items_ ? "cfg" : "tokens";
+  if (inputs)
+    for (const auto& [name, t] : *inputs) share.tensors["in/" + name] = t;
+  else
+    put_state(backend_, state, share);
+  for (size_t i = 1; i < pos_.team.size(); ++i) send(pos_.team[i], share);
+  return run_stage(backend_, network_, weights_, units_, inputs, std::move(state), {}, split_for(guided));
+}
+
+void StageWorker::run_shared_step(transport::TensorMessage m) {
+  const JobSplit split = split_for(m.header.at(key::split).get<std::string>() == "cfg");
+  // Every member runs the same checks on the same input (shapes, token counts), so a job that
+  // fails here fails on the primary too, which reports it; the member goes on with the next.
+  try {
+    if (units_.has_prologue()) {
+      HostTensors inputs;
+      for (auto& [name, t] : m.tensors)
+        if (name.starts_with("in/")) inputs[name.substr(3)] = std::move(t);
+      run_stage(backend_, network_, weights_, units_, &inputs, {}, {}, split);
+    } else {
+      run_stage(backend_, network_, weights_, units_, nullptr, take_state(backend_, m), {}, split);
+    }
+  } catch (const Error& e) {
+    spdlog::debug("rank {}: its share of job {} step {} failed: {}", channel_.rank(),
+                  m.header.at(key::index).get<int64_t>(), m.header.at(key::step).get<int>() + 1, e.what());
+  }
 }
 
 void StageWorker::send(int peer, const transport::TensorMessage& m) { protocol::send(channel_, peer, m); }
@@ -46,7 +115,7 @@ void StageWorker::request_job() {
 }
 
 void StageWorker::start() {
-  if (!pos_.is_leader()) return;
+  if (!pos_.is_leader()) return;  // team members and later stages wait for work
   // One job per stage in flight: while the last stage finishes one job's step, the first
   // already runs another's.
   for (int i = 0; i < pos_.stages; ++i) request_job();
@@ -58,6 +127,17 @@ void StageWorker::start() {
 // last stage takes the step. Stages work on different jobs at once.
 void StageWorker::handle(transport::TensorMessage m, int source) {
   const Kind kind = protocol::kind_of(m, source);
+  if (!pos_.is_primary()) {  // a team member: its primary's steps, then its stop
+    if (kind == Kind::share) {
+      run_shared_step(std::move(m));
+    } else if (kind == Kind::stop) {
+      finished_ = true;
+    } else {
+      fail("rank {} (share {} of stage {} of group {}): unexpected '{}' message from rank {}", channel_.rank(),
+           pos_.share, pos_.stage, pos_.group, protocol::name(kind), source);
+    }
+    return;
+  }
   if (kind == Kind::job && pos_.is_leader()) {  // a new job: its first step starts here
     --outstanding_requests_;
     const int64_t index = m.header.at(key::index).get<int64_t>();
@@ -80,7 +160,9 @@ void StageWorker::handle(transport::TensorMessage m, int source) {
     try {
       ActivationState state = has_device_state(m) ? take_state_from_link(backend_, m, *device_link(source), source, transfers_)
                                                   : take_state(backend_, m);
-      pass_on(std::move(m), run_stage(backend_, network_, weights_, units_, nullptr, std::move(state)));
+      const bool guided = m.header.at(key::job).at("cfg").get<double>() != 1;
+      StageOutput out = run_step(index, step, guided, nullptr, std::move(state));
+      pass_on(std::move(m), std::move(out));
     } catch (const Error& e) {
       if (pos_.is_last()) {
         report_failure(index, step, e.what());
@@ -98,6 +180,7 @@ void StageWorker::handle(transport::TensorMessage m, int source) {
     maybe_finish();
   } else if (kind == Kind::stop) {  // the leader is done: pass it down the pipeline
     if (pos_.next >= 0) send(pos_.next, m);
+    stop_team();
     finished_ = true;
   } else {
     fail("rank {} (stage {} of group {}): unexpected '{}' message from rank {}", channel_.rank(), pos_.stage,
@@ -109,7 +192,7 @@ void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
   const SamplingJob& p = active_.at(index);
   try {
     const HostTensors inputs = denoising_.network_inputs(x, p.sigmas[size_t(step)], p.cond, p.guidance);
-    StageOutput out = run_stage(backend_, network_, weights_, units_, &inputs, {});
+    StageOutput out = run_step(index, step, p.guidance.cfg != 1, &inputs, {});
     transport::TensorMessage m = protocol::message(Kind::state);
     m.header[key::index] = index;
     m.header[key::step] = step;
@@ -207,8 +290,13 @@ void StageWorker::job_over(int64_t index) {
 void StageWorker::maybe_finish() {
   if (!stopped_ || !active_.empty() || outstanding_requests_ > 0 || finished_) return;
   if (pos_.next >= 0) send(pos_.next, protocol::message(Kind::stop));
+  stop_team();
   send(pos_.coordinator, protocol::message(Kind::done));
   finished_ = true;
+}
+
+void StageWorker::stop_team() {
+  for (size_t i = 1; i < pos_.team.size(); ++i) send(pos_.team[i], protocol::message(Kind::stop));
 }
 
 transport::DeviceLink* StageWorker::device_link(int source) const {

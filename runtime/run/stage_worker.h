@@ -12,13 +12,22 @@
 // A one-stage group is all three on one rank; it sends each next step to itself, so the rank
 // still answers messages between steps. A job that fails anywhere is reported once, by the
 // last stage or by the leader, and its slot is freed; the group goes on with other jobs.
+//
+// A stage may be a team (sequence and CFG parallelism): its primary takes part in the
+// pipeline as above and, for every step it runs, first shares the stage's input with the
+// other members, which run the same stage on their share of the job (JobSplit) and answer
+// nothing: the shares meet on the primary inside the stage. A job without classifier-free
+// guidance in a CFG team has nothing to split by batch: the whole team splits its tokens.
 #pragma once
 
 #include <deque>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/exec/stage.h"
+#include "transport/rank_group.h"
 #include "runtime/exec/state_message.h"
 #include "runtime/run/denoising.h"
 #include "runtime/run/group.h"
@@ -42,6 +51,10 @@ class StageWorker {
 
  private:
   void run_first_stage(int64_t index, int step, HostTensor x);  // leader
+  // This stage on one step of a job: shared with the team first when there is one.
+  StageOutput run_step(int64_t index, int step, bool guided, const HostTensors* inputs, ActivationState state);
+  void run_shared_step(transport::TensorMessage m);  // team member
+  JobSplit split_for(bool guided);
   // The stage's result onward: the next stage's state, or (last stage) the end of the call.
   void pass_on(transport::TensorMessage m, StageOutput out);
   void finish_step(transport::TensorMessage m, HostTensor output);  // last stage
@@ -50,6 +63,7 @@ class StageWorker {
   void report_failure(int64_t index, int step, const std::string& error, bool here = true);
   void request_job();
   void maybe_finish();
+  void stop_team();  // primary: its team members are done too
   void send(int peer, const transport::TensorMessage& m);
   transport::DeviceLink* device_link(int source) const;  // fails when there is none
 
@@ -66,6 +80,12 @@ class StageWorker {
   transport::DeviceLink* link_ = nullptr;
   Stream transfers_;                  // the link's stream
   std::deque<PendingSend> sends_;     // device sends whose memory is still in use
+  // The team's collectives (none for a stage of one rank): the members with this one's CFG
+  // half (tokens), those with its token share (items), and all of them (the team).
+  std::optional<transport::RankGroup> tokens_group_, items_group_, team_group_;
+  std::unique_ptr<SequenceParallel> tokens_, team_tokens_;
+  std::unique_ptr<BatchParallel> items_;
+  bool told_unguided_ = false;
 };
 
 }  // namespace ditrun::runtime

@@ -106,3 +106,48 @@ TEST(PlanJson, ErrorsNameTheField) {
 
 }  // namespace
 }  // namespace ditrun::partition
+
+namespace ditrun::partition {
+namespace {
+
+// Sharing each stage's step over teams: ranks renumbered stage by stage, each team member a
+// copy of its position, a JSON round trip that keeps the teams, and teams that do not add up
+// refused naming the rank.
+TEST(PlanJson, SharedStepsMakeTeamsPerStage) {
+  Plan positions = plan_from_json(minimal_plan());
+  positions.host_budget_bytes = 1000;
+  const Plan shared = share_steps(positions, 2, 2);
+  ASSERT_EQ(shared.ranks.size(), 8u);
+  EXPECT_EQ(shared.team_size(), 4);
+  for (int r = 0; r < 8; ++r) {
+    EXPECT_EQ(shared.ranks[size_t(r)].rank, r);
+    EXPECT_EQ(shared.ranks[size_t(r)].stage, r / 4);
+    EXPECT_EQ(shared.ranks[size_t(r)].share, r % 4);
+    EXPECT_EQ(shared.ranks[size_t(r)].blocks.size(), positions.ranks[size_t(r / 4)].blocks.size());
+  }
+  EXPECT_EQ(shared.ranks[5].device, "cuda:5");
+  EXPECT_EQ(shared.host_pinned_bytes, 4 * positions.host_pinned_bytes);
+  EXPECT_EQ(shared.host_share_bytes(), 1000u / 4);
+  const nlohmann::json json = to_json(shared);
+  EXPECT_EQ(json.at("sequence_parallel"), 2);
+  EXPECT_EQ(json.at("cfg_parallel"), 2);
+  EXPECT_EQ(to_json(plan_from_json(nlohmann::json::parse(json.dump()))), json);
+  EXPECT_NE(summarize(shared).find("each stage shared by 4 ranks"), std::string::npos);
+
+  nlohmann::json missing = json;
+  missing["ranks"].erase(3);
+  for (size_t i = 3; i < missing["ranks"].size(); ++i) missing["ranks"][i]["rank"] = int(i);
+  missing["host_pinned_bytes"] = 3 * positions.host_pinned_bytes;  // the removed member streamed its share
+  EXPECT_EQ(from_json_error(missing),
+            "plan: ranks[3] starts a stage before the team of rank 2 is complete (3 of 4)");
+  nlohmann::json other_blocks = json;
+  other_blocks["ranks"][1]["blocks"][0]["name"] = "z";
+  EXPECT_EQ(from_json_error(other_blocks), "plan: ranks[1] does not hold the blocks of its team's rank 0");
+  EXPECT_THROW(share_steps(positions, 1, 3), Error);
+  EXPECT_THROW(share_steps(shared, 2, 1), Error);
+  positions.host_budget_bytes = 300;  // 200 pinned per member: two members do not fit
+  EXPECT_THROW(share_steps(positions, 2, 1), Error);
+}
+
+}  // namespace
+}  // namespace ditrun::partition

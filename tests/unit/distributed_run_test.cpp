@@ -8,7 +8,9 @@
 
 #include <signal.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -116,6 +118,71 @@ void check_layouts(const Jobs& jobs, const std::vector<Layout>& layouts) {
   }
 }
 
+// Layouts that share one job's step over ranks (sequence and CFG parallelism) split sums
+// differently: their latents agree with the single-process run within 1e-5 instead of bit for
+// bit (the previews, quantized to 8 bits, are not compared), and the ledger is the same.
+void check_shared_layouts(const Jobs& jobs, const std::vector<Layout>& layouts) {
+  ASSERT_FALSE(jobs.reference.empty());
+  for (const Layout& l : layouts) {
+    const std::string label = std::to_string(l.ranks) + " ranks " + l.flags;
+    std::string name = l.flags;
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    const std::string out = jobs.dir + "/np" + std::to_string(l.ranks) + name, log = out + ".log";
+    const int rc = shell(mpirun(l.ranks) + ditrun_binary() + " run " + jobs.model + " --jobs " + jobs.jobs + " --out " +
+                             out + " " + l.flags,
+                         log);
+    EXPECT_NE(rc, 0) << label << ": the bad job must fail the run\n" << slurp(log);
+    std::map<std::string, bool> got;
+    for (const auto& e : launcher::read_ledger(out).entries) got[e.id] = e.done();
+    EXPECT_EQ(got, jobs.done) << label << "\n" << slurp(log);
+    for (const auto& [file, bytes] : jobs.reference) {
+      if (!file.ends_with(".safetensors")) continue;
+      const std::string reference = jobs.dir + "/single/" + file;
+      ASSERT_TRUE(std::filesystem::exists(out + "/" + file)) << label << ": " << file << "\n" << slurp(log);
+      const double diff = max_abs_diff(models::read_host_tensors(out + "/" + file).at("latent"),
+                                       models::read_host_tensors(reference).at("latent"));
+      std::printf("[ shared   ] %s: %s max |latent - one rank| = %.2e\n", label.c_str(), file.c_str(), diff);
+      EXPECT_LT(diff, 1e-5) << label << ": " << file;
+    }
+  }
+}
+
+TEST(DistributedRun, FluxWithSharedStepsAgreesWithOneRank) {
+  const Jobs jobs("flux-tiny-dev", "--threads 1");
+  // 4 heads: Ulysses at 2 and 4, the key/value gather at 3 (with padding); a team inside each
+  // stage of a pipeline and in each of two replicas; a CFG team that has no CFG to split.
+  check_shared_layouts(jobs, {{2, "--sp 2"},
+                              {3, "--sp 3"},
+                              {4, "--sp 4"},
+                              {4, "--mode pipeline --sp 2"},
+                              {4, "--mode replicas --sp 2"},
+                              {2, "--cfg-parallel"}});
+}
+
+TEST(DistributedRun, WanWithSharedStepsAgreesWithOneRank) {
+  const Jobs jobs("wan21-tiny-t2v", "--threads 1");
+  check_shared_layouts(jobs, {{2, "--sp 2"}, {3, "--sp 3"}, {2, "--cfg-parallel"}, {4, "--cfg-parallel --sp 2"}});
+}
+
+TEST(DistributedRun, SharedStepsThatCannotBeFormedAreRefused) {
+  const std::string dir = temp_dir("dist-bad-teams");
+  // The built-in model and conditioning.
+  const std::string run = ditrun_binary() + " run --threads 1 --steps 1 --out " + dir + "/out ";
+  EXPECT_EQ(shell(mpirun(3) + run + "--width 32 --height 32 --sp 2", dir + "/log-ranks"), 2);
+  EXPECT_NE(slurp(dir + "/log-ranks").find("makes teams of 2 ranks, which 3 ranks cannot form"), std::string::npos)
+      << slurp(dir + "/log-ranks");
+  EXPECT_NE(shell(mpirun(2) + run + "--width 32 --height 32 --sp 2 --cfg-parallel", dir + "/log-four"), 0) << "2 ranks cannot form a team of 4";
+  // A Flux job of 16x16 pixels is one image token (a 2x2 latent patch): nothing to split.
+  EXPECT_EQ(shell(mpirun(2) + run + "--width 16 --height 16 --sp 2", dir + "/log-tokens"), 2);
+  EXPECT_NE(slurp(dir + "/log-tokens").find("--sp 2 splits a job's image tokens over 2 ranks, but the largest job "
+                                            "(16x16) has 1"),
+            std::string::npos)
+      << slurp(dir + "/log-tokens");
+  EXPECT_NE(shell(run + "--width 32 --height 32 --sp 2", dir + "/log-one"), 0);
+  EXPECT_NE(slurp(dir + "/log-one").find("start it with mpirun -np N"), std::string::npos) << slurp(dir + "/log-one");
+}
+
 TEST(DistributedRun, FluxUnderMpirunIsBitIdenticalInEveryLayout) {
   const Jobs jobs("flux-tiny-dev", "--threads 1");
   check_layouts(jobs, {{1, "--mode auto"},
@@ -190,21 +257,26 @@ bool wait_for(const std::function<bool()>& ready, double seconds) {
   return ready();
 }
 
-TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
-  const std::string dir = temp_dir("dist-kill"), out = dir + "/out", log = dir + "/log", rc_file = dir + "/rc";
+// Kills rank `victim` of a run over `ranks` ranks once two jobs are done: the run ends naming
+// the jobs in flight (`in_flight`: where the victim's job was, as the report words it), what
+// the ledger says is done is on disk, and --resume renders exactly the rest, each job once.
+void kill_and_resume(const std::string& name, int ranks, const std::string& flags, int victim,
+                     const std::string& in_flight) {
+  const std::string dir = temp_dir(name), out = dir + "/out", log = dir + "/log", rc_file = dir + "/rc";
   const std::string base = testdata("reference/flux-tiny-dev");
   const std::string model = base + ".safetensors --config " + base + ".config.json --threads 1";
   const std::string jobs = many_jobs(dir, 16);
-  ASSERT_EQ(std::system(("(" + mpirun(2) + ditrun_binary() + " run " + model + " --jobs " + jobs + " --out " + out +
-                         " --mode replicas > " + log + " 2>&1; echo $? > " + rc_file + ") &")
+  ASSERT_EQ(std::system(("(" + mpirun(ranks) + ditrun_binary() + " run " + model + " --jobs " + jobs + " --out " + out +
+                         " " + flags + " > " + log + " 2>&1; echo $? > " + rc_file + ") &")
                             .c_str()),
             0);
-  // Rank 1's pid from its first log line, then kill it once two jobs are done.
+  // The victim's pid from its first log line, then kill it once two jobs are done.
+  const std::string started = "rank " + std::to_string(victim) + " of " + std::to_string(ranks) + " on ";
   int pid = 0;
   ASSERT_TRUE(wait_for(
       [&] {
         const std::string text = slurp(log);
-        const auto at = text.find("rank 1 of 2 on ");
+        const auto at = text.find(started);
         if (at == std::string::npos) return false;
         const auto p = text.find("(pid ", at);
         return p != std::string::npos && (pid = std::atoi(text.c_str() + p + 5)) > 0;
@@ -216,8 +288,9 @@ TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
   ASSERT_TRUE(wait_for([&] { return !slurp(rc_file).empty(); }, 60)) << slurp(log);
   EXPECT_NE(std::atoi(slurp(rc_file).c_str()), 0);
   const std::string text = slurp(log);
-  EXPECT_NE(text.find("Gone: rank 1 (pid " + std::to_string(pid) + ")"), std::string::npos) << text;
-  EXPECT_NE(text.find("on rank 1"), std::string::npos) << "the job rank 1 was rendering is named\n" << text;
+  EXPECT_NE(text.find("Gone: rank " + std::to_string(victim) + " (pid " + std::to_string(pid) + ")"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find(in_flight), std::string::npos) << "the job the victim was rendering is named\n" << text;
 
   // What the ledger says is done is complete on disk, and nothing else is there.
   auto ledger = launcher::read_ledger(out);
@@ -247,6 +320,15 @@ TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
     const std::string f = "/j" + std::to_string(i) + ".safetensors";
     EXPECT_TRUE(slurp(out + f) == slurp(dir + "/clean" + f)) << f;
   }
+}
+
+TEST(DistributedRun, AKilledRankEndsTheRunAndResumeFinishesTheRest) {
+  kill_and_resume("dist-kill", 2, "--mode replicas", 1, "on rank 1");
+}
+
+// A team member of a sequence-parallel group: two replicas of teams of two.
+TEST(DistributedRun, AKilledTeamMemberEndsTheRunAndResumeFinishesTheRest) {
+  kill_and_resume("dist-kill-sp", 4, "--mode replicas --sp 2", 1, "on ranks 0-1");
 }
 
 TEST(DistributedRun, ANonFiniteLatentFailsOnlyItsJob) {
