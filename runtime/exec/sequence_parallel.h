@@ -44,7 +44,8 @@ class SequenceParallel {
   bool gather(Backend& backend, const StateLayout& layout, ActivationState& state);
 
   // softmax(q kᵀ/√D) v over the whole sequence for this rank's rows: q, k, v and out
-  // [B, prefix + rows, H·D] of a split state.
+  // [B, prefix + rows, H·D] of a split state. q, k and v are consumed: the Ulysses exchange may
+  // overwrite them (the blocks use them for nothing after attention).
   void attention(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads);
 
   // What the exchanges cost so far on this rank (for benchmarks and the log).
@@ -64,7 +65,7 @@ class SequenceParallel {
 };
 
 // The blocks' self-attention: over the whole sequence through the state's group when its
-// tokens are split, else the backend's attention as it is.
+// tokens are split (q, k and v are then consumed), else the backend's attention as it is.
 void self_attention(Backend& backend, const ActivationState& state, const Tensor& q, const Tensor& k, const Tensor& v,
                     Tensor& out, int64_t heads);
 
