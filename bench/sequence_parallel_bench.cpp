@@ -4,7 +4,8 @@
 // faster) and the simplest alternative (the one-rank call). Per layout: seconds per call,
 // speedup, the share of the call spent in the exchanges, the device-memory peak per rank
 // (the backend's ledger: weights, which every rank holds whole, apart from activations), and
-// the largest difference from the one-rank output.
+// the largest difference from the one-rank output; and the planner's prediction of both
+// calls (partition/cost_model.h, rates calibrated here at the model's shape, 1 thread).
 //
 //   ditrun_bench_sp [--ranks 2] [--frames 9] [--width 512] [--height 512] [--dim 512] [--heads 8]
 //                   [--layers 4] [--repeats 2]
@@ -18,7 +19,10 @@
 #include <thread>
 #include <unistd.h>
 
+#include "launcher/calibration.h"
 #include "models/arch/detect.h"
+#include "models/pipeline/job_geometry.h"
+#include "models/pipeline/model_cost.h"
 #include "models/pipeline/model_source.h"
 #include "models/pipeline/network.h"
 #include "models/synth/synthetic_model.h"
@@ -134,6 +138,42 @@ int main(int argc, char** argv) {
                "activations, 1 core per rank\n",
                dim, heads, layers, width, height, frames, tokens);
 
+    // The planner's view: this machine calibrated at the model's shape on one core, the call
+    // priced whole and shared over the ranks.
+    double predicted_one = 0, predicted_shared = 0;
+    {
+      const models::ModelSource source = models::open_model(request.out_path, std::nullopt);
+      const auto network = models::make_network(source.config);
+      models::JobSettings settings;
+      settings.width = width;
+      settings.height = height;
+      settings.frames = frames;
+      settings.cfg = 1;
+      const models::JobGeometry job = models::job_geometry(source.config, settings);
+      const partition::ModelCost cost =
+          models::model_cost(source.config, *network, models::checkpoint_weights(*source.weights), job, sizeof(float));
+      launcher::CalibrationOptions o;
+      o.tokens = tokens;
+      o.hidden = o.inner = dim;
+      o.attention_tokens = tokens;
+      o.attention_heads = heads;
+      o.head_dim = dim / heads;
+      o.stream_bytes = 64 << 20;
+      o.seconds = 0.3;
+      o.threads = 1;
+      o.baseline = *partition::find_builtin_profile("cpu");
+      auto backend = runtime::make_cpu_backend({runtime::Precision::F32, 1});
+      const partition::Throughput rates = launcher::calibrate(*backend, o).throughput;
+      for (size_t i = 0; i < cost.blocks.size(); ++i) {
+        const partition::BlockCost& b = cost.blocks[i];
+        const bool whole = i == 0 || i + 1 == cost.blocks.size();
+        predicted_one += partition::compute_seconds(b, rates, "cpu");
+        predicted_shared += whole ? partition::compute_seconds(b, rates, "cpu")
+                                  : partition::shared_compute_seconds(b, rates, "cpu", {ranks, 1});
+      }
+      if (rates.memory_bytes_per_s > 0)  // the state's split and gather (as share_steps prices them)
+        predicted_shared += 4.0 * double(cost.blocks.front().activation_bytes) / rates.memory_bytes_per_s;
+    }
     const std::vector<RankResult> one = shared_calls(request.out_path, inputs, 1, repeats);
     const std::vector<RankResult> shared = shared_calls(request.out_path, inputs, ranks, repeats);
     std::filesystem::remove_all(dir);
@@ -160,6 +200,10 @@ int main(int argc, char** argv) {
                max_abs_diff(shared[0].output, base.output));
     fmt::print("activations per rank: {:.2f}x the one-rank peak; exchanges sent {:.1f} MiB per rank per call\n",
                double(peak - weights) / double(base_act), mib(sent));
+    fmt::print("planner: 1 rank predicted {:.3f} s (measured/predicted {:.2f}), {} ranks predicted {:.3f} s "
+               "(measured/predicted {:.2f}), predicted speedup {:.2f}x\n",
+               predicted_one, base.seconds / predicted_one, ranks, predicted_shared, slowest / predicted_shared,
+               predicted_one / predicted_shared);
   } catch (const std::exception& e) {
     fmt::print(stderr, "ditrun_bench_sp: {}\n", e.what());
     return 2;

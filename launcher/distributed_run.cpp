@@ -88,8 +88,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
                  geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
                  geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
     if (team == 1) return {planned.plan, "", false};
-    return {partition::share_steps(planned.plan, o.devices.sequence_parallel, o.devices.cfg_parallel ? 2 : 1), "",
-            false};
+    return {share_planned_steps(planned, o.devices), "", false};
   } catch (const Error& e) {
     return {std::nullopt, e.what(), false};
   }

@@ -167,6 +167,16 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory
                    "do not fit stream, as on a GPU of that size");
 }
 
+partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOptions& devices) {
+  // CPU plans run at the host's rates; GPU plans at the first GPU's (a team is one class).
+  const bool gpu = planned.plan.ranks.front().device.starts_with("cuda");
+  const std::vector<const partition::DeviceSpec*> gpus = planned.inventory.gpus();
+  const partition::Throughput& rates =
+      gpu && !gpus.empty() ? gpus.front()->throughput : planned.inventory.host().throughput;
+  return partition::share_steps(planned.plan, devices.sequence_parallel, devices.cfg_parallel ? 2 : 1, &planned.cost,
+                                &rates);
+}
+
 void add_sharing_options(CLI::App& cmd, DeviceOptions& o) {
   cmd.add_option("--sp", o.sequence_parallel,
                  "Sequence parallel: N ranks share each stage of one job, each holding 1/N of its image or video "

@@ -104,6 +104,10 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
                      const models::FindStoredWeight& weights, const models::JobGeometry& job,
                      const DeviceChoice& devices);
 
+// --sp / --cfg-parallel on a plan made for the stages' positions: every position becomes a
+// team, priced again for the shared step at the positions' rates (partition::share_steps).
+partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOptions& devices);
+
 struct PlanRequest {
   std::string model;                   // a .safetensors / .gguf checkpoint, or a preset name
   std::optional<std::string> config;   // sidecar config for a checkpoint

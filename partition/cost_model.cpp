@@ -67,6 +67,28 @@ double compute_seconds(const BlockCost& block, const Throughput& device, std::st
   return gemm + attention + elementwise;
 }
 
+double shared_compute_seconds(const BlockCost& block, const Throughput& device, std::string_view device_name,
+                              StepSharing sharing) {
+  if (sharing.sequence < 1 || sharing.cfg < 1)
+    fail("block '{}': sharing a step over {} x {} ranks", block.name, sharing.sequence, sharing.cfg);
+  BlockCost share = block;
+  const double n = sharing.ranks();
+  share.flops /= n;
+  share.attention_flops /= n;
+  share.elementwise_bytes /= n;
+  return compute_seconds(share, device, device_name) + exchange_seconds(block, device, sharing);
+}
+
+double exchange_seconds(const BlockCost& block, const Throughput& device, StepSharing sharing) {
+  if (sharing.sequence < 2 || block.exchange_bytes <= 0) return 0;
+  const double n = sharing.sequence;
+  const double mine = block.exchange_bytes / double(sharing.cfg) / n;  // this rank's q, k, v and output
+  double seconds = 0;
+  if (device.memory_bytes_per_s > 0) seconds += 2 * mine / device.memory_bytes_per_s;
+  if (device.device_to_device_bytes_per_s > 0) seconds += mine * (n - 1) / n / device.device_to_device_bytes_per_s;
+  return seconds;
+}
+
 double host_to_device_seconds(uint64_t bytes, const Throughput& device) {
   if (bytes == 0) return 0;
   if (device.host_to_device_bytes_per_s <= 0) return std::numeric_limits<double>::infinity();

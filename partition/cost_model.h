@@ -8,6 +8,8 @@
 //               The max is a roofline: at few tokens a GEMM is bound by reading its weights.
 //   transfer  = bytes / host->device rate                (streaming a block from pinned RAM)
 //   boundary  = bytes / min(d2d rate of the two devices)  (activations between pipeline stages)
+//   shared    = a block's compute on one of the N ranks sharing its step, plus its exchange
+//               (see shared_compute_seconds)
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,7 @@ struct BlockCost {
   std::string weight_class;      // "bf16", "fp8", "gguf": selects the GEMM rate
   double attention_flops = 0;    // attention FLOPs (no weights, bf16 whatever the weight class)
   double elementwise_bytes = 0;  // activation bytes read + written by norms, modulation, RoPE, activations, residuals
+  double exchange_bytes = 0;     // self-attention's q, k, v and output over the whole sequence (sequence parallelism moves them)
 };
 
 struct ModelCost {
@@ -45,6 +48,22 @@ void validate(const ModelCost& model);
 
 // `device` only names the device in the error when the weight class has no GEMM rate there.
 double compute_seconds(const BlockCost& block, const Throughput& device, std::string_view device_name);
+
+// One block's step on a rank of a team that shares it (partition/plan.h): `sequence` ranks
+// share the tokens and `cfg` ranks the batch (the cost's batch must hold the CFG halves).
+// GEMM FLOPs, attention FLOPs and elementwise bytes divide by sequence x cfg; the weights are
+// still read whole (the roofline's memory term); a block with self-attention adds its
+// exchange: per rank, its share of q, k, v and the output staged through the host (two copies
+// at the memory rate) and the (N-1)/N of it that crosses to other ranks (at the device-to-
+// device rate). The prologue and epilogue are not shared (pass shared = false).
+struct StepSharing {
+  int sequence = 1;
+  int cfg = 1;
+  int ranks() const { return sequence * cfg; }
+};
+double shared_compute_seconds(const BlockCost& block, const Throughput& device, std::string_view device_name,
+                              StepSharing sharing);
+double exchange_seconds(const BlockCost& block, const Throughput& device, StepSharing sharing);
 double host_to_device_seconds(uint64_t bytes, const Throughput& device);
 double device_to_device_seconds(uint64_t bytes, const Throughput& from, const Throughput& to);
 

@@ -1,5 +1,6 @@
 #include "partition/plan.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -341,9 +342,8 @@ std::string summarize(const Plan& plan) {
                                 to_string(plan.mode), to_string(plan.objective), plan.ranks.size(), plan.group_count(),
                                 plan.micro_batches, plan.exact ? "" : " [not proven optimal]");
   if (plan.team_size() > 1)
-    out += fmt::format("  each stage shared by {} ranks (sequence parallel {}, CFG parallel {}); the step time below "
-                       "is the unshared stage's: exchanges are not priced yet\n",
-                       plan.team_size(), plan.sequence_parallel, plan.cfg_parallel);
+    out += fmt::format("  each stage shared by {} ranks (sequence parallel {}, CFG parallel {})\n", plan.team_size(),
+                       plan.sequence_parallel, plan.cfg_parallel);
   out += fmt::format("  step {} per job", format_seconds(plan.predicted.step_seconds));
   if (plan.group_count() > 1) out += fmt::format(", {} amortized over groups", format_seconds(plan.predicted.throughput_step_seconds));
   if (plan.predicted.job_seconds) out += fmt::format("; job {}", format_seconds(*plan.predicted.job_seconds));
@@ -362,7 +362,37 @@ std::string summarize(const Plan& plan) {
   return out;
 }
 
-Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel) {
+namespace {
+
+// The position's prediction when its step is shared (see share_steps).
+RankPrediction shared_prediction(const RankPlan& rank, const ModelCost& cost, const Throughput& device,
+                                 StepSharing sharing) {
+  RankPrediction p = rank.predicted;
+  p.compute_seconds = 0;
+  for (const PlacedBlock& placed : rank.blocks) {
+    const auto it = std::find_if(cost.blocks.begin(), cost.blocks.end(),
+                                 [&](const BlockCost& b) { return b.name == placed.name; });
+    if (it == cost.blocks.end()) fail("plan: block '{}' is not in the model's cost", placed.name);
+    const bool whole = it == cost.blocks.begin() || it + 1 == cost.blocks.end();  // prologue, epilogue
+    p.compute_seconds += whole ? compute_seconds(*it, device, rank.device)
+                               : shared_compute_seconds(*it, device, rank.device, sharing);
+  }
+  // The state is split after the stage's first unit and gathered after its last: a download
+  // and an upload each, of about the whole state.
+  if (device.memory_bytes_per_s > 0) {
+    const auto first = std::find_if(cost.blocks.begin(), cost.blocks.end(),
+                                    [&](const BlockCost& b) { return b.name == rank.blocks.front().name; });
+    p.compute_seconds += 4.0 * double(first->activation_bytes) / device.memory_bytes_per_s;
+  }
+  p.exposed_transfer_seconds = std::max(0.0, p.transfer_seconds - p.compute_seconds);
+  p.stage_seconds = p.compute_seconds + p.exposed_transfer_seconds + p.boundary_seconds;
+  return p;
+}
+
+}  // namespace
+
+Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, const ModelCost* cost,
+                 const Throughput* device) {
   if (sequence_parallel < 1) fail("sequence parallel degree {} is below 1", sequence_parallel);
   if (cfg_parallel != 1 && cfg_parallel != 2) fail("CFG parallel degree {} is not 1 or 2", cfg_parallel);
   if (plan.team_size() != 1) fail("the plan already shares its steps over teams of {} ranks", plan.team_size());
@@ -381,6 +411,25 @@ Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel) {
       shared.host_pinned_bytes += member.streamed_bytes();
       shared.ranks.push_back(std::move(member));
     }
+  if (cost && device) {
+    // A job's step passes every stage of its group: its time scales with their sum; a queue's
+    // throughput with the slowest stage.
+    double sum_before = 0, sum_after = 0, max_before = 0, max_after = 0;
+    for (const RankPlan& r : plan.ranks) {
+      const RankPrediction p = shared_prediction(r, *cost, *device, {sequence_parallel, cfg_parallel});
+      if (r.group == 0) sum_before += r.predicted.stage_seconds, sum_after += p.stage_seconds;
+      max_before = std::max(max_before, r.predicted.stage_seconds);
+      max_after = std::max(max_after, p.stage_seconds);
+      for (RankPlan& member : shared.ranks)
+        if (member.group == r.group && member.stage == r.stage) member.predicted = p;
+    }
+    if (sum_before > 0) shared.predicted.step_seconds *= sum_after / sum_before;
+    if (max_before > 0) shared.predicted.throughput_step_seconds *= max_after / max_before;
+    if (shared.steps > 0) {
+      shared.predicted.job_seconds = shared.steps * shared.predicted.step_seconds;
+      shared.predicted.seconds_per_job = shared.steps * shared.predicted.throughput_step_seconds;
+    }
+  }
   // Every member pins what it streams: the host budget must hold the team's copies.
   if (shared.host_pinned_bytes > shared.host_budget_bytes)
     fail("sharing each step over {} ranks pins {} of streamed blocks ({} per rank), more than the host budget of {}",

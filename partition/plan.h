@@ -32,6 +32,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "partition/cost_model.h"
+
 namespace ditrun::partition {
 
 enum class PlanMode { single, offload, pipeline, replicas, replicas_of_pipelines };
@@ -120,8 +122,12 @@ std::string summarize(const Plan& plan);
 
 // Every rank of a solved plan becomes a team of sequence_parallel x cfg_parallel ranks that
 // hold its blocks and share its step (see above); ranks are renumbered, devices named per rank
-// ("cpu:N", "cuda:N"). The predictions are the solved plan's: the planner does not price the
-// exchanges of a shared step yet. Fails when a degree is below 1 or cfg_parallel is not 1 or 2.
-Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel);
+// ("cpu:N", "cuda:N"). With the model's cost and the ranks' rates the predictions are priced
+// again for the shared step (cost_model.h: shared_compute_seconds; the prologue and epilogue
+// stay whole, the state's split and gather are host copies); without them they are kept.
+// Fails when a degree is below 1, cfg_parallel is not 1 or 2, or the team's pinned copies do
+// not fit the host budget.
+Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, const ModelCost* cost = nullptr,
+                 const Throughput* device = nullptr);
 
 }  // namespace ditrun::partition

@@ -50,6 +50,11 @@ class DoubleBlock final : public runtime::Block {
     return double(L) * double(18 * h + 2 * dims_.head_dim + 2 * dims_.mlp);
   }
 
+  // Joint attention: q, k, v and the output over text and image tokens.
+  double self_attention_elements(const runtime::TokenCounts& t) const override {
+    return 4.0 * double(t.image + t.text) * double(dims_.hidden);
+  }
+
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     const Tensor& x = state.at("x");
     const Tensor& vec = state.at("vec");

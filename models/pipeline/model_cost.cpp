@@ -81,6 +81,8 @@ partition::ModelCost model_cost(const arch::ModelConfig& config, const runtime::
       b.attention_flops = block.attention_flops(tokens) * batch;
       b.flops = block.flops(tokens) * batch - b.attention_flops;
       b.elementwise_bytes = block.elementwise_elements(tokens) * batch * double(activation_element_bytes);
+      // The exchange stages f32 values through the host whatever the activation type.
+      b.exchange_bytes = block.self_attention_elements(tokens) * batch * double(sizeof(float));
     }
     b.activation_bytes = state_bytes;
     cost.blocks.push_back(std::move(b));

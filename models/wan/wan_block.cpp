@@ -58,6 +58,10 @@ class WanBlock final : public runtime::Block {
     return double(t.image) * double(per_token) + (dims_.qk_norm ? double(t.text) * double(2 * d) : 0.0);
   }
 
+  double self_attention_elements(const runtime::TokenCounts& t) const override {
+    return 4.0 * double(t.image) * double(dims_.dim);
+  }
+
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     Tensor x = state.at("x");
     const int64_t B = x.dim(0), L = x.dim(1), d = dims_.dim;

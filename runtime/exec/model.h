@@ -89,6 +89,10 @@ class Block {
   // attention (norms, modulation, RoPE, activations, residuals): their time is the planner's
   // elementwise term, priced at the device's elementwise rate. Vectors ([B, 1, C]) are left out.
   virtual double elementwise_elements(const TokenCounts& tokens) const = 0;
+  // Elements of self-attention's q, k, v and output over the whole sequence, for one batch
+  // item: what a sequence-parallel exchange moves (the planner prices it; 0 without
+  // self-attention).
+  virtual double self_attention_elements(const TokenCounts& tokens) const = 0;
   virtual void forward(Backend& backend, const WeightLookup& weights, ActivationState& state) const = 0;
   // The tensors the reference implementations record after this block, by their names in
   // the reference io files ("double_blocks.0.out.img", "blocks.3.out", ...).

@@ -116,7 +116,7 @@ namespace {
 TEST(PlanJson, SharedStepsMakeTeamsPerStage) {
   Plan positions = plan_from_json(minimal_plan());
   positions.host_budget_bytes = 1000;
-  const Plan shared = share_steps(positions, 2, 2);
+  const Plan shared = share_steps(positions, 2, 2);  // no cost: the predictions are kept
   ASSERT_EQ(shared.ranks.size(), 8u);
   EXPECT_EQ(shared.team_size(), 4);
   for (int r = 0; r < 8; ++r) {
