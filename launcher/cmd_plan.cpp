@@ -103,10 +103,25 @@ void write_json_file(const std::string& path, const std::string& text) {
 }
 
 void run_plan(PlanOptions& o) {
+  const int team = o.devices.team_size();
+  // CPU ranks (--cpu-ranks N) or the inventory's GPUs form the teams.
+  if (o.cpu_ranks > 1 && o.cpu_ranks % team != 0)
+    fail("--cpu-ranks {} do not form teams of {} ranks (--sp x --cfg-parallel)", o.cpu_ranks, team);
   o.request.devices = o.devices.choice();
-  o.request.devices.cpu_ranks = o.cpu_ranks;
+  o.request.devices.cpu_ranks = o.cpu_ranks > 1 ? o.cpu_ranks / team : 1;
   o.request.devices.cpu_backend = o.cpu_ranks > 1;
-  const JobPlan p = plan_job(o.request);
+  o.request.devices.team = o.cpu_ranks > 1 ? 1 : team;
+  JobPlan p = plan_job(o.request);
+  if (team > 1) {
+    const double unshared = p.planned.plan.predicted.step_seconds;
+    p.planned.plan = share_planned_steps(p.planned, o.devices);
+    if (!o.json)
+      fmt::print("teams    {} ranks per stage (sequence parallel {}, CFG parallel {}): step {} against {} unshared "
+                 "({:.2f}x)\n\n",
+                 team, o.devices.sequence_parallel, o.devices.cfg_parallel ? 2 : 1,
+                 format_seconds(p.planned.plan.predicted.step_seconds), format_seconds(unshared),
+                 unshared / p.planned.plan.predicted.step_seconds);
+  }
   const std::string json = partition::to_json(p.planned.plan).dump(2) + "\n";
   if (!o.out.empty()) {
     write_json_file(o.out, json);
@@ -127,6 +142,7 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("model", o.request.model, "A .safetensors or .gguf checkpoint, or a preset name (flux-dev, wan2.1-t2v-14b, ...)")
       ->required();
   add_device_options(*cmd, o.devices, true);
+  add_sharing_options(*cmd, o.devices);
   cmd->add_option("--cpu-ranks", o.cpu_ranks,
                   "Plan for this many CPU-backend ranks (mpirun -np N on CPUs), each a device cpu:N")
       ->check(CLI::PositiveNumber);

@@ -200,6 +200,17 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::HardwareKind::gpu; });
   }
   if (devices.gpu_ranks > 0 && devices.inventory.empty()) out.inventory = gpus_of_ranks(out.inventory, devices);
+  if (devices.team > 1) {
+    const size_t gpus = out.inventory.gpus().size();
+    if (gpus > 0) {
+      if (gpus % size_t(devices.team) != 0)
+        fail("{} GPU(s) do not form teams of {} ranks (--sp x --cfg-parallel)", gpus, devices.team);
+      size_t kept = 0;
+      std::erase_if(out.inventory.devices, [&](const partition::DeviceSpec& d) {
+        return d.kind == partition::HardwareKind::gpu && kept++ >= gpus / size_t(devices.team);
+      });
+    }
+  }
   if (devices.cpu_ranks < 1) fail("cpu ranks: {} (at least 1)", devices.cpu_ranks);
   if (devices.cpu_device_memory_bytes > 0 || devices.cpu_ranks > 1) {
     if (!out.inventory.gpus().empty())

@@ -48,6 +48,10 @@ struct DeviceChoice {
   // or the GPUs with a budget.
   std::string mode = "auto";
   int stages = 0;
+  // `ditrun plan --sp/--cfg-parallel`: the ranks of each stage's team (1: no teams). The GPUs
+  // of the inventory are taken `team` at a time: blocks are placed on the first 1/team of them
+  // (one per position), and share_planned_steps makes each position a team.
+  int team = 1;
 };
 
 // --mode auto|pipeline|replicas [--stages K] for `ranks` ranks: auto is free; pipeline is one

@@ -83,10 +83,11 @@ double exchange_seconds(const BlockCost& block, const Throughput& device, StepSh
   if (sharing.sequence < 2 || block.exchange_bytes <= 0) return 0;
   const double n = sharing.sequence;
   const double mine = block.exchange_bytes / double(sharing.cfg) / n;  // this rank's q, k, v and output
-  double seconds = 0;
-  if (device.memory_bytes_per_s > 0) seconds += 2 * mine / device.memory_bytes_per_s;
-  if (device.device_to_device_bytes_per_s > 0) seconds += mine * (n - 1) / n / device.device_to_device_bytes_per_s;
-  return seconds;
+  // The exchange goes through host memory (runtime/exec/sequence_parallel.h): a download and an
+  // upload of this rank's share, and the (N-1)/N of it that crosses to other ranks, all at the
+  // rate between device and host (a memcpy on the CPU backend, PCIe on a GPU).
+  if (device.host_to_device_bytes_per_s <= 0) return std::numeric_limits<double>::infinity();
+  return (2 * mine + mine * (n - 1) / n) / device.host_to_device_bytes_per_s;
 }
 
 double host_to_device_seconds(uint64_t bytes, const Throughput& device) {

@@ -53,9 +53,10 @@ double compute_seconds(const BlockCost& block, const Throughput& device, std::st
 // share the tokens and `cfg` ranks the batch (the cost's batch must hold the CFG halves).
 // GEMM FLOPs, attention FLOPs and elementwise bytes divide by sequence x cfg; the weights are
 // still read whole (the roofline's memory term); a block with self-attention adds its
-// exchange: per rank, its share of q, k, v and the output staged through the host (two copies
-// at the memory rate) and the (N-1)/N of it that crosses to other ranks (at the device-to-
-// device rate). The prologue and epilogue are not shared (pass shared = false).
+// exchange: per rank, its share of q, k, v and the output staged through the host (a download
+// and an upload) and the (N-1)/N of it that crosses to other ranks, at the host<->device rate
+// (today's exchange goes through host memory on every backend). The prologue and epilogue
+// are not shared: price them with compute_seconds.
 struct StepSharing {
   int sequence = 1;
   int cfg = 1;

@@ -196,3 +196,35 @@ TEST(DeviceInventory, MeminfoGivesTotalAndAvailable) {
 
 }  // namespace
 }  // namespace ditrun::test
+
+namespace ditrun::test {
+namespace {
+
+// --sp and --cfg-parallel: the GPUs form teams, every position's step is priced shared (less
+// compute, plus exchanges), and GPU counts that do not divide are refused.
+TEST(PlanCommand, TeamsShareAStepAndPriceIt) {
+  const std::string wan = "wan2.1-t2v-14b --frames 81 --width 1280 --height 720 --devices '4x h100-80gb' ";
+  const Result whole = run_plan(wan + "--json");
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  const double unshared = nlohmann::json::parse(whole.out)["predicted"]["step_seconds"].get<double>();
+  for (const std::string flags : {"--sp 4", "--sp 2 --cfg-parallel"}) {
+    const Result r = run_plan(wan + flags + " --json");
+    ASSERT_EQ(r.status, 0) << flags << ": " << r.err;
+    const auto plan = nlohmann::json::parse(r.out);
+    EXPECT_EQ(plan["ranks"].size(), 4u) << flags;
+    EXPECT_EQ(plan["sequence_parallel"].get<int>() * plan["cfg_parallel"].get<int>(), 4) << flags;
+    const double shared = plan["predicted"]["step_seconds"].get<double>();
+    // Four ranks share the work but not the exchanges, the prologue or the epilogue.
+    EXPECT_LT(shared, unshared / 1.5) << flags;
+    EXPECT_GT(shared, unshared / 4) << flags;
+    EXPECT_NO_THROW(partition::plan_from_json(plan)) << flags;
+  }
+  const Result table = run_plan(wan + "--sp 4");
+  EXPECT_THAT(table.out, HasSubstr("teams    4 ranks per stage (sequence parallel 4, CFG parallel 1)"));
+  const Result odd = run_plan("wan2.1-t2v-14b --devices '3x h100-80gb' --sp 2");
+  EXPECT_EQ(odd.status, 2);
+  EXPECT_THAT(odd.err, HasSubstr("3 GPU(s) do not form teams of 2 ranks"));
+}
+
+}  // namespace
+}  // namespace ditrun::test
