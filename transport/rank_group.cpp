@@ -52,4 +52,10 @@ std::vector<Bytes> RankGroup::gather(Bytes mine, int root) {
   return from;
 }
 
+Bytes RankGroup::shift(Bytes mine) {
+  if (size() == 1) return mine;
+  channel_.send(members_[size_t((index_ + 1) % size())], tag_, std::move(mine));
+  return channel_.recv(members_[size_t((index_ + size() - 1) % size())], tag_).bytes;
+}
+
 }  // namespace ditrun::transport

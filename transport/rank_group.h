@@ -35,6 +35,12 @@ class RankGroup {
   std::vector<Bytes> all_gather(Bytes mine);
   // Every member's `mine` on member `root` (in member order); empty elsewhere.
   std::vector<Bytes> gather(Bytes mine, int root);
+  // Around the ring of members: `mine` goes to the next member (index + 1, the last to the
+  // first); returns what the previous one sent.
+  Bytes shift(Bytes mine);
+
+  Channel& channel() const { return channel_; }
+  int tag() const { return tag_; }
 
  private:
   Channel& channel_;

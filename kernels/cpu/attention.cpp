@@ -5,7 +5,8 @@
 // keys: S = scale · Q Kᵀ (one sgemm on the head's column slice, lda = the row stride), then
 // per query row the running max m and sum l are updated, the accumulator O is rescaled by
 // e^(m_old − m_new), P = e^(S − m_new) overwrites S, and O += P · V (a second sgemm). At the
-// end O / l is the output. The items are spread over the worker pool with sgemm
+// end O / l is the output, and m + ln l the row's log-sum-exp of the scaled scores (for ring
+// attention, which merges partial results over blocks of keys). The items are spread over the worker pool with sgemm
 // single-threaded inside (see use_single_threaded_blas): on 2 cores, 2 independent tiles
 // keep both busy without any synchronisation inside the loop.
 #include <cblas.h>
@@ -26,7 +27,7 @@ constexpr int64_t kKeyTile = 256;
 }  // namespace
 
 void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-               int64_t heads, std::span<const int64_t> kv_lens) {
+               int64_t heads, std::span<const int64_t> kv_lens, Tensor* lse) {
   constexpr std::string_view op = "attention";
   detail::check_host_f32(op, "q", q);
   detail::check_host_f32(op, "k", k);
@@ -43,6 +44,11 @@ void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Te
     fail("attention: {} kv_lens for {} batch items (q {})", kv_lens.size(), batch, shape_string(q.shape()));
   for (int64_t len : kv_lens)
     if (len < 0 || len > lk) fail("attention: kv_len {} outside the {} keys of k {}", len, lk, shape_string(k.shape()));
+  if (lse) {
+    detail::check_host_f32(op, "lse", *lse);
+    if (lse->shape() != Shape{batch, lq, heads} || !lse->contiguous())
+      fail("attention: lse {} should be a contiguous [{}, {}, {}]", shape_string(lse->shape()), batch, lq, heads);
+  }
   const int64_t d = c / heads;
   if (batch == 0 || lq == 0 || d == 0) return;
   use_single_threaded_blas();
@@ -54,8 +60,11 @@ void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Te
     const int64_t rows = std::min(kQueryTile, lq - r0);
     const int64_t keys = kv_lens.empty() ? lk : kv_lens[size_t(b)];
     float* o_out = out.row<float>(b, r0) + h * d;
+    float* lse_out = lse ? lse->row<float>(b, r0) + h : nullptr;  // stride `heads` between rows
     if (keys == 0) {
       for (int64_t i = 0; i < rows; ++i) std::fill_n(o_out + i * out.row_stride(), d, 0.0f);
+      if (lse_out)
+        for (int64_t i = 0; i < rows; ++i) lse_out[i * heads] = -std::numeric_limits<float>::infinity();
       return;
     }
     thread_local std::vector<float> s, acc;
@@ -91,6 +100,7 @@ void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Te
       const float inv = 1.0f / l[i];
       for (int64_t j = 0; j < d; ++j) dst[j] = ai[j] * inv;
       if (ctx.round_bf16) detail::round_bf16(dst, d);
+      if (lse_out) lse_out[i * heads] = m[i] + std::log(l[i]);
     }
   });
 }

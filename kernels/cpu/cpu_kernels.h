@@ -49,9 +49,11 @@ void rms_norm(const CpuContext& ctx, const Tensor& x, Tensor& y, const Weight& s
 void rope(const CpuContext& ctx, Tensor& x, const Tensor& table, int64_t heads);
 
 // Streaming-softmax attention per batch item and head, scale 1/sqrt(D); kv_lens (empty or
-// one per batch item) masks keys at and after that length (length 0 gives zeros).
+// one per batch item) masks keys at and after that length (length 0 gives zeros). `lse`
+// (optional, contiguous [B, Lq, H] f32) receives each row's log-sum-exp of the scaled scores
+// (−inf with no keys).
 void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-               int64_t heads, std::span<const int64_t> kv_lens);
+               int64_t heads, std::span<const int64_t> kv_lens, Tensor* lse = nullptr);
 
 void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y);  // y may alias x
 void silu(const CpuContext& ctx, const Tensor& x, Tensor& y);       // y may alias x

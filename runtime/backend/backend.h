@@ -140,6 +140,12 @@ class Backend {
   // Memory is linear in the token counts (streaming softmax).
   virtual void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
                          std::span<const int64_t> kv_lens) = 0;
+  // attention, also writing each query row's log-sum-exp of the scaled scores into lse
+  // [B, Lq, H] (f32 activations; −inf for a row with no keys): what ring attention merges
+  // partial results with. Backends without it say so (has_attention_lse).
+  virtual bool has_attention_lse() const { return false; }
+  virtual void attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse,
+                             int64_t heads, std::span<const int64_t> kv_lens);
   // linear, then tanh-GELU of y: a backend with GEMM epilogues fuses the two; the default runs
   // the two ops (the CPU backend's results are exactly those of the two calls).
   virtual void linear_gelu(const Tensor& x, const DeviceWeight& w, const DeviceWeight* bias, Tensor& y) {

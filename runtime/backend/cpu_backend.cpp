@@ -201,6 +201,11 @@ class CpuBackend final : public Backend {
                  std::span<const int64_t> kv_lens) override {
     k::attention(ctx_, q, k, v, out, heads, kv_lens);
   }
+  bool has_attention_lse() const override { return true; }
+  void attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, int64_t heads,
+                     std::span<const int64_t> kv_lens) override {
+    k::attention(ctx_, q, k, v, out, heads, kv_lens, &lse);
+  }
   void gelu_tanh(const Tensor& x, Tensor& y) override { k::gelu_tanh(ctx_, x, y); }
   void silu(const Tensor& x, Tensor& y) override { k::silu(ctx_, x, y); }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { k::add(ctx_, a, b, y); }

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <numeric>
 
 #include "runtime/backend/host_copy.h"
 #include "runtime/core/error.h"
@@ -51,19 +54,62 @@ void check_rows_tensor(const std::string& what, const Tensor& t, int64_t rows) {
 
 }  // namespace
 
-std::vector<Bytes> SequenceParallel::all_to_all(std::vector<Bytes> parts) {
+SequenceParallel::SequenceParallel(transport::RankGroup& group, int ring) : group_(group), ring_request_(ring) {
+  if (ring < 0 || (ring > 0 && group.size() % ring != 0))
+    fail("sequence parallel: a ring of {} does not divide the {} ranks of the group", ring, group.size());
+}
+
+std::pair<int, int> SequenceParallel::degrees(int64_t heads) const {
+  const int n = degree();
+  if (ring_request_ > 0) {
+    const int ulysses = n / ring_request_;
+    if (heads % ulysses != 0)
+      fail("sequence parallel over {} ranks with a ring of {} leaves Ulysses over {}, which does not divide the {} "
+           "heads",
+           n, ring_request_, ulysses, heads);
+    return {ulysses, ring_request_};
+  }
+  const int ulysses = int(std::gcd(int64_t(n), heads));
+  return {ulysses, n / ulysses};
+}
+
+void SequenceParallel::make_subgroups(int ulysses) {
+  if (subgroups_for_ == ulysses) return;
+  const int n = degree(), ring = n / ulysses, me = index(), u = me % ulysses, g = me / ulysses;
+  std::vector<int> across, around;
+  for (int i = 0; i < ulysses; ++i) across.push_back(group_.member(g * ulysses + i));
+  for (int j = 0; j < ring; ++j) around.push_back(group_.member(j * ulysses + u));
+  ulysses_group_.emplace(group_.channel(), across, group_.tag() + 100);
+  ring_group_.emplace(group_.channel(), around, group_.tag() + 200);
+  subgroups_for_ = ulysses;
+}
+
+int64_t SequenceParallel::valid_rows(int64_t g, int ulysses) const {
+  const int64_t block = int64_t(ulysses) * rows_;
+  return std::clamp<int64_t>(tokens_ - g * block, 0, block);
+}
+
+std::vector<Bytes> SequenceParallel::all_to_all(transport::RankGroup& group, std::vector<Bytes> parts) {
   const auto start = std::chrono::steady_clock::now();
-  for (int j = 0; j < degree(); ++j)
-    if (j != index()) exchanged_bytes_ += parts[size_t(j)].size();
-  auto from = group_.all_to_all(std::move(parts));
+  for (int j = 0; j < group.size(); ++j)
+    if (j != group.index()) exchanged_bytes_ += parts[size_t(j)].size();
+  auto from = group.all_to_all(std::move(parts));
   exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return from;
 }
 
-std::vector<Bytes> SequenceParallel::all_gather(Bytes mine) {
+std::vector<Bytes> SequenceParallel::all_gather(transport::RankGroup& group, Bytes mine) {
   const auto start = std::chrono::steady_clock::now();
-  exchanged_bytes_ += mine.size() * size_t(degree() - 1);
-  auto from = group_.all_gather(std::move(mine));
+  exchanged_bytes_ += mine.size() * size_t(group.size() - 1);
+  auto from = group.all_gather(std::move(mine));
+  exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return from;
+}
+
+Bytes SequenceParallel::shift(transport::RankGroup& group, Bytes mine) {
+  const auto start = std::chrono::steady_clock::now();
+  exchanged_bytes_ += group.size() > 1 ? mine.size() : 0;
+  Bytes from = group.shift(std::move(mine));
   exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return from;
 }
@@ -138,15 +184,31 @@ void SequenceParallel::attention(Backend& be, const Tensor& q, const Tensor& k, 
   check_rows_tensor("attention v", v, rows);
   check_rows_tensor("attention out", out, rows);
   if (heads <= 0 || q.dim(2) % heads != 0) fail("sequence parallel: {} heads do not divide width {}", heads, q.dim(2));
-  if (heads % degree() == 0)
-    ulysses(be, q, k, v, out, heads);
-  else
-    gathered_keys(be, q, k, v, out, heads);
+  const auto [ulysses_degree, ring_degree] = degrees(heads);
+  if (ring_degree > 1 && !be.has_attention_lse())
+    fail("sequence parallel over {} ranks on {} heads needs ring attention (a ring of {}), which the {} backend does "
+         "not have yet: use a number of ranks that divides the heads",
+         degree(), heads, ring_degree, be.name());
+  make_subgroups(ulysses_degree);
+  if (ring_degree == 1) {  // all Ulysses: the whole sequence for H/N heads on every rank
+    ulysses(be, *ulysses_group_, q, k, v, out, heads, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
+                                                          Tensor& ho, int64_t h) {
+      const std::vector<int64_t> kv_lens(size_t(hq.dim(0)), prefix_ + tokens_);  // padding rows are not keys
+      be.attention(hq, hk, hv, ho, h, kv_lens);
+    });
+  } else if (ulysses_degree == 1) {  // all ring: this rank's rows are its block
+    ring_attention(be, *ring_group_, q, k, v, out, heads, 1);
+  } else {
+    ulysses(be, *ulysses_group_, q, k, v, out, heads, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
+                                                          Tensor& ho, int64_t h) {
+      ring_attention(be, *ring_group_, hq, hk, hv, ho, h, ulysses_degree);
+    });
+  }
 }
 
-void SequenceParallel::ulysses(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                               int64_t heads) {
-  const int64_t n = degree(), me = index(), B = q.dim(0), C = q.dim(2), P = prefix_, S = rows_;
+void SequenceParallel::ulysses(Backend& be, transport::RankGroup& group, const Tensor& q, const Tensor& k,
+                               const Tensor& v, Tensor& out, int64_t heads, const Attend& attend) {
+  const int64_t n = group.size(), me = group.index(), B = q.dim(0), C = q.dim(2), P = prefix_, S = rows_;
   const int64_t W = C / heads * (heads / n);  // the columns of one rank's heads
   const int64_t local_rows = P + S, full_rows = P + n * S;
   const HostTensor hq = to_host(be, q), hk = to_host(be, k), hv = to_host(be, v);
@@ -160,7 +222,7 @@ void SequenceParallel::ulysses(Backend& be, const Tensor& q, const Tensor& k, co
       for (int64_t b = 0; b < B; ++b) append_rows(part, t->data, local_rows, C, b, P, S, j * W, W);
     parts[size_t(j)] = to_bytes(part);
   }
-  const std::vector<Bytes> from = all_to_all(std::move(parts));
+  const std::vector<Bytes> from = all_to_all(group, std::move(parts));
   std::vector<float> fq(size_t(B * full_rows * W)), fk(fq.size()), fv(fq.size());
   std::vector<float>* full[3] = {&fq, &fk, &fv};
   const HostTensor* local[3] = {&hq, &hk, &hv};
@@ -190,8 +252,7 @@ void SequenceParallel::ulysses(Backend& be, const Tensor& q, const Tensor& k, co
   };
   const Tensor dq = head_split(q, fq), dk = head_split(k, fk), dv = head_split(v, fv);
   Tensor dout = be.empty({B, full_rows, W});
-  const std::vector<int64_t> kv_lens(size_t(B), P + tokens_);  // the padding rows are not keys
-  be.attention(dq, dk, dv, dout, heads / n, kv_lens);
+  attend(dq, dk, dv, dout, heads / n);
   const HostTensor attended = to_host(be, dout);
 
   // Head split -> token split: member j gets its token rows of this rank's heads.
@@ -202,7 +263,7 @@ void SequenceParallel::ulysses(Backend& be, const Tensor& q, const Tensor& k, co
     for (int64_t b = 0; b < B; ++b) append_rows(part, attended.data, full_rows, W, b, P + j * S, S, 0, W);
     back[size_t(j)] = to_bytes(part);
   }
-  const std::vector<Bytes> heads_from = all_to_all(std::move(back));
+  const std::vector<Bytes> heads_from = all_to_all(group, std::move(back));
   std::vector<float> result(size_t(B * local_rows * C));
   for (int64_t i = 0; i < n; ++i) {
     size_t offset = 0;
@@ -211,7 +272,7 @@ void SequenceParallel::ulysses(Backend& be, const Tensor& q, const Tensor& k, co
   if (P > 0) {  // the prefix's rows of every head, from the rank that attended for it
     std::vector<float> prefix;
     for (int64_t b = 0; b < B; ++b) append_rows(prefix, attended.data, full_rows, W, b, 0, P, 0, W);
-    const std::vector<Bytes> prefixes = all_gather(to_bytes(prefix));
+    const std::vector<Bytes> prefixes = all_gather(group, to_bytes(prefix));
     for (int64_t i = 0; i < n; ++i) {
       size_t offset = 0;
       for (int64_t b = 0; b < B; ++b) place_rows(result, local_rows, C, b, 0, P, i * W, W, floats(prefixes[size_t(i)]), offset);
@@ -225,34 +286,58 @@ void SequenceParallel::ulysses(Backend& be, const Tensor& q, const Tensor& k, co
   }
 }
 
-void SequenceParallel::gathered_keys(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                                     int64_t heads) {
-  const int64_t n = degree(), B = q.dim(0), C = q.dim(2), P = prefix_, S = rows_;
-  const int64_t local_rows = P + S, full_rows = P + n * S;
+void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, const Tensor& q, const Tensor& k,
+                                      const Tensor& v, Tensor& out, int64_t heads, int ulysses) {
+  const int64_t R = ring.size(), me = ring.index(), B = q.dim(0), L = q.dim(1), C = q.dim(2), P = prefix_;
+  const int64_t D = C / heads, block = L - P;  // this member's key rows past the prefix
+  std::vector<float> acc(size_t(B * L * C), 0.0f);
+  std::vector<float> acc_lse(size_t(B * L * heads), -std::numeric_limits<float>::infinity());
+  Tensor o = be.empty({B, L, C}), lse = be.empty({B, L, heads});
+  // Folds a partial result (over some of the keys) into the running one: weights e^(lse − max).
+  const auto merge = [&] {
+    const HostTensor ho = to_host(be, o), hl = to_host(be, lse);
+    for (int64_t row = 0; row < B * L; ++row)
+      for (int64_t h = 0; h < heads; ++h) {
+        float& a = acc_lse[size_t(row * heads + h)];
+        const float t = hl.data[size_t(row * heads + h)];
+        if (t == -std::numeric_limits<float>::infinity()) continue;
+        const float m = std::max(a, t), wa = std::exp(a - m), wt = std::exp(t - m), sum = wa + wt;
+        float* dst = acc.data() + row * C + h * D;
+        const float* src = ho.data.data() + row * C + h * D;
+        for (int64_t d = 0; d < D; ++d) dst[d] = (dst[d] * wa + src[d] * wt) / sum;
+        a = m + std::log(sum);
+      }
+  };
+  // This member's own block, with the text prefix's keys (every rank holds them; they count once).
+  std::vector<int64_t> kv_lens(size_t(B), P + valid_rows(me, ulysses));
+  be.attention_lse(q, k, v, o, lse, heads, kv_lens);
+  merge();
+  // The other members' blocks, without the prefix, passed around the ring.
   const HostTensor hk = to_host(be, k), hv = to_host(be, v);
   std::vector<float> mine;
-  mine.reserve(size_t(2 * B * S * C));
+  mine.reserve(size_t(2 * B * block * C));
   for (const HostTensor* t : {&hk, &hv})
-    for (int64_t b = 0; b < B; ++b) append_rows(mine, t->data, local_rows, C, b, P, S, 0, C);
-  const std::vector<Bytes> all = all_gather(to_bytes(mine));
-  std::vector<float> fk(size_t(B * full_rows * C)), fv(fk.size());
-  std::vector<float>* full[2] = {&fk, &fv};
-  const HostTensor* local[2] = {&hk, &hv};
-  for (int t = 0; t < 2; ++t) {
-    size_t offset = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      offset = size_t(b * local_rows * C);
-      place_rows(*full[t], full_rows, C, b, 0, P, 0, C, local[t]->data, offset);
-    }
+    for (int64_t b = 0; b < B; ++b) append_rows(mine, t->data, L, C, b, P, block, 0, C);
+  Bytes travelling = to_bytes(mine);
+  for (int64_t step = 1; step < R; ++step) {
+    travelling = shift(ring, std::move(travelling));
+    const int64_t from = (me - step + R) % R, valid = valid_rows(from, ulysses);
+    if (valid == 0) continue;  // a block of padding only
+    const std::span<const float> values = floats(travelling);
+    if (values.size() != size_t(2 * B * block * C))
+      fail("ring attention: member {} sent {} values, expected {}", from, values.size(), 2 * B * block * C);
+    const Tensor kb = to_backend(be, values.first(size_t(B * block * C)), {B, block, C});
+    const Tensor vb = to_backend(be, values.subspan(size_t(B * block * C)), {B, block, C});
+    std::fill(kv_lens.begin(), kv_lens.end(), valid);
+    be.attention_lse(q, kb, vb, o, lse, heads, kv_lens);
+    merge();
   }
-  for (int64_t i = 0; i < n; ++i) {
-    size_t offset = 0;
-    for (int t = 0; t < 2; ++t)
-      for (int64_t b = 0; b < B; ++b) place_rows(*full[t], full_rows, C, b, P + i * S, S, 0, C, floats(all[size_t(i)]), offset);
+  if (out.contiguous()) {
+    be.upload(acc, out, be.compute_stream());
+  } else {
+    const Tensor merged = to_backend(be, acc, {B, L, C});
+    be.copy(merged, out);
   }
-  const Tensor dk = to_backend(be, fk, {B, full_rows, C}), dv = to_backend(be, fv, {B, full_rows, C});
-  const std::vector<int64_t> kv_lens(size_t(B), P + tokens_);
-  be.attention(q, dk, dv, out, heads, kv_lens);
 }
 
 void self_attention(Backend& be, const ActivationState& state, const Tensor& q, const Tensor& k, const Tensor& v,

@@ -3,26 +3,29 @@
 // tokens split, a text prefix kept whole), runs every block on its share, and before the
 // epilogue the shares come back together on the group's first member.
 //
-// Only self-attention needs the whole sequence. Two ways to give it that, chosen by the head
-// count H and the group size N:
-//   Ulysses (H % N == 0)   an all-to-all swaps the token split for a head split: each rank
-//                          attends over all tokens for H/N heads, and a second all-to-all
-//                          swaps back; the text prefix's rows for the other heads come back
-//                          by an all-gather. Traffic per rank: about 4/N of q, k, v and out.
-//   key/value gather       (any H) each rank gathers every rank's k and v rows and attends
-//                          with its own queries over all of them. Traffic: (N-1)/N of k and v
-//                          per rank, and k and v whole on every rank. It is ring attention's
-//                          result without its memory saving (ring is not built yet).
-// Tokens that do not divide by N are padded with zero rows at the end of the sequence; the
-// padded keys are masked in every attention (kv_lens), so the result is the one-rank result up
-// to the order of sums (within 1e-5 in f32).
-//
+// Only self-attention needs the whole sequence. With H heads over N = U x R ranks:
+//   Ulysses (degree U)  an all-to-all within groups of U consecutive shares swaps the token
+//                       split for a head split: each rank then holds its group's U shares of
+//                       tokens for H/U heads; a second all-to-all swaps back, and the text
+//                       prefix's rows for the other heads come back by an all-gather.
+//   ring (degree R)     the R groups' blocks of keys and values travel around a ring of the
+//                       ranks holding the same heads; each rank attends with its queries to
+//                       one block at a time and merges the partial results by their
+//                       log-sum-exp (Backend::attention_lse), so no rank holds more than two
+//                       blocks of keys and values.
+// By default U is the largest degree that divides both N and H (all Ulysses when H allows,
+// all ring when they share no factor: 3 ranks on 4 heads); a requested ring degree R sets U =
+// N / R, which must divide H. Ring attention needs a backend with attention_lse (the CPU
+// backend; not the CUDA backend yet).
 // Data crosses ranks through host memory (transport::RankGroup); on the CUDA backend that is a
 // download and an upload around each exchange (the NCCL collectives of DeviceLink are built
 // for the device path, not yet wired here).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
 
 #include "runtime/exec/model.h"
 #include "transport/rank_group.h"
@@ -31,7 +34,9 @@ namespace ditrun::runtime {
 
 class SequenceParallel {
  public:
-  explicit SequenceParallel(transport::RankGroup& group) : group_(group) {}
+  // `ring`: the ring degree R (N must be a multiple of it); 0 chooses by the head count. The
+  // sub-groups of Ulysses and of the ring use the group's tag + 100 and + 200.
+  explicit SequenceParallel(transport::RankGroup& group, int ring = 0);
 
   int degree() const { return group_.size(); }
   int index() const { return group_.index(); }
@@ -48,17 +53,37 @@ class SequenceParallel {
   // overwrite them (the blocks use them for nothing after attention).
   void attention(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads);
 
+  // The degrees attention uses for `heads` heads: {Ulysses U, ring R}, U x R = N. Fails when a
+  // requested ring leaves a Ulysses degree that does not divide the heads.
+  std::pair<int, int> degrees(int64_t heads) const;
+
   // What the exchanges cost so far on this rank (for benchmarks and the log).
   double exchange_seconds() const { return exchange_seconds_; }
   uint64_t exchanged_bytes() const { return exchanged_bytes_; }
 
  private:
-  void ulysses(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads);
-  void gathered_keys(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads);
-  std::vector<transport::Bytes> all_to_all(std::vector<transport::Bytes> parts);
-  std::vector<transport::Bytes> all_gather(transport::Bytes mine);
+  // Attention over a block of this rank's queries: (q, k, v, out, heads); the key rows past
+  // the valid ones are masked inside.
+  using Attend = std::function<void(const Tensor&, const Tensor&, const Tensor&, Tensor&, int64_t)>;
+  // The Ulysses exchange over `group` (U consecutive shares) around `attend`, which sees this
+  // group's P + U·S rows for H/U heads.
+  void ulysses(Backend& backend, transport::RankGroup& group, const Tensor& q, const Tensor& k, const Tensor& v,
+               Tensor& out, int64_t heads, const Attend& attend);
+  // Ring attention over `ring` (the ranks holding the same heads, one per Ulysses group): q, k,
+  // v and out hold P + U·S rows of the ring member's block.
+  void ring_attention(Backend& backend, transport::RankGroup& ring, const Tensor& q, const Tensor& k, const Tensor& v,
+                      Tensor& out, int64_t heads, int ulysses);
+  // Valid token rows of the block of Ulysses group g (U shares of rows_ each).
+  int64_t valid_rows(int64_t g, int ulysses) const;
+  void make_subgroups(int ulysses);
+  std::vector<transport::Bytes> all_to_all(transport::RankGroup& group, std::vector<transport::Bytes> parts);
+  std::vector<transport::Bytes> all_gather(transport::RankGroup& group, transport::Bytes mine);
+  transport::Bytes shift(transport::RankGroup& group, transport::Bytes mine);
 
   transport::RankGroup& group_;
+  int ring_request_ = 0;
+  int subgroups_for_ = 0;  // the Ulysses degree the sub-groups were made for (0: none yet)
+  std::optional<transport::RankGroup> ulysses_group_, ring_group_;
   int64_t prefix_ = 0, tokens_ = 0, rows_ = 0;  // rows_: token rows per rank, padding included
   double exchange_seconds_ = 0;
   uint64_t exchanged_bytes_ = 0;

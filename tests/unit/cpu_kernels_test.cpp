@@ -418,6 +418,49 @@ TEST(CpuAttention, KvLensMaskKeys) {
   check_attention(2, 64, 256, 1, 8, {1, 256}, 1.0f);
 }
 
+// The log-sum-exp output is what ring attention merges with: attention over the first and
+// the second part of the keys, merged by their lse, equals attention over all of them, and
+// each lse matches ln Σ exp(scaled scores) computed directly (−inf for a row without keys).
+TEST(CpuAttention, LogSumExpMergesPartialResults) {
+  const int64_t B = 2, lq = 70, lk = 300, heads = 2, d = 16, c = heads * d, split = 130;
+  const Tensor q = random_tensor({B, lq, c}, 71, 2.0f), k = random_tensor({B, lk, c}, 72), v = random_tensor({B, lk, c}, 73);
+  Tensor whole = random_tensor({B, lq, c}, 0), whole_lse = random_tensor({B, lq, heads}, 0);
+  attention(kF32, q, k, v, whole, heads, {}, &whole_lse);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < lq; i += 23)
+      for (int64_t h = 0; h < heads; ++h) {
+        double mx = -1e300, sum = 0;
+        std::vector<double> s(static_cast<size_t>(lk));
+        for (int64_t j = 0; j < lk; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < d; ++e) dot += double(q.row<const float>(b, i)[h * d + e]) * k.row<const float>(b, j)[h * d + e];
+          mx = std::max(mx, s[size_t(j)] = dot / std::sqrt(double(d)));
+        }
+        for (double x : s) sum += std::exp(x - mx);
+        EXPECT_NEAR(whole_lse.row<const float>(b, i)[h], mx + std::log(sum), 1e-4);
+      }
+  Tensor first = random_tensor({B, lq, c}, 0), first_lse = random_tensor({B, lq, heads}, 0);
+  Tensor second = random_tensor({B, lq, c}, 0), second_lse = random_tensor({B, lq, heads}, 0);
+  attention(kF32, q, k.slice_rows(0, split), v.slice_rows(0, split), first, heads, {}, &first_lse);
+  attention(kF32, q, k.slice_rows(split, lk - split), v.slice_rows(split, lk - split), second, heads, {}, &second_lse);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < lq; ++i)
+      for (int64_t h = 0; h < heads; ++h) {
+        const double a = first_lse.row<const float>(b, i)[h], t = second_lse.row<const float>(b, i)[h];
+        const double m = std::max(a, t), wa = std::exp(a - m), wt = std::exp(t - m);
+        for (int64_t e = 0; e < d; ++e) {
+          const double merged = (first.row<const float>(b, i)[h * d + e] * wa + second.row<const float>(b, i)[h * d + e] * wt) / (wa + wt);
+          EXPECT_NEAR(merged, whole.row<const float>(b, i)[h * d + e], 2e-5);
+        }
+        EXPECT_NEAR(m + std::log(wa + wt), whole_lse.row<const float>(b, i)[h], 1e-4);
+      }
+  const std::vector<int64_t> none{0, 0};
+  attention(kF32, q, k, v, first, heads, none, &first_lse);
+  EXPECT_EQ(first_lse.row<const float>(1, 5)[1], -std::numeric_limits<float>::infinity());
+  Tensor bad_lse = random_tensor({B, lq, heads + 1}, 0);
+  EXPECT_THROW(attention(kF32, q, k, v, first, heads, {}, &bad_lse), Error);
+}
+
 TEST(CpuAttention, ShapeErrors) {
   Tensor q = random_tensor({2, 4, 12}, 1), k = random_tensor({2, 6, 12}, 2), v = random_tensor({2, 6, 12}, 3);
   Tensor out = random_tensor({2, 4, 12}, 4);

@@ -66,6 +66,9 @@ TEST(RankGroup, AllToAllAllGatherAndGatherOverASubsetInMemberOrder) {
     } else {
       EXPECT_TRUE(gathered.empty());
     }
+    // Around the ring 4 -> 2 -> 1 -> 3 -> 4: each member gets its predecessor's word.
+    const int before = group.member((group.index() + 3) % 4);
+    EXPECT_EQ(word(group.shift(word(rank * 7))), before * 7);
     if (rank == 2) EXPECT_EQ(word(channel.recv(0, 7).bytes), 1234);
   });
   for (size_t r = 0; r < errors.size(); ++r) EXPECT_EQ(errors[r], "") << "rank " << r;

@@ -1,8 +1,9 @@
 // One model call shared by several ranks (threads on local channels) gives the one-rank
-// output: sequence parallelism over 2, 3 and 4 ranks (Ulysses where the heads divide, the
-// key/value gather where they do not, padding where the tokens do not divide), CFG
-// parallelism over the two halves of a Wan batch, and both at once; on the Flux and Wan
-// reference cases of ../shared/testdata (their inputs are batches of two).
+// output: sequence parallelism over 2, 3 and 4 ranks (Ulysses where the heads divide, ring
+// attention where they do not, both combined, a ring degree asked for, padding where the
+// tokens do not divide), CFG parallelism over the two halves of a Wan batch, and both at
+// once; on the Flux and Wan reference cases of ../shared/testdata (their inputs are batches
+// of two).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -20,12 +21,15 @@ namespace {
 
 struct Layout {
   std::string model;
-  int sp = 1, cfg = 1;
-  friend void PrintTo(const Layout& l, std::ostream* os) { *os << l.model << " sp" << l.sp << " cfg" << l.cfg; }
+  int sp = 1, cfg = 1, ring = 0;  // ring 0: chosen by the head count
+  friend void PrintTo(const Layout& l, std::ostream* os) {
+    *os << l.model << " sp" << l.sp << " cfg" << l.cfg << " ring" << l.ring;
+  }
 };
 
 std::string label(const testing::TestParamInfo<Layout>& info) {
-  return test_label(info.param.model + "_sp" + std::to_string(info.param.sp) + "_cfg" + std::to_string(info.param.cfg));
+  return test_label(info.param.model + "_sp" + std::to_string(info.param.sp) + "_cfg" + std::to_string(info.param.cfg) +
+                    (info.param.ring ? "_ring" + std::to_string(info.param.ring) : ""));
 }
 
 // Rank r = c * sp + s holds batch item c and token share s. Returns the output of rank 0.
@@ -44,7 +48,7 @@ HostTensor shared_call(const Layout& l, const runtime::HostTensors& inputs) {
         for (int i = 0; i < l.sp; ++i) tokens.push_back(c * l.sp + i);
         for (int i = 0; i < l.cfg; ++i) items.push_back(i * l.sp + s);
         transport::RankGroup token_group(*channels[size_t(r)], tokens, 31), item_group(*channels[size_t(r)], items, 32);
-        runtime::SequenceParallel sequence(token_group);
+        runtime::SequenceParallel sequence(token_group, l.ring);
         runtime::BatchParallel batch(item_group);
         runtime::JobSplit split;
         if (l.sp > 1) split.sequence = &sequence;
@@ -76,18 +80,21 @@ TEST_P(SharedCall, GivesTheOneRankOutput) {
   // Not bit for bit: attention sums over keys in another order once the tokens are split, and
   // a GEMM over half the rows may block its sums differently (measured ~3e-7 for CFG alone).
   const double diff = max_abs_diff(shared, one);
-  std::printf("[ shared   ] %s sp %d cfg %d: max |shared - one rank| = %.2e\n", l.model.c_str(), l.sp, l.cfg, diff);
+  std::printf("[ shared   ] %s sp %d cfg %d ring %d: max |shared - one rank| = %.2e\n", l.model.c_str(), l.sp, l.cfg,
+              l.ring, diff);
   EXPECT_LT(diff, 1e-5);
 }
 
-// Flux: 4 heads (Ulysses at 2 and 4, the key/value gather at 3), a text prefix. Wan: 2 heads
-// (Ulysses at 2, the gather at 3 and 4), the batch of two as cond and uncond.
+// Flux: 4 heads (Ulysses at 2 and 4, ring at 3, a ring asked for at 2 and inside 4), a text
+// prefix. Wan: 2 heads (Ulysses at 2, ring at 3, Ulysses 2 x ring 2 at 4), the batch of two as
+// cond and uncond.
 INSTANTIATE_TEST_SUITE_P(Layouts, SharedCall,
                          testing::Values(Layout{"flux-tiny-dev", 2, 1}, Layout{"flux-tiny-dev", 3, 1},
-                                         Layout{"flux-tiny-dev", 4, 1}, Layout{"flux-tiny-dev", 1, 2},
+                                         Layout{"flux-tiny-dev", 4, 1}, Layout{"flux-tiny-dev", 2, 1, 2},
+                                         Layout{"flux-tiny-dev", 4, 1, 2}, Layout{"flux-tiny-dev", 1, 2},
                                          Layout{"wan21-tiny-t2v", 2, 1}, Layout{"wan21-tiny-t2v", 3, 1},
                                          Layout{"wan21-tiny-t2v", 4, 1}, Layout{"wan21-tiny-t2v", 1, 2},
-                                         Layout{"wan21-tiny-t2v", 2, 2}),
+                                         Layout{"wan21-tiny-t2v", 2, 2}, Layout{"wan21-tiny-t2v", 2, 2, 2}),
                          label);
 
 TEST(SharedCall, MoreRanksThanTokensIsRefused) {
