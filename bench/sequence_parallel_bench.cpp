@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 #include <filesystem>
 #include <thread>
 #include <unistd.h>
@@ -47,7 +48,7 @@ struct RankResult {
 
 // One call per repeat on `ranks` threads sharing the tokens; results per rank.
 std::vector<RankResult> shared_calls(const std::string& model_path, const runtime::HostTensors& inputs, int ranks,
-                                     int repeats) {
+                                     int repeats, int ring) {
   auto channels = transport::make_local_channels(ranks);
   std::vector<RankResult> results(static_cast<size_t>(ranks));
   std::vector<std::string> errors(static_cast<size_t>(ranks));
@@ -62,7 +63,7 @@ std::vector<RankResult> shared_calls(const std::string& model_path, const runtim
         std::vector<int> members(static_cast<size_t>(ranks));
         for (int i = 0; i < ranks; ++i) members[size_t(i)] = i;
         transport::RankGroup group(*channels[size_t(r)], members, 31);
-        runtime::SequenceParallel sequence(group);
+        runtime::SequenceParallel sequence(group, ring);
         runtime::JobSplit split;
         if (ranks > 1) split.sequence = &sequence;
         const runtime::UnitRange all{0, network->blocks().size() + 2};
@@ -101,7 +102,7 @@ double max_abs_diff(const HostTensor& a, const HostTensor& b) {
 
 int main(int argc, char** argv) {
   CLI::App app("Sequence parallelism on CPU ranks against one rank");
-  int ranks = 2, repeats = 2;
+  int ranks = 2, repeats = 2, ring = 0;
   int64_t frames = 9, width = 512, height = 512, dim = 512, heads = 8, layers = 4;
   app.add_option("--ranks", ranks, "Ranks sharing the tokens")->capture_default_str();
   app.add_option("--frames", frames, "Video frames (latent frames 1 + (frames - 1) / 4)")->capture_default_str();
@@ -111,8 +112,12 @@ int main(int argc, char** argv) {
   app.add_option("--heads", heads)->capture_default_str();
   app.add_option("--layers", layers)->capture_default_str();
   app.add_option("--repeats", repeats, "Timed calls per layout (median)")->capture_default_str();
+  app.add_option("--ring", ring, "Ring attention degree among the ranks (0: Ulysses as far as the heads allow)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
+    if (ranks < 1 || ring < 0 || (ring > 0 && ranks % ring != 0)) throw std::runtime_error("--ring must divide --ranks");
+    const int effective_ring = ring > 0 ? ring : ranks / int(std::gcd(int64_t(ranks), heads));
     arch::ModelConfig config = arch::preset("wan2.1-t2v-1.3b", "bench");
     auto& p = std::get<arch::WanParams>(config.params);
     p.dim = dim;
@@ -135,8 +140,8 @@ int main(int argc, char** argv) {
     inputs["t"] = HostTensor({1}, {500.0f});
     inputs["context"] = runtime::seeded_noise(2, {1, p.text_len, p.text_dim});
     fmt::print("Wan-shaped: dim {}, {} heads, {} layers, {}x{}x{} frames = {} video tokens, bf16 weights, f32 "
-               "activations, 1 core per rank\n",
-               dim, heads, layers, width, height, frames, tokens);
+               "activations, 1 core per rank; {} ranks: Ulysses {} x ring {}\n",
+               dim, heads, layers, width, height, frames, tokens, ranks, ranks / effective_ring, effective_ring);
 
     // The planner's view: this machine calibrated at the model's shape on one core, the call
     // priced whole and shared over the ranks.
@@ -169,13 +174,13 @@ int main(int argc, char** argv) {
         const bool whole = i == 0 || i + 1 == cost.blocks.size();
         predicted_one += partition::compute_seconds(b, rates, "cpu");
         predicted_shared += whole ? partition::compute_seconds(b, rates, "cpu")
-                                  : partition::shared_compute_seconds(b, rates, "cpu", {ranks, 1});
+                                  : partition::shared_compute_seconds(b, rates, "cpu", {ranks, 1, effective_ring});
       }
       if (rates.memory_bytes_per_s > 0)  // the state's split and gather (as share_steps prices them)
         predicted_shared += 4.0 * double(cost.blocks.front().activation_bytes) / rates.memory_bytes_per_s;
     }
-    const std::vector<RankResult> one = shared_calls(request.out_path, inputs, 1, repeats);
-    const std::vector<RankResult> shared = shared_calls(request.out_path, inputs, ranks, repeats);
+    const std::vector<RankResult> one = shared_calls(request.out_path, inputs, 1, repeats, 0);
+    const std::vector<RankResult> shared = shared_calls(request.out_path, inputs, ranks, repeats, ring);
     std::filesystem::remove_all(dir);
 
     const auto mib = [](uint64_t b) { return double(b) / (1 << 20); };

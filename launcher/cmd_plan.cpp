@@ -114,7 +114,7 @@ void run_plan(PlanOptions& o) {
   JobPlan p = plan_job(o.request);
   if (team > 1) {
     const double unshared = p.planned.plan.predicted.step_seconds;
-    p.planned.plan = share_planned_steps(p.planned, o.devices);
+    p.planned.plan = share_planned_steps(p.planned, o.devices, p.config);
     if (!o.json)
       fmt::print("teams    {} ranks per stage (sequence parallel {}, CFG parallel {}): step {} against {} unshared "
                  "({:.2f}x)\n\n",

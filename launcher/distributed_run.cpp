@@ -64,6 +64,10 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
       return {std::nullopt, e.what(), true};
     }
   }
+  if (o.devices.ring > 0 && o.devices.sequence_parallel == 1)
+    return {std::nullopt, fmt::format("--ring {} needs --sp N (ring attention among the ranks of a job's tokens)",
+                                      o.devices.ring),
+            true};
   if (ranks % team != 0)
     return {std::nullopt,
             fmt::format("--sp {}{} makes teams of {} ranks, which {} ranks cannot form (start a multiple of {})",
@@ -88,7 +92,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
                  geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
                  geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
     if (team == 1) return {planned.plan, "", false};
-    return {share_planned_steps(planned, o.devices), "", false};
+    return {share_planned_steps(planned, o.devices, source.config), "", false};
   } catch (const Error& e) {
     return {std::nullopt, e.what(), false};
   }

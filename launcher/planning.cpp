@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <numeric>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -167,22 +168,37 @@ void add_device_options(CLI::App& cmd, DeviceOptions& o, bool with_device_memory
                    "do not fit stream, as on a GPU of that size");
 }
 
-partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOptions& devices) {
+partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOptions& devices,
+                                    const arch::ModelConfig& config) {
   // CPU plans run at the host's rates; GPU plans at the first GPU's (a team is one class).
   const bool gpu = planned.plan.ranks.front().device.starts_with("cuda");
   const std::vector<const partition::DeviceSpec*> gpus = planned.inventory.gpus();
   const partition::Throughput& rates =
       gpu && !gpus.empty() ? gpus.front()->throughput : planned.inventory.host().throughput;
-  return partition::share_steps(planned.plan, devices.sequence_parallel, devices.cfg_parallel ? 2 : 1, &planned.cost,
-                                &rates);
+  // The ring the run will use: asked for, or what the head count leaves (SequenceParallel).
+  const int n = devices.sequence_parallel;
+  const int64_t heads = config.family == arch::Family::Flux ? arch::flux_params(config).num_heads
+                                                            : arch::wan_params(config).num_heads;
+  if (devices.ring > 0 && (n % devices.ring != 0 || heads % (n / devices.ring) != 0))
+    fail("--ring {} with --sp {}: the ring must divide the sequence ranks, and the rest ({}) the {} heads", devices.ring,
+         n, devices.ring > 0 && n % devices.ring == 0 ? n / devices.ring : 0, heads);
+  const int ring = devices.ring > 0 ? devices.ring : n / int(std::gcd(int64_t(n), heads));
+  partition::Plan shared = partition::share_steps(planned.plan, n, devices.cfg_parallel ? 2 : 1, &planned.cost, &rates,
+                                                  ring > 1 ? ring : 0);
+  shared.sequence_ring = devices.ring;
+  return shared;
 }
 
 void add_sharing_options(CLI::App& cmd, DeviceOptions& o) {
   cmd.add_option("--sp", o.sequence_parallel,
                  "Sequence parallel: N ranks share each stage of one job, each holding 1/N of its image or video "
-                 "tokens (Ulysses all-to-all when N divides the heads, else a key/value all-gather)")
+                 "tokens (Ulysses all-to-all as far as the heads allow, ring attention for the rest)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd.add_option("--ring", o.ring,
+                 "With --sp N: ring attention over K of the N ranks, Ulysses over the other N/K (which must divide "
+                 "the heads); default: Ulysses over as many as the heads allow, ring for the rest")
+      ->check(CLI::PositiveNumber);
   cmd.add_flag("--cfg-parallel", o.cfg_parallel,
                "The cond and uncond halves of a guided step on two ranks (a job without CFG splits its tokens "
                "over them instead)");

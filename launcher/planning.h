@@ -74,6 +74,7 @@ struct DeviceOptions {
   int stages = 0;
   // Ranks that share each stage of one job: --sp N (its tokens), --cfg-parallel (its CFG halves).
   int sequence_parallel = 1;
+  int ring = 0;  // --ring K: ring attention over K of the sequence ranks (0: by the head count)
   bool cfg_parallel = false;
   int team_size() const { return sequence_parallel * (cfg_parallel ? 2 : 1); }
   DeviceChoice choice() const;
@@ -110,7 +111,8 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
 
 // --sp / --cfg-parallel on a plan made for the stages' positions: every position becomes a
 // team, priced again for the shared step at the positions' rates (partition::share_steps).
-partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOptions& devices);
+partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOptions& devices,
+                                    const arch::ModelConfig& config);
 
 struct PlanRequest {
   std::string model;                   // a .safetensors / .gguf checkpoint, or a preset name

@@ -83,11 +83,14 @@ double exchange_seconds(const BlockCost& block, const Throughput& device, StepSh
   if (sharing.sequence < 2 || block.exchange_bytes <= 0) return 0;
   const double n = sharing.sequence;
   const double mine = block.exchange_bytes / double(sharing.cfg) / n;  // this rank's q, k, v and output
-  // The exchange goes through host memory (runtime/exec/sequence_parallel.h): a download and an
-  // upload of this rank's share, and the (N-1)/N of it that crosses to other ranks, all at the
-  // rate between device and host (a memcpy on the CPU backend, PCIe on a GPU).
+  const double ring = sharing.ring > 0 ? sharing.ring : 1, ulysses = n / ring;
+  // The exchange goes through host memory (runtime/exec/sequence_parallel.h), at the rate
+  // between device and host (a memcpy on the CPU backend, PCIe on a GPU).
   if (device.host_to_device_bytes_per_s <= 0) return std::numeric_limits<double>::infinity();
-  return (2 * mine + mine * (n - 1) / n) / device.host_to_device_bytes_per_s;
+  double bytes = 0;
+  if (ulysses > 1) bytes += 2 * mine + mine * (ulysses - 1) / ulysses;
+  if (ring > 1) bytes += (ring - 1) * 3 * (mine / 2) + ring * (mine / 4);
+  return bytes / device.host_to_device_bytes_per_s;
 }
 
 double host_to_device_seconds(uint64_t bytes, const Throughput& device) {

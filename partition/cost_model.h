@@ -53,13 +53,15 @@ double compute_seconds(const BlockCost& block, const Throughput& device, std::st
 // share the tokens and `cfg` ranks the batch (the cost's batch must hold the CFG halves).
 // GEMM FLOPs, attention FLOPs and elementwise bytes divide by sequence x cfg; the weights are
 // still read whole (the roofline's memory term); a block with self-attention adds its
-// exchange: per rank, its share of q, k, v and the output staged through the host (a download
-// and an upload) and the (N-1)/N of it that crosses to other ranks, at the host<->device rate
-// (today's exchange goes through host memory on every backend). The prologue and epilogue
-// are not shared: price them with compute_seconds.
+// exchange, at the host<->device rate (today's exchange goes through host memory on every
+// backend). With N = U x R sequence ranks, e = this rank's 1/N of q, k, v and the output:
+// Ulysses over U stages e through the host twice and sends (U-1)/U of it; a ring of R passes
+// a block of k and v (e/2) R-1 times, staged twice each, and merges R partial outputs (e/4
+// each). The prologue and epilogue are not shared: price them with compute_seconds.
 struct StepSharing {
   int sequence = 1;
   int cfg = 1;
+  int ring = 0;  // the sequence ranks' ring degree; 0: all Ulysses (the heads decide at run time)
   int ranks() const { return sequence * cfg; }
 };
 double shared_compute_seconds(const BlockCost& block, const Throughput& device, std::string_view device_name,

@@ -55,6 +55,8 @@ void validate(const Plan& plan) {
   if (plan.steps < 0) fail("plan: steps {} is negative", plan.steps);
   if (plan.sequence_parallel < 1) fail("plan: sequence_parallel {} is below 1", plan.sequence_parallel);
   if (plan.cfg_parallel != 1 && plan.cfg_parallel != 2) fail("plan: cfg_parallel {} is not 1 or 2", plan.cfg_parallel);
+  if (plan.sequence_ring < 0 || (plan.sequence_ring > 0 && plan.sequence_parallel % plan.sequence_ring != 0))
+    fail("plan: sequence_ring {} does not divide sequence_parallel {}", plan.sequence_ring, plan.sequence_parallel);
   size_t positions = 0;
   std::set<std::string> devices;
   std::vector<std::vector<std::string>> group_blocks;
@@ -188,6 +190,7 @@ nlohmann::json to_json(const Plan& plan) {
       {"mode", to_string(plan.mode)},
       {"objective", to_string(plan.objective)},
       {"sequence_parallel", plan.sequence_parallel},
+      {"sequence_ring", plan.sequence_ring},
       {"cfg_parallel", plan.cfg_parallel},
       {"micro_batches", plan.micro_batches},
       {"steps", plan.steps},
@@ -277,6 +280,7 @@ Plan plan_from_json(const nlohmann::json& json) {
   }
   plan.micro_batches = top.integer_or("micro_batches", 1);
   plan.sequence_parallel = top.integer_or("sequence_parallel", 1);
+  plan.sequence_ring = top.integer_or("sequence_ring", 0);
   plan.cfg_parallel = top.integer_or("cfg_parallel", 1);
   plan.steps = top.integer_or("steps", 0);
   if (const auto* exact = top.find("exact")) {
@@ -342,8 +346,10 @@ std::string summarize(const Plan& plan) {
                                 to_string(plan.mode), to_string(plan.objective), plan.ranks.size(), plan.group_count(),
                                 plan.micro_batches, plan.exact ? "" : " [not proven optimal]");
   if (plan.team_size() > 1)
-    out += fmt::format("  each stage shared by {} ranks (sequence parallel {}, CFG parallel {})\n", plan.team_size(),
-                       plan.sequence_parallel, plan.cfg_parallel);
+    out += fmt::format("  each stage shared by {} ranks (sequence parallel {}{}, CFG parallel {})\n", plan.team_size(),
+                       plan.sequence_parallel,
+                       plan.sequence_ring > 0 ? fmt::format(" with a ring of {}", plan.sequence_ring) : "",
+                       plan.cfg_parallel);
   out += fmt::format("  step {} per job", format_seconds(plan.predicted.step_seconds));
   if (plan.group_count() > 1) out += fmt::format(", {} amortized over groups", format_seconds(plan.predicted.throughput_step_seconds));
   if (plan.predicted.job_seconds) out += fmt::format("; job {}", format_seconds(*plan.predicted.job_seconds));
@@ -392,13 +398,16 @@ RankPrediction shared_prediction(const RankPlan& rank, const ModelCost& cost, co
 }  // namespace
 
 Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, const ModelCost* cost,
-                 const Throughput* device) {
+                 const Throughput* device, int ring) {
   if (sequence_parallel < 1) fail("sequence parallel degree {} is below 1", sequence_parallel);
   if (cfg_parallel != 1 && cfg_parallel != 2) fail("CFG parallel degree {} is not 1 or 2", cfg_parallel);
   if (plan.team_size() != 1) fail("the plan already shares its steps over teams of {} ranks", plan.team_size());
+  if (ring < 0 || (ring > 0 && sequence_parallel % ring != 0))
+    fail("a ring of {} does not divide the sequence parallel degree {}", ring, sequence_parallel);
   Plan shared = plan;
   shared.sequence_parallel = sequence_parallel;
   shared.cfg_parallel = cfg_parallel;
+  shared.sequence_ring = ring;
   shared.ranks.clear();
   shared.host_pinned_bytes = 0;
   const int team = sequence_parallel * cfg_parallel;
@@ -416,7 +425,7 @@ Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, cons
     // throughput with the slowest stage.
     double sum_before = 0, sum_after = 0, max_before = 0, max_after = 0;
     for (const RankPlan& r : plan.ranks) {
-      const RankPrediction p = shared_prediction(r, *cost, *device, {sequence_parallel, cfg_parallel});
+      const RankPrediction p = shared_prediction(r, *cost, *device, {sequence_parallel, cfg_parallel, ring});
       if (r.group == 0) sum_before += r.predicted.stage_seconds, sum_after += p.stage_seconds;
       max_before = std::max(max_before, r.predicted.stage_seconds);
       max_after = std::max(max_after, p.stage_seconds);

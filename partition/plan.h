@@ -89,6 +89,7 @@ struct Plan {
   PlanMode mode = PlanMode::single;
   Objective objective = Objective::latency;
   int sequence_parallel = 1;  // ranks sharing one stage's tokens
+  int sequence_ring = 0;      // their ring attention degree (0: chosen by the head count)
   int cfg_parallel = 1;       // 2: a stage's cond and uncond halves on different ranks
   int micro_batches = 1;
   int steps = 0;  // 0 = unknown
@@ -128,6 +129,6 @@ std::string summarize(const Plan& plan);
 // Fails when a degree is below 1, cfg_parallel is not 1 or 2, or the team's pinned copies do
 // not fit the host budget.
 Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, const ModelCost* cost = nullptr,
-                 const Throughput* device = nullptr);
+                 const Throughput* device = nullptr, int ring = 0);
 
 }  // namespace ditrun::partition

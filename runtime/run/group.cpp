@@ -17,6 +17,7 @@ GroupPosition group_position(const partition::Plan& plan, int rank, int ranks) {
   pos.share = me.share;
   pos.sequence_parallel = plan.sequence_parallel;
   pos.cfg_parallel = plan.cfg_parallel;
+  pos.sequence_ring = plan.sequence_ring;
   pos.stages = 0;
   // The pipeline runs between the stages' primaries (share 0).
   for (const auto& r : plan.ranks) {

@@ -22,6 +22,7 @@ struct GroupPosition {
   int share = 0;
   std::vector<int> team;
   int sequence_parallel = 1, cfg_parallel = 1;
+  int sequence_ring = 0;  // the plan's (0: chosen by the head count)
   bool is_primary() const { return share == 0; }
   bool is_leader() const { return stage == 0 && is_primary(); }
   bool is_last() const { return stage == stages - 1 && is_primary(); }

@@ -46,7 +46,7 @@ StageWorker::StageWorker(transport::Channel& channel, Backend& backend, const Mo
     tokens_group_.emplace(channel, tokens, protocol::kTokensTag);
     items_group_.emplace(channel, items, protocol::kItemsTag);
     team_group_.emplace(channel, pos_.team, protocol::kTeamTag);
-    if (sp > 1) tokens_ = std::make_unique<SequenceParallel>(*tokens_group_);
+    if (sp > 1) tokens_ = std::make_unique<SequenceParallel>(*tokens_group_, pos_.sequence_ring);
     if (cfg > 1) {
       items_ = std::make_unique<BatchParallel>(*items_group_);
       team_tokens_ = std::make_unique<SequenceParallel>(*team_group_);

@@ -150,11 +150,13 @@ void check_shared_layouts(const Jobs& jobs, const std::vector<Layout>& layouts) 
 
 TEST(DistributedRun, FluxWithSharedStepsAgreesWithOneRank) {
   const Jobs jobs("flux-tiny-dev", "--threads 1");
-  // 4 heads: Ulysses at 2 and 4, the key/value gather at 3 (with padding); a team inside each
-  // stage of a pipeline and in each of two replicas; a CFG team that has no CFG to split.
+  // 4 heads: Ulysses at 2 and 4, ring attention at 3 (with padding) and when asked for (ring 2
+  // inside SP 4: Ulysses 2 x ring 2); a team inside each stage of a pipeline and in each of two
+  // replicas; a CFG team that has no CFG to split.
   check_shared_layouts(jobs, {{2, "--sp 2"},
                               {3, "--sp 3"},
                               {4, "--sp 4"},
+                              {4, "--sp 4 --ring 2"},
                               {4, "--mode pipeline --sp 2"},
                               {4, "--mode replicas --sp 2"},
                               {2, "--cfg-parallel"}});
@@ -172,6 +174,10 @@ TEST(DistributedRun, SharedStepsThatCannotBeFormedAreRefused) {
   EXPECT_EQ(shell(mpirun(3) + run + "--width 32 --height 32 --sp 2", dir + "/log-ranks"), 2);
   EXPECT_NE(slurp(dir + "/log-ranks").find("makes teams of 2 ranks, which 3 ranks cannot form"), std::string::npos)
       << slurp(dir + "/log-ranks");
+  EXPECT_EQ(shell(mpirun(4) + run + "--width 32 --height 32 --sp 4 --ring 3", dir + "/log-ring"), 2);
+  EXPECT_NE(slurp(dir + "/log-ring").find("--ring 3 with --sp 4: the ring must divide the sequence ranks"),
+            std::string::npos)
+      << slurp(dir + "/log-ring");
   EXPECT_NE(shell(mpirun(2) + run + "--width 32 --height 32 --sp 2 --cfg-parallel", dir + "/log-four"), 0) << "2 ranks cannot form a team of 4";
   // A Flux job of 16x16 pixels is one image token (a 2x2 latent patch): nothing to split.
   EXPECT_EQ(shell(mpirun(2) + run + "--width 16 --height 16 --sp 2", dir + "/log-tokens"), 2);
