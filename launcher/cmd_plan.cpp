@@ -112,7 +112,20 @@ void run_plan(PlanOptions& o) {
   o.request.devices.cpu_backend = o.cpu_ranks > 1;
   o.request.devices.team = o.cpu_ranks > 1 ? 1 : team;
   JobPlan p = plan_job(o.request);
-  if (team > 1) {
+  // The latency objective weighs teams against whole steps when the layout is left to it.
+  const bool cpu = o.cpu_ranks > 1;
+  const int count = cpu ? o.cpu_ranks : int(p.planned.inventory.gpus().size());
+  if (team == 1 && count > 1 && o.request.devices.objective == partition::Objective::latency &&
+      o.devices.mode == "auto" && o.devices.stages == 0 && o.devices.allocation.empty()) {
+    const SharingChoice choice = fastest_sharing(count, p.job, p.config, [&](int t) {
+      PlanRequest request = o.request;
+      request.devices.team = cpu ? 1 : t;
+      request.devices.cpu_ranks = cpu ? count / t : 1;
+      return plan_job(request).planned;
+    });
+    p.planned.plan = choice.plan;
+    if (!o.json) fmt::print("layout   {}\n\n", choice.why);
+  } else if (team > 1) {
     const double unshared = p.planned.plan.predicted.step_seconds;
     p.planned.plan = share_planned_steps(p.planned, o.devices, p.config);
     if (!o.json)

@@ -86,6 +86,17 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
                           o.devices.sequence_parallel, o.devices.sequence_parallel, geometry.width, geometry.height,
                           geometry.tokens.image),
               true};
+    // --objective latency over several ranks with the layout left to the planner: teams are
+    // weighed against whole steps (the plan then carries them to every rank).
+    if (team == 1 && ranks > 1 && o.devices.objective == "latency" && o.devices.mode == "auto" &&
+        o.devices.stages == 0 && o.devices.allocation.empty()) {
+      const SharingChoice chosen = fastest_sharing(ranks, geometry, source.config, [&](int t) {
+        return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry,
+                          run_device_choice(o.devices, o.backend, ranks / t));
+      });
+      spdlog::info("layout: {}", chosen.why);
+      return {chosen.plan, "", false};
+    }
     const ModelPlan planned =
         plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice);
     spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,

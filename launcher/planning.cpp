@@ -189,6 +189,48 @@ partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOption
   return shared;
 }
 
+SharingChoice fastest_sharing(int count, const models::JobGeometry& job, const arch::ModelConfig& config,
+                              const std::function<ModelPlan(int team)>& plan_for) {
+  SharingChoice best;
+  best.plan = plan_for(1).plan;
+  const double whole = best.plan.predicted.step_seconds;
+  std::string tried;
+  for (int team = 2; team <= count; ++team) {
+    if (count % team != 0) continue;
+    for (const bool cfg : {false, true}) {
+      if (cfg && (job.batch != 2 || team % 2 != 0)) continue;
+      DeviceOptions sharing;
+      sharing.sequence_parallel = cfg ? team / 2 : team;
+      sharing.cfg_parallel = cfg;
+      if (job.tokens.image < sharing.sequence_parallel) continue;
+      const std::string name =
+          fmt::format("--sp {}{}", sharing.sequence_parallel, cfg ? " --cfg-parallel" : "");
+      try {
+        const partition::Plan shared = share_planned_steps(plan_for(team), sharing, config);
+        tried += fmt::format("{}{} {}", tried.empty() ? "" : ", ", name, format_seconds(shared.predicted.step_seconds));
+        if (shared.predicted.step_seconds < 0.95 * std::min(whole, best.plan.predicted.step_seconds)) {
+          best.plan = shared;
+          best.sequence_parallel = sharing.sequence_parallel;
+          best.cfg_parallel = cfg;
+        }
+      } catch (const Error& e) {
+        tried += fmt::format("{}{} refused", tried.empty() ? "" : ", ", name);
+      }
+    }
+  }
+  if (tried.empty()) {
+    best.why = "whole steps (no team fits these devices)";
+  } else if (best.sequence_parallel == 1 && !best.cfg_parallel) {
+    best.why = fmt::format("whole steps, {} per step: no team is 5% faster ({})", format_seconds(whole), tried);
+  } else {
+    best.why = fmt::format("teams of {} (--sp {}{}) for the latency objective: {} per step against {} with whole "
+                           "steps (tried {})",
+                           best.plan.team_size(), best.sequence_parallel, best.cfg_parallel ? " --cfg-parallel" : "",
+                           format_seconds(best.plan.predicted.step_seconds), format_seconds(whole), tried);
+  }
+  return best;
+}
+
 void add_sharing_options(CLI::App& cmd, DeviceOptions& o) {
   cmd.add_option("--sp", o.sequence_parallel,
                  "Sequence parallel: N ranks share each stage of one job, each holding 1/N of its image or video "

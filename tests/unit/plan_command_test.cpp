@@ -204,7 +204,8 @@ namespace {
 // compute, plus exchanges), and GPU counts that do not divide are refused.
 TEST(PlanCommand, TeamsShareAStepAndPriceIt) {
   const std::string wan = "wan2.1-t2v-14b --frames 81 --width 1280 --height 720 --devices '4x h100-80gb' ";
-  const Result whole = run_plan(wan + "--json");
+  // Whole steps: one position (on four GPUs the latency objective would pick a team itself).
+  const Result whole = run_plan("wan2.1-t2v-14b --frames 81 --width 1280 --height 720 --devices '1x h100-80gb' --json");
   ASSERT_EQ(whole.status, 0) << whole.err;
   const double unshared = nlohmann::json::parse(whole.out)["predicted"]["step_seconds"].get<double>();
   for (const std::string flags : {"--sp 4", "--sp 2 --cfg-parallel"}) {
@@ -224,6 +225,29 @@ TEST(PlanCommand, TeamsShareAStepAndPriceIt) {
   const Result odd = run_plan("wan2.1-t2v-14b --devices '3x h100-80gb' --sp 2");
   EXPECT_EQ(odd.status, 2);
   EXPECT_THAT(odd.err, HasSubstr("3 GPU(s) do not form teams of 2 ranks"));
+}
+
+}  // namespace
+}  // namespace ditrun::test
+
+namespace ditrun::test {
+namespace {
+
+// The latency objective weighs teams against whole steps and says why: a guided Wan video on
+// four H100s takes CFG halves on two ranks (half the step), one Flux image keeps whole steps
+// (its exchanges through host memory would cost more than they save); a shaped layout
+// (--mode, --allocation, throughput) is left as asked.
+TEST(PlanCommand, LatencyObjectiveChoosesTeamsWhenTheyAreFaster) {
+  const Result wan = run_plan("wan2.1-t2v-14b --devices '4x h100-80gb'");
+  ASSERT_EQ(wan.status, 0) << wan.err;
+  EXPECT_THAT(wan.out, HasSubstr("layout   teams of 2 (--sp 1 --cfg-parallel) for the latency objective"));
+  const nlohmann::json j = plan_json("wan2.1-t2v-14b --devices '4x h100-80gb'");
+  EXPECT_EQ(j.at("cfg_parallel"), 2);
+  const Result flux = run_plan("flux-dev --devices '4x h100-80gb'");
+  ASSERT_EQ(flux.status, 0) << flux.err;
+  EXPECT_THAT(flux.out, HasSubstr("layout   whole steps"));
+  EXPECT_THAT(run_plan("wan2.1-t2v-14b --devices '4x h100-80gb' --objective throughput").out,
+              testing::Not(HasSubstr("layout")));
 }
 
 }  // namespace
