@@ -9,6 +9,7 @@
 #include <array>
 
 #include "launcher/commands.h"
+#include "launcher/device_inventory.h"
 #include "launcher/planning.h"
 #include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
@@ -110,22 +111,35 @@ void run_plan(PlanOptions& o) {
   o.request.devices = o.devices.choice();
   o.request.devices.cpu_ranks = o.cpu_ranks > 1 ? o.cpu_ranks / team : 1;
   o.request.devices.cpu_backend = o.cpu_ranks > 1;
-  o.request.devices.team = o.cpu_ranks > 1 ? 1 : team;
-  JobPlan p = plan_job(o.request);
+  o.request.devices.sequence_parallel = o.devices.sequence_parallel;
+  o.request.devices.cfg_parallel = o.devices.cfg_parallel ? 2 : 1;
+  o.request.devices.gpus_form_teams = o.cpu_ranks == 1;
   // The latency objective weighs teams against whole steps when the layout is left to it.
   const bool cpu = o.cpu_ranks > 1;
-  const int count = cpu ? o.cpu_ranks : int(p.planned.inventory.gpus().size());
+  const int count = cpu ? o.cpu_ranks : int(device_inventory(o.request.devices.inventory).gpus().size());
+  JobPlan p;
   if (team == 1 && count > 1 && o.request.devices.objective == partition::Objective::latency &&
       o.devices.mode == "auto" && o.devices.stages == 0 && o.devices.allocation.empty()) {
-    const SharingChoice choice = fastest_sharing(count, p.job, p.config, [&](int t) {
+    arch::ModelConfig config;
+    const models::JobGeometry job = job_of(o.request, &config);
+    const SharingChoice choice = fastest_sharing(count, job, config, [&](const DeviceOptions& sharing) {
       PlanRequest request = o.request;
-      request.devices.team = cpu ? 1 : t;
-      request.devices.cpu_ranks = cpu ? count / t : 1;
-      return plan_job(request).planned;
+      request.devices.sequence_parallel = sharing.sequence_parallel;
+      request.devices.cfg_parallel = sharing.cfg_parallel ? 2 : 1;
+      request.devices.cpu_ranks = cpu ? count / sharing.team_size() : 1;
+      JobPlan planned = plan_job(request);
+      p.model = planned.model;
+      p.config = planned.config;
+      p.job = planned.job;
+      return planned.planned;
     });
+    p.planned = choice.planned;
     p.planned.plan = choice.plan;
     if (!o.json) fmt::print("layout   {}\n\n", choice.why);
-  } else if (team > 1) {
+  } else {
+    p = plan_job(o.request);
+  }
+  if (team > 1) {
     const double unshared = p.planned.plan.predicted.step_seconds;
     p.planned.plan = share_planned_steps(p.planned, o.devices, p.config);
     if (!o.json)

@@ -74,8 +74,11 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
                         o.devices.sequence_parallel, o.devices.cfg_parallel ? " --cfg-parallel" : "", team, ranks, team),
             true};
   try {
-    // The planner places blocks on each stage's positions; every position then becomes a team.
+    // The planner places blocks on each stage's positions; every position then becomes a team
+    // (whose ranks each need the activations of their share).
     DeviceChoice choice = run_device_choice(o.devices, o.backend, ranks / team);
+    choice.sequence_parallel = o.devices.sequence_parallel;
+    choice.cfg_parallel = o.devices.cfg_parallel ? 2 : 1;
     // A queue of jobs over several groups: what matters is jobs per hour.
     if (o.devices.objective.empty() && ranks > 1) choice.objective = partition::Objective::throughput;
     const models::JobGeometry geometry =
@@ -90,9 +93,11 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
     // weighed against whole steps (the plan then carries them to every rank).
     if (team == 1 && ranks > 1 && o.devices.objective == "latency" && o.devices.mode == "auto" &&
         o.devices.stages == 0 && o.devices.allocation.empty()) {
-      const SharingChoice chosen = fastest_sharing(ranks, geometry, source.config, [&](int t) {
-        return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry,
-                          run_device_choice(o.devices, o.backend, ranks / t));
+      const SharingChoice chosen = fastest_sharing(ranks, geometry, source.config, [&](const DeviceOptions& sharing) {
+        DeviceChoice positions = run_device_choice(o.devices, o.backend, ranks / sharing.team_size());
+        positions.sequence_parallel = sharing.sequence_parallel;
+        positions.cfg_parallel = sharing.cfg_parallel ? 2 : 1;
+        return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, positions);
       });
       spdlog::info("layout: {}", chosen.why);
       return {chosen.plan, "", false};

@@ -3,7 +3,9 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -190,10 +192,20 @@ partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOption
 }
 
 SharingChoice fastest_sharing(int count, const models::JobGeometry& job, const arch::ModelConfig& config,
-                              const std::function<ModelPlan(int team)>& plan_for) {
+                              const std::function<ModelPlan(const DeviceOptions& sharing)>& plan_for) {
   SharingChoice best;
-  best.plan = plan_for(1).plan;
-  const double whole = best.plan.predicted.step_seconds;
+  // Whole steps may not fit one device: then only teams (whose ranks hold a share of the
+  // activations) can run the job.
+  std::optional<std::string> whole_refused;
+  double whole = std::numeric_limits<double>::infinity();
+  try {
+    best.planned = plan_for(DeviceOptions{});
+    best.plan = best.planned.plan;
+    whole = best.plan.predicted.step_seconds;
+  } catch (const Error& e) {
+    whole_refused = e.what();
+  }
+  double best_step = whole;
   std::string tried;
   for (int team = 2; team <= count; ++team) {
     if (count % team != 0) continue;
@@ -206,19 +218,30 @@ SharingChoice fastest_sharing(int count, const models::JobGeometry& job, const a
       const std::string name =
           fmt::format("--sp {}{}", sharing.sequence_parallel, cfg ? " --cfg-parallel" : "");
       try {
-        const partition::Plan shared = share_planned_steps(plan_for(team), sharing, config);
+        const ModelPlan planned = plan_for(sharing);
+        const partition::Plan shared = share_planned_steps(planned, sharing, config);
         tried += fmt::format("{}{} {}", tried.empty() ? "" : ", ", name, format_seconds(shared.predicted.step_seconds));
-        if (shared.predicted.step_seconds < 0.95 * std::min(whole, best.plan.predicted.step_seconds)) {
+        if (shared.predicted.step_seconds < 0.95 * best_step) {
+          best.planned = planned;
           best.plan = shared;
           best.sequence_parallel = sharing.sequence_parallel;
           best.cfg_parallel = cfg;
+          best_step = shared.predicted.step_seconds;
         }
       } catch (const Error& e) {
         tried += fmt::format("{}{} refused", tried.empty() ? "" : ", ", name);
       }
     }
   }
-  if (tried.empty()) {
+  if (whole_refused && best.sequence_parallel == 1 && !best.cfg_parallel)
+    fail("{} (and no team of these {} devices fits it either{})", *whole_refused, count,
+         tried.empty() ? "" : ": " + tried);
+  if (whole_refused) {
+    best.why = fmt::format("teams of {} (--sp {}{}) for the latency objective: whole steps do not fit ({}); {} per "
+                           "step (tried {})",
+                           best.plan.team_size(), best.sequence_parallel, best.cfg_parallel ? " --cfg-parallel" : "",
+                           *whole_refused, format_seconds(best.plan.predicted.step_seconds), tried);
+  } else if (tried.empty()) {
     best.why = "whole steps (no team fits these devices)";
   } else if (best.sequence_parallel == 1 && !best.cfg_parallel) {
     best.why = fmt::format("whole steps, {} per step: no team is 5% faster ({})", format_seconds(whole), tried);
@@ -258,17 +281,30 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     std::erase_if(out.inventory.devices, [](const partition::DeviceSpec& d) { return d.kind == partition::HardwareKind::gpu; });
   }
   if (devices.gpu_ranks > 0 && devices.inventory.empty()) out.inventory = gpus_of_ranks(out.inventory, devices);
-  if (devices.team > 1) {
+  if (devices.gpus_form_teams && devices.team() > 1) {
     const size_t gpus = out.inventory.gpus().size();
     if (gpus > 0) {
-      if (gpus % size_t(devices.team) != 0)
-        fail("{} GPU(s) do not form teams of {} ranks (--sp x --cfg-parallel)", gpus, devices.team);
+      if (gpus % size_t(devices.team()) != 0)
+        fail("{} GPU(s) do not form teams of {} ranks (--sp x --cfg-parallel)", gpus, devices.team());
       size_t kept = 0;
       std::erase_if(out.inventory.devices, [&](const partition::DeviceSpec& d) {
-        return d.kind == partition::HardwareKind::gpu && kept++ >= gpus / size_t(devices.team);
+        return d.kind == partition::HardwareKind::gpu && kept++ >= gpus / size_t(devices.team());
       });
     }
   }
+  // The model's cost at `element_bytes` per activation; a team member's activations are its
+  // share's (the prologue runs whole, but the blocks' temporaries on 1/N of the tokens set the
+  // peak: measured 0.50x of one rank at SP 2).
+  const auto cost_at = [&](int element_bytes) {
+    partition::ModelCost cost = models::model_cost(config, network, weights, job, element_bytes);
+    if (devices.team() > 1) {
+      runtime::TokenCounts share = job.tokens;
+      share.image = (share.image + devices.sequence_parallel - 1) / devices.sequence_parallel;
+      const int64_t batch = std::max<int64_t>(1, job.batch / devices.cfg_parallel);
+      cost.step_activation_bytes = uint64_t(network.activation_elements(share, batch)) * uint64_t(element_bytes);
+    }
+    return cost;
+  };
   if (devices.cpu_ranks < 1) fail("cpu ranks: {} (at least 1)", devices.cpu_ranks);
   if (devices.cpu_device_memory_bytes > 0 || devices.cpu_ranks > 1) {
     if (!out.inventory.gpus().empty())
@@ -279,7 +315,7 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     // (--device-memory, or an equal share of the host's RAM), its rates, and streaming at its
     // copy rate from the pinned pool the host budget allows. Named "cpu" for one rank,
     // "cpu:0", "cpu:1", ... for several (a plan names each rank's device once).
-    out.cost = models::model_cost(config, network, weights, job, models::kCpuActivationBytes);
+    out.cost = cost_at(models::kCpuActivationBytes);
     out.budgets = budgets_for(out.cost, out.inventory, devices);
     partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
     const uint64_t budget = devices.cpu_device_memory_bytes > 0 ? devices.cpu_device_memory_bytes
@@ -293,13 +329,13 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
     out.plan = partition::solve(input);
     return out;
   }
-  out.cost = models::model_cost(config, network, weights, job, devices.gpu_activation_bytes);
+  out.cost = cost_at(devices.gpu_activation_bytes);
   out.budgets = budgets_for(out.cost, out.inventory, devices);
   if (devices.gpu_ranks > 0 && !any_gpu_budget(out.budgets))
     fail("the run computes on CUDA, but the allocation gives its GPUs no memory ({})", out.budgets.describe());
   if (!any_gpu_budget(out.budgets)) {
     // Everything runs on the CPU backend, whose activations are f32.
-    out.cost = models::model_cost(config, network, weights, job, models::kCpuActivationBytes);
+    out.cost = cost_at(models::kCpuActivationBytes);
     out.budgets = budgets_for(out.cost, out.inventory, devices);
   }
   partition::SolverInput input = partition::make_solver_input(out.cost, out.inventory, out.budgets, devices.objective);
@@ -314,6 +350,15 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
   }
   out.plan = partition::solve(input);
   return out;
+}
+
+models::JobGeometry job_of(const PlanRequest& request, arch::ModelConfig* config_out) {
+  std::error_code ec;
+  const arch::ModelConfig config = std::filesystem::exists(request.model, ec)
+                                       ? models::open_model(request.model, request.config).config
+                                       : arch::preset(request.model, "model");
+  if (config_out) *config_out = config;
+  return models::job_geometry(config, request.job);
 }
 
 JobPlan plan_job(const PlanRequest& request) {

@@ -48,10 +48,14 @@ struct DeviceChoice {
   // or the GPUs with a budget.
   std::string mode = "auto";
   int stages = 0;
-  // `ditrun plan --sp/--cfg-parallel`: the ranks of each stage's team (1: no teams). The GPUs
-  // of the inventory are taken `team` at a time: blocks are placed on the first 1/team of them
-  // (one per position), and share_planned_steps makes each position a team.
-  int team = 1;
+  // Each position a team of sequence_parallel x cfg_parallel ranks sharing one job's step
+  // (--sp, --cfg-parallel): the activations each rank needs are priced for its share (its
+  // 1/sequence_parallel of the image tokens, its CFG half). With gpus_form_teams (`ditrun
+  // plan`) the inventory's GPUs are the teams' ranks: blocks are placed on the first 1/team of
+  // them, one per position, and share_planned_steps makes each position a team.
+  int sequence_parallel = 1, cfg_parallel = 1;
+  bool gpus_form_teams = false;
+  int team() const { return sequence_parallel * cfg_parallel; }
 };
 
 // --mode auto|pipeline|replicas [--stages K] for `ranks` ranks: auto is free; pipeline is one
@@ -120,13 +124,14 @@ partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOption
 // priced shared. A team is taken when it predicts a step at least 5% shorter than whole
 // steps; `why` says what was compared. Candidates that do not fit are left out.
 struct SharingChoice {
+  ModelPlan planned;  // of the chosen positions (its cost priced for one team member's share)
   partition::Plan plan;
   int sequence_parallel = 1;
   bool cfg_parallel = false;
   std::string why;
 };
 SharingChoice fastest_sharing(int count, const models::JobGeometry& job, const arch::ModelConfig& config,
-                              const std::function<ModelPlan(int team)>& plan_for);
+                              const std::function<ModelPlan(const DeviceOptions& sharing)>& plan_for);
 
 struct PlanRequest {
   std::string model;                   // a .safetensors / .gguf checkpoint, or a preset name
@@ -146,5 +151,7 @@ struct JobPlan {
 // A path that exists is a checkpoint (read with models::open_model, --weights is then an
 // error); anything else must name a preset (arch::preset_names()).
 JobPlan plan_job(const PlanRequest& request);
+// The job plan_job would plan (config and geometry), without planning it.
+models::JobGeometry job_of(const PlanRequest& request, arch::ModelConfig* config = nullptr);
 
 }  // namespace ditrun::launcher

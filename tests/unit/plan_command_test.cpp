@@ -248,6 +248,11 @@ TEST(PlanCommand, LatencyObjectiveChoosesTeamsWhenTheyAreFaster) {
   EXPECT_THAT(flux.out, HasSubstr("layout   whole steps"));
   EXPECT_THAT(run_plan("wan2.1-t2v-14b --devices '4x h100-80gb' --objective throughput").out,
               testing::Not(HasSubstr("layout")));
+  // A 6144x6144 Flux job needs 12.7 GiB of activations, more than a 12 GB card holds: whole
+  // steps do not fit, a team of four holding a quarter of the tokens each does.
+  const Result big = run_plan("flux-dev --weights q4_K --devices '4x 12gb, host=64gb' --width 6144 --height 6144");
+  ASSERT_EQ(big.status, 0) << big.err;
+  EXPECT_THAT(big.out, HasSubstr("layout   teams of 4 (--sp 4) for the latency objective: whole steps do not fit"));
 }
 
 }  // namespace
