@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Scaling benchmark of `mpirun ... ditrun run` on the CPU backend: replicas and pipelines of
-# 1..NMAX ranks, measured against the planner's prediction for the same layout.
+# Scaling benchmark of `mpirun ... ditrun run` on the CPU backend: replicas, pipelines and
+# sequence-parallel teams (--sp N: one job's step over N ranks) of 1..NMAX ranks, measured
+# against the planner's prediction for the same layout.
 #
 # Usage:
 #   bench/scaling_bench.sh [--nmax N] [--jobs J] [--size PX] [--steps S] [--text-tokens L]
@@ -23,7 +24,9 @@
 #      with T = cores / N threads per rank (or --threads-per-rank), plus a 1-rank baseline at
 #      every T, each R times (medians reported), and `ditrun plan --cpu-ranks N --mode ...
 #      --objective throughput --json` with the calibrated profile for the prediction.
-#   4. Prints one table per mode.
+#   4. Prints one table per mode. The sequence-parallel table compares one job's seconds per
+#      step on a team of N ranks with one rank of the same threads (speedup) and with the
+#      planner's prediction (`ditrun plan --cpu-ranks N --sp N`, latency objective).
 #
 # Reading the tables:
 #   - render s: from the first job handed out to the last result (rank 0's log and ledger);
@@ -229,6 +232,22 @@ def report(argv):
             table("pipeline: mpirun -np S ditrun run --mode pipeline --threads thr (S jobs in flight)",
                   ["S", "thr", "wall s", "render s", "range", "s/step/job", "pred step", "m/p", "amortized",
                    "pred amort", "m/p", "eff", "pred eff", "vs 1x all", "others %", "plan", ""], rows)
+    rows = []
+    for n, t in sorted({(r["ranks"], r["threads"]) for r in results if r["mode"] == "sp"}):
+        rs, base, p, pb = runs("sp", n, t), runs("replicas", 1, t), pred("sp", n, t), pred("replicas", 1, t)
+        if not rs or not base:
+            continue
+        sps, base_sps = med(rs, "job_sps"), med(base, "job_sps")
+        ps = p["step_seconds"] if p else None
+        p_speedup = pb["step_seconds"] / ps if p and pb else None
+        others = f"{100 * max(r['others'] for r in rs):.0f}" + ("!" if (n, t) in disturbed else "")
+        rows.append([n, t, f"{med(rs, 'render'):.2f}", fmt(base_sps), fmt(sps), fmt(ps), fmt(sps / ps if ps else None),
+                     f"{base_sps / sps:.2f}x", fmt(p_speedup, ".2f") + ("x" if p_speedup else ""), others,
+                     "oversubscribed" if n * t > cores else ""])
+    if rows:
+        table("sequence parallel: mpirun -np N ditrun run --sp N --threads thr (one job's step over N ranks)",
+              ["N", "thr", "render s", "1-rank s/step", "s/step/job", "pred step", "m/p", "speedup", "pred speedup",
+               "others %", ""], rows)
     print("\nmedians over the runs that other processes disturbed by 5% of the CPUs or less (range: all runs)")
     print("m/p: measured time / predicted time (jobs/h: the inverse ratio, predicted / measured jobs/h)")
     bad = [r for r in results if r["rc"] != 0 or r.get("failed") or "render" not in r]
@@ -303,18 +322,23 @@ calibrate() {
     --hidden "$hidden" --inner "$hidden" --attention-tokens "$tokens" --heads "$heads" --head-dim $((hidden / heads)) \
     --stream-mib 64 --seconds 0.5 > "$work/calibrate-t$t.txt"
 }
+layout_flags() {  # MODE N: how run and plan are told the layout (sp: a team of N ranks, one job at a time)
+  if [ "$1" = sp ]; then echo "--sp $2 --objective latency"; else echo "--mode $1 --objective throughput"; fi
+}
 predict() {  # MODE N T
   local mode=$1 n=$2 t=$3 out=$work/plan-$1-$2x$3.json
-  "$ditrun" --log-level warn plan "$model" --devices "${profile[$t]}" --cpu-ranks "$n" --mode "$mode" \
-    --objective throughput --width "$size" --height "$size" --text-tokens "$text_tokens" --steps "$steps" --json > "$out"
+  # shellcheck disable=SC2046
+  "$ditrun" --log-level warn plan "$model" --devices "${profile[$t]}" --cpu-ranks "$n" $(layout_flags "$mode" "$n") \
+    --width "$size" --height "$size" --text-tokens "$text_tokens" --steps "$steps" --json > "$out"
   py plan "$out" "$mode" "$n" "$t" >> "$preds"
 }
 measure() {  # MODE N T REP
   local mode=$1 n=$2 t=$3 rep=$4 out=$work/out-$1-$2x$3-$4
   rm -rf "$out"
   py quiet "$quiet_wait"
+  # shellcheck disable=SC2046
   py run "$out.log" "$out" "$mode" "$n" "$t" -- mpirun "${mpirun_flags[@]}" -np "$n" \
-    "$ditrun" run "$model" --jobs "$work/jobs.jsonl" --out "$out" --mode "$mode" --threads "$t" >> "$results"
+    "$ditrun" run "$model" --jobs "$work/jobs.jsonl" --out "$out" $(layout_flags "$mode" "$n") --threads "$t" >> "$results"
   tail -n 1 "$results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("  %-8s N=%d T=%d: render %s s, wall %.2f s, %d jobs, others %.0f%%" % (r["mode"], r["ranks"], r["threads"], "%.2f" % r["render"] if "render" in r else "-", r["wall"], r["jobs"], 100 * r["others"]))'
 }
 
@@ -324,7 +348,7 @@ echo "mpirun ${mpirun_flags[*]}; work folder $work; $repeats repeat(s), medians 
 layouts=()  # "MODE N T"
 for ((n = 1; n <= nmax; ++n)); do
   t=$(threads_for "$n")
-  if [ "$n" = 1 ]; then layouts+=("replicas 1 $t"); else layouts+=("replicas $n $t" "pipeline $n $t"); fi
+  if [ "$n" = 1 ]; then layouts+=("replicas 1 $t"); else layouts+=("replicas $n $t" "pipeline $n $t" "sp $n $t"); fi
   layouts+=("replicas 1 $t")  # the same threads on one rank: the efficiency baseline
 done
 [ "$threads_per_rank" -gt 0 ] || layouts+=("replicas 1 $cores")  # one rank with every core
