@@ -290,21 +290,22 @@ void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, c
                                       const Tensor& v, Tensor& out, int64_t heads, int ulysses) {
   const int64_t R = ring.size(), me = ring.index(), B = q.dim(0), L = q.dim(1), C = q.dim(2), P = prefix_;
   const int64_t D = C / heads, block = L - P;  // this member's key rows past the prefix
-  std::vector<float> acc(size_t(B * L * C), 0.0f);
-  std::vector<float> acc_lse(size_t(B * L * heads), -std::numeric_limits<float>::infinity());
+  // The running result in double: R merges in f32 would add their rounding to the kernel's.
+  std::vector<double> acc(size_t(B * L * C), 0.0);
+  std::vector<double> acc_lse(size_t(B * L * heads), -std::numeric_limits<double>::infinity());
   Tensor o = be.empty({B, L, C}), lse = be.empty({B, L, heads});
   // Folds a partial result (over some of the keys) into the running one: weights e^(lse − max).
   const auto merge = [&] {
     const HostTensor ho = to_host(be, o), hl = to_host(be, lse);
     for (int64_t row = 0; row < B * L; ++row)
       for (int64_t h = 0; h < heads; ++h) {
-        float& a = acc_lse[size_t(row * heads + h)];
-        const float t = hl.data[size_t(row * heads + h)];
-        if (t == -std::numeric_limits<float>::infinity()) continue;
-        const float m = std::max(a, t), wa = std::exp(a - m), wt = std::exp(t - m), sum = wa + wt;
-        float* dst = acc.data() + row * C + h * D;
+        double& a = acc_lse[size_t(row * heads + h)];
+        const double t = hl.data[size_t(row * heads + h)];
+        if (t == -std::numeric_limits<double>::infinity()) continue;
+        const double m = std::max(a, t), wa = std::exp(a - m), wt = std::exp(t - m), sum = wa + wt;
+        double* dst = acc.data() + row * C + h * D;
         const float* src = ho.data.data() + row * C + h * D;
-        for (int64_t d = 0; d < D; ++d) dst[d] = (dst[d] * wa + src[d] * wt) / sum;
+        for (int64_t d = 0; d < D; ++d) dst[d] = (dst[d] * wa + double(src[d]) * wt) / sum;
         a = m + std::log(sum);
       }
   };
@@ -332,11 +333,11 @@ void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, c
     be.attention_lse(q, kb, vb, o, lse, heads, kv_lens);
     merge();
   }
+  const std::vector<float> merged(acc.begin(), acc.end());
   if (out.contiguous()) {
-    be.upload(acc, out, be.compute_stream());
+    be.upload(merged, out, be.compute_stream());
   } else {
-    const Tensor merged = to_backend(be, acc, {B, L, C});
-    be.copy(merged, out);
+    be.copy(to_backend(be, merged, {B, L, C}), out);
   }
 }
 

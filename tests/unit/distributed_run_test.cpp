@@ -25,6 +25,7 @@
 #include "launcher/distributed_run.h"
 #include "launcher/ledger.h"
 #include "models/pipeline/tensor_files.h"
+#include "runtime/sampling/noise.h"
 #include "reference_case.h"
 #include "test_paths.h"
 #include "transport/local_channel.h"
@@ -165,6 +166,52 @@ TEST(DistributedRun, FluxWithSharedStepsAgreesWithOneRank) {
 TEST(DistributedRun, WanWithSharedStepsAgreesWithOneRank) {
   const Jobs jobs("wan21-tiny-t2v", "--threads 1");
   check_shared_layouts(jobs, {{2, "--sp 2"}, {3, "--sp 3"}, {2, "--cfg-parallel"}, {4, "--cfg-parallel --sp 2"}});
+}
+
+// Larger than the reference cases: a synthetic Wan (dim 256, 8 heads, 4 layers, 64 text
+// tokens) on a 9-frame 128x128 video (3 x 8 x 8 = 192 video tokens), under mpirun: Ulysses 4,
+// Ulysses 2 x ring 2, a ring of 3 (8 heads over 3 ranks, 192 tokens padded to 195), CFG halves
+// with SP 2. Its latents reach |7.4|, where f32 steps are ~5e-7 and two Euler steps through
+// four blocks amplify a reordered sum to ~1e-5: the bound is 1e-5 relative to the largest
+// value (measured here: 0 for Ulysses and CFG, 1.2e-5 absolute = 1.6e-6 relative for rings).
+TEST(DistributedRun, LargerWanWithSharedStepsAgreesWithOneRank) {
+  const std::string dir = temp_dir("dist-large-wan");
+  {
+    std::ofstream config(dir + "/wan.json");
+    config << R"({"architecture": "wan", "params": {"model_type": "t2v", "patch_size": [1, 2, 2], "freq_dim": 256,
+      "qk_norm": true, "cross_attn_norm": true, "eps": 1e-06, "text_len": 64, "in_dim": 16, "dim": 256,
+      "ffn_dim": 512, "text_dim": 128, "out_dim": 16, "num_heads": 8, "num_layers": 4},
+      "sampling": {"steps": "2", "shift": "5.0", "guidance": "0", "cfg": "4.0"}})";
+  }
+  ASSERT_EQ(shell(ditrun_binary() + " synth --arch wan --preset " + dir + "/wan.json --weights bf16 --seed 3 --out " +
+                      dir + "/wan.safetensors",
+                  dir + "/log-synth"),
+            0)
+      << slurp(dir + "/log-synth");
+  const HostTensor context = runtime::seeded_noise(5, {40, 128}), negative = runtime::seeded_noise(6, {40, 128});
+  models::write_host_tensors(dir + "/cond.safetensors", {{"context", &context}, {"context_neg", &negative}});
+  {
+    std::ofstream jobs(dir + "/jobs.jsonl");
+    jobs << R"({"id": "v", "cond": "cond.safetensors", "seed": 9, "width": 128, "height": 128, "frames": 9})" << "\n";
+  }
+  const std::string run = ditrun_binary() + " run " + dir + "/wan.safetensors --threads 1 --jobs " + dir + "/jobs.jsonl";
+  ASSERT_EQ(shell(run + " --out " + dir + "/one", dir + "/log-one"), 0) << slurp(dir + "/log-one");
+  const HostTensor one = models::read_host_tensors(dir + "/one/v.safetensors").at("latent");
+  for (const auto& [ranks, flags] : std::vector<std::pair<int, std::string>>{
+           {4, "--sp 4"}, {4, "--sp 4 --ring 2"}, {3, "--sp 3"}, {4, "--sp 2 --cfg-parallel"}}) {
+    std::string name = flags;
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    const std::string out = dir + "/np" + name;
+    ASSERT_EQ(shell(mpirun(ranks) + run + " --out " + out + " " + flags, out + ".log"), 0) << flags << "\n"
+                                                                                         << slurp(out + ".log");
+    const double diff = max_abs_diff(models::read_host_tensors(out + "/v.safetensors").at("latent"), one);
+    double largest = 0;
+    for (float v : one.data) largest = std::max(largest, double(std::abs(v)));
+    std::printf("[ shared   ] larger Wan, %d ranks %s: max |latent - one rank| = %.2e (largest |latent| %.2f)\n", ranks,
+                flags.c_str(), diff, largest);
+    EXPECT_LT(diff, 1e-5 * std::max(1.0, largest)) << flags;
+  }
 }
 
 TEST(DistributedRun, SharedStepsThatCannotBeFormedAreRefused) {
