@@ -75,9 +75,13 @@ ExecutorOutcome execute(transport::Channel& channel, const ExecutorSetup& setup)
   const partition::Plan plan = share_plan(channel, setup);
   const GroupPosition pos = group_position(plan, rank, channel.size());
   const partition::RankPlan& mine = plan.ranks[size_t(rank)];
-  if (rank == 0)
-    spdlog::info("{}plan: {} on {}, predicted {:.3f} s per step", partition::summarize(plan),
-                 partition::to_string(plan.mode), mine.device, plan.predicted.step_seconds);
+  if (rank == 0) {
+    std::string summary = partition::summarize(plan);
+    if (summary.ends_with('\n')) summary.pop_back();
+    spdlog::info("{}", summary);
+    spdlog::info("plan: {} on {}, predicted {:.3f} s per step", partition::to_string(plan.mode), mine.device,
+                 plan.predicted.step_seconds);
+  }
 
   auto backend = setup.make_backend(mine);
   WeightStore weights(*backend, *setup.network, setup.find_weight, mine, plan.host_share_bytes());
