@@ -61,9 +61,16 @@ cuda_plan::AttentionShape attention_shape(const Tensor& q, const Tensor& k, cons
 
 }  // namespace detail
 
-void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
-                     std::span<const int64_t> kv_lens, cudaStream_t stream) {
+namespace {
+
+void run_flash(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor* lse, int64_t heads,
+               std::span<const int64_t> kv_lens, cudaStream_t stream) {
   const cuda_plan::AttentionShape s = detail::attention_shape(q, k, v, out, heads, kv_lens);
+  if (lse) {
+    if (s.dtype != DType::F32) fail("attention with log-sum-exp: q {} is not f32 (the f32 kernel writes it)", q.describe());
+    if (lse->dtype() != DType::F32 || !lse->contiguous() || lse->shape() != Shape{s.batch, s.lq, heads})
+      fail("attention: lse {} should be a contiguous f32 [{}, {}, {}]", lse->describe(), s.batch, s.lq, heads);
+  }
   if (s.batch == 0 || s.lq == 0 || s.head_dim == 0) return;
   const cuda_plan::FlashPlan plan = cuda_plan::plan_flash_attention(s);
   const int64_t elem = s.dtype == DType::F32 ? 4 : 2;
@@ -92,12 +99,26 @@ void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& 
     a.k = at(k, s.k_batch);
     a.v = at(v, s.v_batch);
     a.out = at(out, s.o_batch);
+    a.lse = lse ? static_cast<float*>(lse->data()) + b0 * s.lq * heads : nullptr;
+    a.heads = int32_t(heads);
     a.kv.count = kv_lens.empty() ? 0 : int32_t(items);
     for (int64_t i = 0; i < a.kv.count; ++i) a.kv.len[i] = int32_t(kv_lens[size_t(b0 + i)]);
     const cudaError_t err = s.dtype == DType::BF16 ? detail::launch_flash_bf16(plan, a, items, stream)
                                                     : detail::launch_flash_f32(plan, a, items, stream);
     check_cuda(err, s.dtype == DType::BF16 ? "attention (flash bf16 kernel)" : "attention (f32 kernel)");
   }
+}
+
+}  // namespace
+
+void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+                     std::span<const int64_t> kv_lens, cudaStream_t stream) {
+  run_flash(q, k, v, out, nullptr, heads, kv_lens, stream);
+}
+
+void flash_attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, int64_t heads,
+                         std::span<const int64_t> kv_lens, cudaStream_t stream) {
+  run_flash(q, k, v, out, &lse, heads, kv_lens, stream);
 }
 
 }  // namespace ditrun::kernels::cuda

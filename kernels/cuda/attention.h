@@ -23,6 +23,10 @@ namespace ditrun::kernels::cuda {
 // on `stream`; kv_lens are passed to the kernels by value (no copy, no synchronization).
 void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
                      std::span<const int64_t> kv_lens, cudaStream_t stream);
+// The f32 kernel, also writing each row's log-sum-exp into lse (contiguous [B, Lq, H] f32 on
+// the device): ring attention's partial results. F32 tensors only.
+void flash_attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, int64_t heads,
+                         std::span<const int64_t> kv_lens, cudaStream_t stream);
 
 namespace detail {
 // The checks every attention implementation shares (devices, dtypes, layouts, heads, kv

@@ -8,6 +8,8 @@
 // the row's 4 threads combine max and sum by shuffles, write P to shared memory, and each
 // thread then adds P·V into its quarter of the row's output columns (float4 groups at
 // 4·(t%4) + 16·j). Head dims are padded to the bucket with zero columns, which changes no sum.
+// With a.lse set, each row's m + ln l (the log-sum-exp of its scaled scores) is written too,
+// as the CPU twin does, for ring attention's merges.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -57,8 +59,11 @@ __global__ void __launch_bounds__(128) attention_f32_kernel(const FlashArgs a) {
   const float* v = static_cast<const float*>(a.v) + item * a.v_batch + col0;
   float* o = static_cast<float*>(a.out) + item * a.o_batch + int64_t(row0) * a.o_row + col0;
 
+  float* lse = a.lse ? a.lse + (int64_t(item) * a.lq + row0) * a.heads + head : nullptr;  // row stride: heads
   if (keys <= 0) {
     for (int i = int(threadIdx.x); i < q_rows * d; i += kThreads) o[int64_t(i / d) * a.o_row + i % d] = 0.0f;
+    if (lse)
+      for (int r = int(threadIdx.x); r < q_rows; r += kThreads) lse[int64_t(r) * a.heads] = __int_as_float(0xff800000);
     return;
   }
 
@@ -137,6 +142,7 @@ __global__ void __launch_bounds__(128) attention_f32_kernel(const FlashArgs a) {
   }
 
   if (row >= q_rows) return;
+  if (lse && part == 0) lse[int64_t(row) * a.heads] = m + logf(l);
   const float inv = 1.0f / l;
   float* dst = o + int64_t(row) * a.o_row;
 #pragma unroll

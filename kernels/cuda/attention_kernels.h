@@ -29,6 +29,10 @@ struct FlashArgs {
   float scale;       // 1 / sqrt(head_dim)
   float scale_log2;  // log2(e) / sqrt(head_dim): the bf16 kernel's exp2 domain
   KvLens kv;
+  // f32 kernel only: each row's log-sum-exp of the scaled scores into lse[item][row][head]
+  // (contiguous [B, Lq, H] f32; -inf without keys), for ring attention. Null: not written.
+  float* lse;
+  int32_t heads;
 };
 
 // Launch the kernel `plan` names (plan.dtype, plan.bucket, plan.vectorized). Returns the

@@ -345,6 +345,15 @@ class CudaBackend final : public Backend, private kc::Scratch {
     }
     kc::flash_attention(q, k, v, out, heads, kv_lens, compute_);
   }
+  // Ring attention's partial results: the f32 kernel writes the log-sum-exp (the bf16 kernels
+  // and cuDNN do not return it yet), so the f32 mode has it.
+  bool has_attention_lse() const override { return precision() == Precision::F32; }
+  void attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, int64_t heads,
+                     std::span<const int64_t> kv_lens) override {
+    DeviceGuard guard(device_);
+    if (!has_attention_lse()) Backend::attention_lse(q, k, v, out, lse, heads, kv_lens);
+    kc::flash_attention_lse(q, k, v, out, lse, heads, kv_lens, compute_);
+  }
   void gelu_tanh(const Tensor& x, Tensor& y) override {
     DeviceGuard guard(device_);
     kc::gelu_tanh(x, y, compute_);

@@ -16,7 +16,7 @@
 // By default U is the largest degree that divides both N and H (all Ulysses when H allows,
 // all ring when they share no factor: 3 ranks on 4 heads); a requested ring degree R sets U =
 // N / R, which must divide H. Ring attention needs a backend with attention_lse (the CPU
-// backend; not the CUDA backend yet).
+// backend, and the CUDA backend in f32 mode).
 // Data crosses ranks through host memory (transport::RankGroup); on the CUDA backend that is a
 // download and an upload around each exchange (the NCCL collectives of DeviceLink are built
 // for the device path, not yet wired here).

@@ -1,9 +1,9 @@
 // Sequence and CFG parallelism on CUDA backends: ranks as threads on one GPU (each its own
 // backend and arena), the exchanges staged through host memory as they run today. The shared
 // call of a reference case (f32 mode) agrees with the CPU backend's one-rank call within the
-// f32 tolerance of the reference tests, for Ulysses (a degree that divides the heads) and for
-// CFG halves. A degree that needs ring attention is refused on CUDA, saying why (its kernels
-// do not return the log-sum-exp yet).
+// f32 tolerance of the reference tests, for Ulysses, ring attention (the f32 kernel's
+// log-sum-exp) and CFG halves. The bf16 mode has no log-sum-exp (its kernels and cuDNN do not
+// return it yet), so it refuses rings.
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -11,9 +11,12 @@
 #include "gpu_test_support.h"
 #include "reference_case.h"
 #include "runtime/core/error.h"
+#include "runtime/backend/cpu_backend.h"
+#include "runtime/backend/host_copy.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/exec/model_call.h"
 #include "runtime/exec/stage.h"
+#include "runtime/sampling/noise.h"
 #include "transport/local_channel.h"
 #include "transport/rank_group.h"
 
@@ -91,12 +94,48 @@ INSTANTIATE_TEST_SUITE_P(Layouts, CudaSharedCall,
                                              std::to_string(info.param.cfg));
                          });
 
-TEST(CudaSharedCall, RingAttentionIsRefusedSayingWhy) {
+// Ring attention's partial results: the f32 kernel's log-sum-exp against the CPU twin's.
+TEST(CudaSharedCall, AttentionLogSumExpMatchesTheCpu) {
   DITRUN_REQUIRE_GPU();
-  ReferenceCase cpu("flux-tiny-dev", "");
-  std::string error;
-  shared_call_on_cuda({"flux-tiny-dev", 3, 1}, reference_inputs(cpu.io), error);  // 3 ranks, 4 heads: a ring of 3
-  EXPECT_NE(error.find("needs ring attention"), std::string::npos) << error;
+  auto gpu = cuda_f32();
+  auto cpu = runtime::make_cpu_backend();
+  ASSERT_TRUE(gpu->has_attention_lse());
+  const int64_t B = 2, lq = 90, lk = 200, heads = 4, c = heads * 64;
+  const HostTensor hq = runtime::seeded_noise(1, {B, lq, c}), hk = runtime::seeded_noise(2, {B, lk, c}),
+                   hv = runtime::seeded_noise(3, {B, lk, c});
+  const std::vector<int64_t> kv_lens{200, 77};
+  HostTensor results[2][2];
+  runtime::Backend* backends[2] = {cpu.get(), gpu.get()};
+  for (int i = 0; i < 2; ++i) {
+    runtime::Backend& be = *backends[i];
+    const Tensor q = runtime::to_backend(be, hq.data, hq.shape), k = runtime::to_backend(be, hk.data, hk.shape),
+                 v = runtime::to_backend(be, hv.data, hv.shape);
+    Tensor out = be.empty({B, lq, c}), lse = be.empty({B, lq, heads});
+    be.attention_lse(q, k, v, out, lse, heads, kv_lens);
+    results[i][0] = runtime::to_host(be, out);
+    results[i][1] = runtime::to_host(be, lse);
+  }
+  EXPECT_LT(max_abs_diff(results[1][0], results[0][0]), 1e-5);
+  EXPECT_LT(max_abs_diff(results[1][1], results[0][1]), 1e-5);
+}
+
+// Ring attention on CUDA (f32 mode): Flux's 4 heads over 3 ranks (a ring of 3), Wan's 2 heads
+// over 4 (Ulysses 2 x ring 2); bf16 mode has no log-sum-exp and says so.
+TEST(CudaSharedCall, RingAttentionInF32AndItsRefusalInBf16) {
+  DITRUN_REQUIRE_GPU();
+  for (const Layout& l : {Layout{"flux-tiny-dev", 3, 1}, Layout{"wan21-tiny-t2v", 4, 1}}) {
+    ReferenceCase cpu(l.model, "");
+    const runtime::HostTensors inputs = reference_inputs(cpu.io);
+    const HostTensor one = runtime::run_model(*cpu.backend, *cpu.network, *cpu.weights, inputs);
+    std::string error;
+    const HostTensor shared = shared_call_on_cuda(l, inputs, error);
+    ASSERT_EQ(error, "") << l.model;
+    EXPECT_LT(max_abs_diff(shared, one), 1e-4) << l.model;
+  }
+  runtime::CudaBackendOptions o;
+  o.precision = runtime::Precision::BF16;
+  o.arena_bytes = 1ull << 28;
+  EXPECT_FALSE(runtime::make_cuda_backend(o)->has_attention_lse());
 }
 
 }  // namespace
