@@ -184,7 +184,9 @@ void SequenceParallel::attention(Backend& be, const Tensor& q, const Tensor& k, 
   check_rows_tensor("attention v", v, rows);
   check_rows_tensor("attention out", out, rows);
   if (heads <= 0 || q.dim(2) % heads != 0) fail("sequence parallel: {} heads do not divide width {}", heads, q.dim(2));
-  const auto [ulysses_degree, ring_degree] = degrees(heads);
+  // Plain ints, not a structured binding: the lambdas below capture them (clang 14 cannot).
+  const std::pair<int, int> chosen = degrees(heads);
+  const int ulysses_degree = chosen.first, ring_degree = chosen.second;
   if (ring_degree > 1 && !be.has_attention_lse())
     fail("sequence parallel over {} ranks on {} heads needs ring attention (a ring of {}), which the {} backend does "
          "not have yet: use a number of ranks that divides the heads",
