@@ -407,7 +407,6 @@ Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, cons
   Plan shared = plan;
   shared.sequence_parallel = sequence_parallel;
   shared.cfg_parallel = cfg_parallel;
-  shared.sequence_ring = ring;
   shared.ranks.clear();
   shared.host_pinned_bytes = 0;
   const int team = sequence_parallel * cfg_parallel;

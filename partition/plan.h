@@ -125,7 +125,9 @@ std::string summarize(const Plan& plan);
 // hold its blocks and share its step (see above); ranks are renumbered, devices named per rank
 // ("cpu:N", "cuda:N"). With the model's cost and the ranks' rates the predictions are priced
 // again for the shared step (cost_model.h: shared_compute_seconds; the prologue and epilogue
-// stay whole, the state's split and gather are host copies); without them they are kept.
+// stay whole, the state's split and gather are host copies), with `ring` the ring degree the
+// exchange is priced at (the plan's sequence_ring, what the run asks for, is the caller's);
+// without them they are kept.
 // Fails when a degree is below 1, cfg_parallel is not 1 or 2, or the team's pinned copies do
 // not fit the host budget.
 Plan share_steps(const Plan& plan, int sequence_parallel, int cfg_parallel, const ModelCost* cost = nullptr,

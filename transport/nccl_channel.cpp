@@ -128,18 +128,18 @@ void NcclComm::send_recv(const void* send_ptr, size_t send_bytes, int send_peer,
   check_nccl(ended, comm_, what());
 }
 
-void NcclComm::all_to_all(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
-                          cudaStream_t stream) {
-  for (int peer : members) check_peer("all_to_all", peer);
+void NcclComm::exchange_parts(const void* send, size_t send_step, void* recv, size_t part_bytes,
+                              std::span<const int> members, cudaStream_t stream, const char* op) {
+  for (int peer : members) check_peer(op, peer);
   const auto what = [&] {
-    return fmt::format("NCCL rank {}: all-to-all of {} bytes per part over {} ranks", rank_, part_bytes, members.size());
+    return fmt::format("NCCL rank {}: {} of {} bytes per part over {} ranks", rank_, op, part_bytes, members.size());
   };
   const auto* from = static_cast<const uint8_t*>(send);
   auto* to = static_cast<uint8_t*>(recv);
   check_nccl(ncclGroupStart(), comm_, what());
   ncclResult_t result = ncclSuccess;
   for (size_t j = 0; j < members.size() && result == ncclSuccess; ++j) {
-    result = ncclSend(from + j * part_bytes, part_bytes, ncclUint8, members[j], comm_, stream);
+    result = ncclSend(from + j * send_step, part_bytes, ncclUint8, members[j], comm_, stream);
     if (result == ncclSuccess) result = ncclRecv(to + j * part_bytes, part_bytes, ncclUint8, members[j], comm_, stream);
   }
   const ncclResult_t ended = ncclGroupEnd();
@@ -147,22 +147,14 @@ void NcclComm::all_to_all(const void* send, void* recv, size_t part_bytes, std::
   check_nccl(ended, comm_, what());
 }
 
+void NcclComm::all_to_all(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
+                          cudaStream_t stream) {
+  exchange_parts(send, part_bytes, recv, part_bytes, members, stream, "all-to-all");
+}
+
 void NcclComm::all_gather(const void* send, void* recv, size_t part_bytes, std::span<const int> members,
                           cudaStream_t stream) {
-  for (int peer : members) check_peer("all_gather", peer);
-  const auto what = [&] {
-    return fmt::format("NCCL rank {}: all-gather of {} bytes per rank over {} ranks", rank_, part_bytes, members.size());
-  };
-  auto* to = static_cast<uint8_t*>(recv);
-  check_nccl(ncclGroupStart(), comm_, what());
-  ncclResult_t result = ncclSuccess;
-  for (size_t j = 0; j < members.size() && result == ncclSuccess; ++j) {
-    result = ncclSend(send, part_bytes, ncclUint8, members[j], comm_, stream);
-    if (result == ncclSuccess) result = ncclRecv(to + j * part_bytes, part_bytes, ncclUint8, members[j], comm_, stream);
-  }
-  const ncclResult_t ended = ncclGroupEnd();
-  check_nccl(result, comm_, what());
-  check_nccl(ended, comm_, what());
+  exchange_parts(send, 0, recv, part_bytes, members, stream, "all-gather");  // the same part to every member
 }
 
 namespace {

@@ -64,6 +64,10 @@ class NcclComm {
   void all_gather(const void* send, void* recv, size_t part_bytes, std::span<const int> members, cudaStream_t stream);
 
  private:
+  // Member j gets send + j·send_step (part_bytes of it), and part j of recv comes from member j:
+  // both collectives as one NCCL group of sends and receives.
+  void exchange_parts(const void* send, size_t send_step, void* recv, size_t part_bytes, std::span<const int> members,
+                      cudaStream_t stream, const char* op);
   void check_peer(const char* op, int peer) const;
 
   ncclComm* comm_ = nullptr;

@@ -89,29 +89,30 @@ int64_t SequenceParallel::valid_rows(int64_t g, int ulysses) const {
   return std::clamp<int64_t>(tokens_ - g * block, 0, block);
 }
 
-std::vector<Bytes> SequenceParallel::all_to_all(transport::RankGroup& group, std::vector<Bytes> parts) {
+template <class Exchange>
+auto SequenceParallel::timed(uint64_t sent_bytes, Exchange&& exchange) {
   const auto start = std::chrono::steady_clock::now();
-  for (int j = 0; j < group.size(); ++j)
-    if (j != group.index()) exchanged_bytes_ += parts[size_t(j)].size();
-  auto from = group.all_to_all(std::move(parts));
+  exchanged_bytes_ += sent_bytes;
+  auto from = exchange();
   exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return from;
+}
+
+std::vector<Bytes> SequenceParallel::all_to_all(transport::RankGroup& group, std::vector<Bytes> parts) {
+  uint64_t sent = 0;
+  for (int j = 0; j < group.size(); ++j)
+    if (j != group.index()) sent += parts[size_t(j)].size();
+  return timed(sent, [&] { return group.all_to_all(std::move(parts)); });
 }
 
 std::vector<Bytes> SequenceParallel::all_gather(transport::RankGroup& group, Bytes mine) {
-  const auto start = std::chrono::steady_clock::now();
-  exchanged_bytes_ += mine.size() * size_t(group.size() - 1);
-  auto from = group.all_gather(std::move(mine));
-  exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return from;
+  const uint64_t sent = mine.size() * uint64_t(group.size() - 1);
+  return timed(sent, [&] { return group.all_gather(std::move(mine)); });
 }
 
 Bytes SequenceParallel::shift(transport::RankGroup& group, Bytes mine) {
-  const auto start = std::chrono::steady_clock::now();
-  exchanged_bytes_ += group.size() > 1 ? mine.size() : 0;
-  Bytes from = group.shift(std::move(mine));
-  exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return from;
+  const uint64_t sent = group.size() > 1 ? mine.size() : 0;
+  return timed(sent, [&] { return group.shift(std::move(mine)); });
 }
 
 void SequenceParallel::split(Backend& be, const StateLayout& layout, ActivationState& state) {
@@ -123,7 +124,7 @@ void SequenceParallel::split(Backend& be, const StateLayout& layout, ActivationS
   prefix_ = layout.prefix;
   tokens_ = layout.tokens;
   rows_ = (tokens_ + n - 1) / n;
-  const int64_t first = index() * rows_, real = std::clamp<int64_t>(tokens_ - first, 0, rows_);
+  const int64_t first = index() * rows_, real = valid_rows(index(), 1);
   for (const std::string& name : layout.token_tensors) {
     const Tensor& t = state.at(name);
     check_rows_tensor("'" + name + "'", t, prefix_ + tokens_);
@@ -145,14 +146,13 @@ void SequenceParallel::split(Backend& be, const StateLayout& layout, ActivationS
 bool SequenceParallel::gather(Backend& be, const StateLayout& layout, ActivationState& state) {
   if (state.sequence() != this) fail("sequence parallel: gather of a state that this group did not split");
   const int64_t n = degree();
-  const auto real_rows = [&](int64_t i) { return std::clamp<int64_t>(tokens_ - i * rows_, 0, rows_); };
   for (const std::string& name : layout.token_tensors) {
     const Tensor& t = state.at(name);
     check_rows_tensor("'" + name + "'", t, prefix_ + rows_);
     const int64_t B = t.dim(0), C = t.dim(2), mine = prefix_ + rows_, full = prefix_ + tokens_;
     const HostTensor local = to_host(be, t);
     std::vector<float> part;
-    for (int64_t b = 0; b < B; ++b) append_rows(part, local.data, mine, C, b, prefix_, real_rows(index()), 0, C);
+    for (int64_t b = 0; b < B; ++b) append_rows(part, local.data, mine, C, b, prefix_, valid_rows(index(), 1), 0, C);
     const std::vector<Bytes> parts = group_.gather(to_bytes(part), 0);
     if (index() != 0) continue;
     std::vector<float> whole(size_t(B * full * C));
@@ -163,7 +163,7 @@ bool SequenceParallel::gather(Backend& be, const StateLayout& layout, Activation
     for (int64_t i = 0; i < n; ++i) {
       size_t offset = 0;
       for (int64_t b = 0; b < B; ++b)
-        place_rows(whole, full, C, b, prefix_ + i * rows_, real_rows(i), 0, C, floats(parts[size_t(i)]), offset);
+        place_rows(whole, full, C, b, prefix_ + i * rows_, valid_rows(i, 1), 0, C, floats(parts[size_t(i)]), offset);
     }
     state.set(name, to_backend(be, whole, {B, full, C}));
   }

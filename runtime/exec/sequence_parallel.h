@@ -73,12 +73,15 @@ class SequenceParallel {
   // v and out hold P + U·S rows of the ring member's block.
   void ring_attention(Backend& backend, transport::RankGroup& ring, const Tensor& q, const Tensor& k, const Tensor& v,
                       Tensor& out, int64_t heads, int ulysses);
-  // Valid token rows of the block of Ulysses group g (U shares of rows_ each).
+  // Valid token rows of the block of Ulysses group g (U shares of rows_ each; U = 1: rank g's).
   int64_t valid_rows(int64_t g, int ulysses) const;
   void make_subgroups(int ulysses);
   std::vector<transport::Bytes> all_to_all(transport::RankGroup& group, std::vector<transport::Bytes> parts);
   std::vector<transport::Bytes> all_gather(transport::RankGroup& group, transport::Bytes mine);
   transport::Bytes shift(transport::RankGroup& group, transport::Bytes mine);
+  // Runs one exchange, counting its time and the bytes this rank sends.
+  template <class Exchange>
+  auto timed(uint64_t sent_bytes, Exchange&& exchange);
 
   transport::RankGroup& group_;
   int ring_request_ = 0;

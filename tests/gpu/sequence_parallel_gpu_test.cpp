@@ -6,19 +6,16 @@
 // return it yet), so it refuses rings.
 #include <gtest/gtest.h>
 
-#include <thread>
 
 #include "gpu_test_support.h"
 #include "reference_case.h"
+#include "shared_call.h"
 #include "runtime/core/error.h"
 #include "runtime/backend/cpu_backend.h"
 #include "runtime/backend/host_copy.h"
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/exec/model_call.h"
-#include "runtime/exec/stage.h"
 #include "runtime/sampling/noise.h"
-#include "transport/local_channel.h"
-#include "transport/rank_group.h"
 
 namespace ditrun::test {
 namespace {
@@ -35,38 +32,11 @@ struct Layout {
   int sp = 1, cfg = 1;
 };
 
-// Rank r = c * sp + s; returns rank 0's output, or the first rank's error.
+// Rank 0's output of the call shared over CUDA backends, or the first rank's error.
 HostTensor shared_call_on_cuda(const Layout& l, const runtime::HostTensors& inputs, std::string& error) {
-  const int ranks = l.sp * l.cfg;
-  auto channels = transport::make_local_channels(ranks);
-  std::vector<std::string> errors(static_cast<size_t>(ranks));
-  HostTensor out;
-  std::vector<std::thread> threads;
-  for (int r = 0; r < ranks; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        ReferenceCase rc(l.model, "", cuda_f32());
-        const int c = r / l.sp, s = r % l.sp;
-        std::vector<int> tokens, items;
-        for (int i = 0; i < l.sp; ++i) tokens.push_back(c * l.sp + i);
-        for (int i = 0; i < l.cfg; ++i) items.push_back(i * l.sp + s);
-        transport::RankGroup token_group(*channels[size_t(r)], tokens, 31), item_group(*channels[size_t(r)], items, 32);
-        runtime::SequenceParallel sequence(token_group);
-        runtime::BatchParallel batch(item_group);
-        runtime::JobSplit split;
-        if (l.sp > 1) split.sequence = &sequence;
-        if (l.cfg > 1) split.batch = &batch;
-        runtime::StageOutput o = runtime::run_stage(*rc.backend, *rc.network, *rc.weights,
-                                                    {0, rc.network->blocks().size() + 2}, &inputs, {}, {}, split);
-        if (r == 0 && o.output) out = *o.output;
-      } catch (const std::exception& e) {
-        errors[size_t(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (const std::string& e : errors)
-    if (!e.empty() && error.empty()) error = e;
-  return out;
+  const SharedCallResult call = shared_reference_call(l.model, l.sp, l.cfg, 0, inputs, cuda_f32);
+  if (error.empty()) error = call.first_error();
+  return call.output;
 }
 
 class CudaSharedCall : public testing::TestWithParam<Layout> {};

@@ -7,9 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <thread>
 
 #include "reference_case.h"
+#include "runtime/backend/cpu_backend.h"
+#include "shared_call.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/model_call.h"
 #include "runtime/exec/stage.h"
@@ -32,40 +33,10 @@ std::string label(const testing::TestParamInfo<Layout>& info) {
                     (info.param.ring ? "_ring" + std::to_string(info.param.ring) : ""));
 }
 
-// Rank r = c * sp + s holds batch item c and token share s. Returns the output of rank 0.
 HostTensor shared_call(const Layout& l, const runtime::HostTensors& inputs) {
-  const int ranks = l.sp * l.cfg;
-  auto channels = transport::make_local_channels(ranks);
-  std::vector<std::string> errors(static_cast<size_t>(ranks));
-  HostTensor out;
-  std::vector<std::thread> threads;
-  for (int r = 0; r < ranks; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        ReferenceCase rc(l.model, "");
-        const int c = r / l.sp, s = r % l.sp;
-        std::vector<int> tokens, items;
-        for (int i = 0; i < l.sp; ++i) tokens.push_back(c * l.sp + i);
-        for (int i = 0; i < l.cfg; ++i) items.push_back(i * l.sp + s);
-        transport::RankGroup token_group(*channels[size_t(r)], tokens, 31), item_group(*channels[size_t(r)], items, 32);
-        runtime::SequenceParallel sequence(token_group, l.ring);
-        runtime::BatchParallel batch(item_group);
-        runtime::JobSplit split;
-        if (l.sp > 1) split.sequence = &sequence;
-        if (l.cfg > 1) split.batch = &batch;
-        const runtime::UnitRange all{0, rc.network->blocks().size() + 2};
-        runtime::StageOutput o =
-            runtime::run_stage(*rc.backend, *rc.network, *rc.weights, all, &inputs, {}, {}, split);
-        EXPECT_EQ(o.shared, r == 0) << "rank " << r;
-        EXPECT_EQ(o.output.has_value(), r == 0) << "rank " << r;
-        if (r == 0 && o.output) out = *o.output;
-      } catch (const std::exception& e) {
-        errors[size_t(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (int r = 0; r < ranks; ++r) EXPECT_EQ(errors[size_t(r)], "") << "rank " << r;
-  return out;
+  const SharedCallResult call = shared_reference_call(l.model, l.sp, l.cfg, l.ring, inputs, [] { return runtime::make_cpu_backend(); });
+  for (size_t r = 0; r < call.errors.size(); ++r) EXPECT_EQ(call.errors[r], "") << "rank " << r;
+  return call.output;
 }
 
 class SharedCall : public testing::TestWithParam<Layout> {};
