@@ -12,6 +12,7 @@
 #include <span>
 
 #include "runtime/core/tensor.h"
+#include "runtime/core/volume.h"
 #include "runtime/core/weight.h"
 
 namespace ditrun::kernels::cpu {
@@ -69,5 +70,29 @@ void round_to_bf16(const CpuContext& ctx, Tensor& t);
 // The weight's real values into `out` (a tensor with the weight's element count); rounded
 // to bf16 in BF16 mode.
 void dequantize(const CpuContext& ctx, const Weight& w, Tensor& out);
+
+// ---- the convolutional ops of the VAEs: activations [B, T·H·W, C] over a Volume (volume.h)
+
+// y = conv(x) + bias with W [C_out, C_in, kt, kh, kw] (or [C_out, C_in, kh, kw]) in any
+// storage type: patches gathered in W's column order (c_in, kt, kh, kw) into a bounded
+// scratch, a chunk of output positions at a time, then `linear` (so weights are decoded as in
+// every GEMM and the scratch stays small whatever the resolution). y [B, out volume, C_out].
+void conv3d(const CpuContext& ctx, const Tensor& x, const Volume& in, const Weight& w, const Weight* bias,
+            const ConvSpec& spec, Tensor& y);
+// Group norm over all positions and the C/groups channels of each group, per batch item
+// (eps inside the square root, as PyTorch), affine with gamma/beta [C]. y may alias x.
+void group_norm(const CpuContext& ctx, const Tensor& x, Tensor& y, int64_t groups, float eps, const Weight& gamma,
+                const Weight& beta);
+// Nearest ×2 in height and width, per frame: y[t, 2h+i, 2w+j] = x[t, h, w].
+void upsample2x(const CpuContext& ctx, const Tensor& x, const Volume& in, Tensor& y);
+// Wan 2.2's AvgDown3D: zero frames in front up to a multiple of ft, each ft×fs×fs
+// neighbourhood folded into channels (c·F + a·fs² + b·fs + d, F = ft·fs²), then the mean of
+// consecutive groups of C·F/C_out channels; y [B, (T'/ft)·(H/fs)·(W/fs), C_out].
+void avg_down3d(const CpuContext& ctx, const Tensor& x, const Volume& in, int64_t ft, int64_t fs, Tensor& y);
+// Wan 2.2's DupUp3D: each channel repeated C_out·F/C_in times, channel o·F + a·fs² + b·fs + d
+// unfolded to time offset a, row b, column d, and the first `drop_front` frames dropped;
+// y [B, (T·ft − drop_front)·(H·fs)·(W·fs), C_out].
+void dup_up3d(const CpuContext& ctx, const Tensor& x, const Volume& in, int64_t ft, int64_t fs, int64_t drop_front,
+              Tensor& y);
 
 }  // namespace ditrun::kernels::cpu

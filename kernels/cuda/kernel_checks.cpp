@@ -95,4 +95,23 @@ void check_fp8_static_scale(float scale, bool per_tensor) {
     fail("quantize_fp8: a static input scale ({}) needs a positive value and per-tensor scaling", scale);
 }
 
+void fail_conv_patches(const Tensor& x, const Tensor& patches, int64_t p0, int64_t k) {
+  fail("conv3d: patches {} from position {} are not a contiguous [1, n, {}] tensor for x {}", patches.describe(), p0, k,
+       x.describe());
+}
+
+void check_group_count(const Tensor& x, int64_t groups) {
+  if (groups < 1 || x.cols() % groups != 0)
+    fail("group_norm: {} groups do not divide the {} channels of {}", groups, x.cols(), x.describe());
+}
+
+void check_same_channels(std::string_view op, const Tensor& x, const Tensor& y) {
+  if (x.cols() != y.cols()) fail("{}: x {} and y {} differ in channels", op, x.describe(), y.describe());
+}
+
+void check_channel_ratio(std::string_view op, int64_t numerator, int64_t denominator) {
+  if (denominator < 1 || numerator % denominator != 0)
+    fail("{}: {} folded channels are not a whole multiple of {}", op, numerator, denominator);
+}
+
 }  // namespace ditrun::kernels::cuda::detail

@@ -31,6 +31,11 @@ void check_rms_norm_group(const Tensor& x, int64_t group);               // grou
 void check_rope(const Tensor& x, const Tensor& table, int64_t heads);     // even heads, table [B or 1, L, D]
 void check_dequantize(const WeightRef& w, int64_t row_begin, int64_t row_end, const void* out, DType out_dtype);
 void check_output_dtype(std::string_view op, DType dtype);               // F32 or BF16
+// The VAEs' ops (conv_ops.h).
+[[noreturn]] void fail_conv_patches(const Tensor& x, const Tensor& patches, int64_t p0, int64_t k);
+void check_group_count(const Tensor& x, int64_t groups);                          // groups divide the channels
+void check_same_channels(std::string_view op, const Tensor& x, const Tensor& y);
+void check_channel_ratio(std::string_view op, int64_t numerator, int64_t denominator);  // a whole ratio
 [[noreturn]] void fail_no_device_decoder(const Weight& w);
 void check_fp8_static_scale(float scale, bool per_tensor);
 

@@ -20,6 +20,8 @@ enum class ScratchUse {
   ParamB,
   Attention,
   AttentionLengths,
+  ConvPatches,  // im2col patches of one chunk of output positions
+  GroupStats,
   Count
 };
 

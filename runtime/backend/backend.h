@@ -22,6 +22,7 @@
 #include <string>
 
 #include "runtime/core/tensor.h"
+#include "runtime/core/volume.h"
 #include "runtime/core/weight.h"
 
 namespace ditrun::runtime {
@@ -161,6 +162,21 @@ class Backend {
   // The weight's real values as an activation tensor of shape `shape` (same element count):
   // small parameters that enter arithmetic directly (Wan's modulation tables).
   virtual Tensor dequantize(const DeviceWeight& w, const Shape& shape) = 0;
+  // ---- the convolutional ops of the VAEs: activations [B, T·H·W, C] over a Volume
+  // (runtime/core/volume.h), channels last.
+  // y = conv(x) + bias, W [C_out, C_in, kt, kh, kw] (or [C_out, C_in, kh, kw]) in its storage
+  // type; y [B, spec.output(in) positions, C_out]. Memory beyond x and y stays bounded.
+  virtual void conv3d(const Tensor& x, const Volume& in, const DeviceWeight& w, const DeviceWeight* bias,
+                      const ConvSpec& spec, Tensor& y) = 0;
+  // Group norm per batch item over all positions and each group's channels, affine [C]. y may alias x.
+  virtual void group_norm(const Tensor& x, Tensor& y, int64_t groups, float eps, const DeviceWeight& gamma,
+                          const DeviceWeight& beta) = 0;
+  // Nearest ×2 in height and width, frame by frame.
+  virtual void upsample2x(const Tensor& x, const Volume& in, Tensor& y) = 0;
+  // Wan 2.2's parameter-free shortcuts (kernels/cpu/cpu_kernels.h states them exactly):
+  // neighbourhoods folded into channels and averaged, and channels repeated and unfolded.
+  virtual void avg_down3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, Tensor& y) = 0;
+  virtual void dup_up3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, int64_t drop_front, Tensor& y) = 0;
 };
 
 }  // namespace ditrun::runtime

@@ -212,6 +212,21 @@ class CpuBackend final : public Backend {
   void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk) override {
     k::gated_add(ctx_, x, y, mod, gate_chunk);
   }
+  void conv3d(const Tensor& x, const Volume& in, const DeviceWeight& w, const DeviceWeight* bias, const ConvSpec& spec,
+              Tensor& y) override {
+    k::conv3d(ctx_, x, in, source_of("conv3d", w), bias ? &source_of("conv3d", *bias) : nullptr, spec, y);
+  }
+  void group_norm(const Tensor& x, Tensor& y, int64_t groups, float eps, const DeviceWeight& gamma,
+                  const DeviceWeight& beta) override {
+    k::group_norm(ctx_, x, y, groups, eps, source_of("group_norm", gamma), source_of("group_norm", beta));
+  }
+  void upsample2x(const Tensor& x, const Volume& in, Tensor& y) override { k::upsample2x(ctx_, x, in, y); }
+  void avg_down3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, Tensor& y) override {
+    k::avg_down3d(ctx_, x, in, ft, fs, y);
+  }
+  void dup_up3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, int64_t drop_front, Tensor& y) override {
+    k::dup_up3d(ctx_, x, in, ft, fs, drop_front, y);
+  }
   Tensor dequantize(const DeviceWeight& w, const Shape& shape) override {
     const Weight& src = source_of("dequantize", w);
     if (shape_numel(shape) != src.numel())

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/conv_ops.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cudnn_attention.h"
@@ -369,6 +370,46 @@ class CudaBackend final : public Backend, private kc::Scratch {
   void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk) override {
     DeviceGuard guard(device_);
     kc::gated_add(x, y, mod, gate_chunk, compute_);
+  }
+  // Convolution: im2col of a chunk of output positions into scratch, then the GEMM path every
+  // weight encoding already has (the chunk bounds the scratch, as on the CPU).
+  void conv3d(const Tensor& x, const Volume& in, const DeviceWeight& w, const DeviceWeight* bias, const ConvSpec& spec,
+              Tensor& y) override {
+    const Volume out = spec.output(in, "conv3d");
+    check_volume_rows("conv3d", x, in, y, out);
+    if (spec.pointwise()) return run_linear(x, w, bias, false, y);
+    DeviceGuard guard(device_);
+    const int64_t k = x.cols() * spec.taps(), positions = out.positions();
+    const int64_t chunk = kc::conv_chunk_positions(k, positions);
+    void* scratch = get(ScratchUse::ConvPatches, uint64_t(chunk * k) * element_bytes());
+    for (int64_t b = 0; b < x.batch(); ++b) {
+      for (int64_t p0 = 0; p0 < positions; p0 += chunk) {
+        const int64_t n = std::min(chunk, positions - p0);
+        Tensor patches(nullptr, scratch, activation_dtype(), Shape{1, n, k}, device());
+        kc::im2col3d(x, b, in, spec, p0, patches, compute_);
+        Tensor y_rows = y.slice_batch(b, 1).slice_rows(p0, n);
+        run_linear(patches, w, bias, false, y_rows);
+      }
+    }
+  }
+  void group_norm(const Tensor& x, Tensor& y, int64_t groups, float eps, const DeviceWeight& gamma,
+                  const DeviceWeight& beta) override {
+    DeviceGuard guard(device_);
+    auto* stats = static_cast<double*>(get(ScratchUse::GroupStats, uint64_t(2 * x.batch() * std::max<int64_t>(groups, 1)) * 8));
+    kc::group_norm(x, y, groups, eps, param(gamma, ScratchUse::ParamA), param(beta, ScratchUse::ParamB), stats,
+                   compute_);
+  }
+  void upsample2x(const Tensor& x, const Volume& in, Tensor& y) override {
+    DeviceGuard guard(device_);
+    kc::upsample2x(x, in, y, compute_);
+  }
+  void avg_down3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, Tensor& y) override {
+    DeviceGuard guard(device_);
+    kc::avg_down3d(x, in, ft, fs, y, compute_);
+  }
+  void dup_up3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, int64_t drop_front, Tensor& y) override {
+    DeviceGuard guard(device_);
+    kc::dup_up3d(x, in, ft, fs, drop_front, y, compute_);
   }
   Tensor dequantize(const DeviceWeight& w, const Shape& shape) override {
     const CudaWeight& cw = cuda_weight("dequantize", w);

@@ -85,6 +85,21 @@ class RecordingBackend final : public Backend {
   void silu(const Tensor& x, Tensor& y) override { inner_->silu(x, y); }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { inner_->add(a, b, y); }
   void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate) override { inner_->gated_add(x, y, mod, gate); }
+  void conv3d(const Tensor& x, const Volume& in, const DeviceWeight& w, const DeviceWeight* bias, const ConvSpec& spec,
+              Tensor& y) override {
+    inner_->conv3d(x, in, w, bias, spec, y);
+  }
+  void group_norm(const Tensor& x, Tensor& y, int64_t groups, float eps, const DeviceWeight& gamma,
+                  const DeviceWeight& beta) override {
+    inner_->group_norm(x, y, groups, eps, gamma, beta);
+  }
+  void upsample2x(const Tensor& x, const Volume& in, Tensor& y) override { inner_->upsample2x(x, in, y); }
+  void avg_down3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, Tensor& y) override {
+    inner_->avg_down3d(x, in, ft, fs, y);
+  }
+  void dup_up3d(const Tensor& x, const Volume& in, int64_t ft, int64_t fs, int64_t drop, Tensor& y) override {
+    inner_->dup_up3d(x, in, ft, fs, drop, y);
+  }
   Tensor dequantize(const DeviceWeight& w, const Shape& shape) override { return record(inner_->dequantize(w, shape)); }
 
  private:
