@@ -8,6 +8,8 @@
 
 #include "models/pipeline/network.h"
 #include "models/pipeline/tensor_files.h"
+#include "models/vae/vae.h"
+#include "models/vae/vae_source.h"
 #include "runtime/backend/cpu_backend.h"
 #include "test_paths.h"
 
@@ -27,6 +29,20 @@ ReferenceCase::ReferenceCase(const std::string& name, const std::string& variant
   weights = std::make_unique<runtime::WeightStore>(*backend, *network,
                                                    [&](const std::string& n) { return source.weights->find(n); });
   io = models::read_host_tensors(variant.empty() ? base + ".io.safetensors" : base + "-" + variant + ".io.safetensors");
+}
+
+VaeCaseRun run_vae_case(const std::string& name, runtime::Backend& backend) {
+  const std::string base = testdata("reference/" + name);
+  const auto src = models::vae::open_vae(base + ".safetensors", base + ".config.json");
+  auto vae = models::vae::make_vae(src.config, backend, *src.weights, base + ".safetensors");
+  VaeCaseRun run;
+  run.io = models::read_host_tensors(base + ".io.safetensors");
+  const auto sink = [&](const std::string& n, const HostTensor& t) { run.outputs[n] = t; };
+  run.outputs["decode.out"] = vae->decode(run.io.at("in.z"), sink);
+  auto encoded = vae->encode(run.io.at(src.config.video() ? "in.video" : "in.image"), sink);
+  run.outputs["encode.mean"] = std::move(encoded.mean);
+  run.outputs["encode.out"] = std::move(encoded.latent);
+  return run;
 }
 
 HostTensor batch_item(const HostTensor& t, int64_t b) {

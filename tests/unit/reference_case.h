@@ -3,6 +3,7 @@
 // weights loaded on it, and the case's io tensors.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,14 @@ struct ReferenceCase {
   std::unique_ptr<runtime::WeightStore> weights;
   runtime::HostTensors io;  // every tensor of CASE[-VARIANT].io.safetensors, by full name
 };
+
+// A VAE case (flux-ae-tiny, wan21-vae-tiny, wan22-vae-tiny) decoded and encoded on
+// `backend`: every output and intermediate under its io name, beside the io file's tensors.
+struct VaeCaseRun {
+  std::map<std::string, HostTensor> outputs;
+  runtime::HostTensors io;
+};
+VaeCaseRun run_vae_case(const std::string& name, runtime::Backend& backend);
 
 // Item b of a batched tensor, without the batch dim (one job's share of a reference batch).
 HostTensor batch_item(const HostTensor& t, int64_t b);

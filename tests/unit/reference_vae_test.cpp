@@ -6,9 +6,6 @@
 
 #include <map>
 
-#include "models/pipeline/tensor_files.h"
-#include "models/vae/vae.h"
-#include "models/vae/vae_source.h"
 #include "reference_case.h"
 #include "runtime/backend/cpu_backend.h"
 #include "test_paths.h"
@@ -16,30 +13,15 @@
 namespace ditrun::test {
 namespace {
 
-struct VaeRun {
-  std::map<std::string, HostTensor> outputs;  // the io names: decode.out, encode.mean, ...
-  runtime::HostTensors io;
-};
-
-VaeRun run_case(const std::string& name, runtime::Precision precision) {
-  const std::string base = testdata("reference/" + name);
-  const auto src = models::vae::open_vae(base + ".safetensors", base + ".config.json");
+VaeCaseRun run_case(const std::string& name, runtime::Precision precision) {
   auto backend = runtime::make_cpu_backend({.precision = precision});
-  auto vae = models::vae::make_vae(src.config, *backend, *src.weights, base + ".safetensors");
-  VaeRun run;
-  run.io = models::read_host_tensors(base + ".io.safetensors");
-  const auto sink = [&](const std::string& n, const HostTensor& t) { run.outputs[n] = t; };
-  run.outputs["decode.out"] = vae->decode(run.io.at("in.z"), sink);
-  const auto e = vae->encode(run.io.at(src.config.video() ? "in.video" : "in.image"), sink);
-  run.outputs["encode.mean"] = e.mean;
-  run.outputs["encode.out"] = e.latent;
-  return run;
+  return run_vae_case(name, *backend);
 }
 
 class ReferenceVae : public testing::TestWithParam<std::string> {};
 
 TEST_P(ReferenceVae, DecodeAndEncodeMatchTheOfficialCode) {
-  const VaeRun run = run_case(GetParam(), runtime::Precision::F32);
+  const VaeCaseRun run = run_case(GetParam(), runtime::Precision::F32);
   int compared = 0;
   for (const auto& [name, ref] : run.io) {
     if (name.starts_with("in.")) continue;
@@ -51,7 +33,7 @@ TEST_P(ReferenceVae, DecodeAndEncodeMatchTheOfficialCode) {
 }
 
 TEST_P(ReferenceVae, Bf16ComputeStaysWithinTolerance) {
-  const VaeRun run = run_case(GetParam(), runtime::Precision::BF16);
+  const VaeCaseRun run = run_case(GetParam(), runtime::Precision::BF16);
   for (const char* name : {"decode.out", "encode.mean"})
     EXPECT_LT(max_abs_diff(run.outputs.at(name), run.io.at(name)), 6e-2) << name;
 }
