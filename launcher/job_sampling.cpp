@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "launcher/png_writer.h"
+#include "media/png.h"
 #include "models/pipeline/latent_preview.h"
 #include "models/pipeline/noise_file.h"
 #include "models/pipeline/tensor_files.h"
@@ -57,7 +57,7 @@ std::vector<std::string> write_job_outputs(const std::string& out_dir, const run
   try {
     int width = 0, height = 0;
     const std::vector<uint8_t> rgb = models::preview_rgb(latent, models::latent_format_for(config), width, height);
-    write_png_rgb((dir / preview_name).string(), rgb, width, height);
+    media::write_png_rgb((dir / preview_name).string(), rgb, width, height);
   } catch (...) {
     std::error_code ignored;  // a job is its outputs together or not at all
     std::filesystem::remove(dir / latent_name, ignored);

@@ -15,6 +15,8 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev
   libopenblas-dev
+  libpng-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   clang libclang-rt-14-dev
   python3 curl
 )
