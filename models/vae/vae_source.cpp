@@ -1,6 +1,7 @@
 #include "models/vae/vae_source.h"
 
 #include "models/pipeline/model_source.h"
+#include "models/vae/vae_layout.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::models::vae {
@@ -36,6 +37,7 @@ VaeSource open_vae(const std::string& path, const std::optional<std::string>& si
     src.config.validate(path);
     src.config_source = "detected from tensor shapes";
   }
+  check_vae_tensors(src.config, shapes_of(*src.weights), path);
   return src;
 }
 
