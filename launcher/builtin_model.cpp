@@ -8,6 +8,7 @@
 #include "models/arch/detect.h"
 #include "models/pipeline/tensor_files.h"
 #include "models/synth/synthetic_model.h"
+#include "models/vae/vae_synth.h"
 #include "runtime/core/error.h"
 #include "runtime/sampling/noise.h"
 
@@ -20,7 +21,8 @@ constexpr uint64_t kCondSeed = 1;
 }  // namespace
 
 BuiltinModel::BuiltinModel() : BuiltinModel(arch::preset(kPreset, "built-in model"), "bf16", kPromptTokens) {
-  spdlog::info("no model given: using the built-in {} (deterministic weights, synthetic conditioning)", kPreset);
+  spdlog::info("no model given: using the built-in {} and its tiny VAE (deterministic weights, synthetic conditioning)",
+               kPreset);
 }
 
 BuiltinModel::BuiltinModel(const arch::ModelConfig& flux_config, const std::string& weights, int64_t prompt_tokens) {
@@ -55,6 +57,9 @@ void BuiltinModel::write_files(const arch::ModelConfig& flux_config, const std::
   const HostTensor txt = runtime::seeded_noise(kCondSeed, {prompt_tokens, p.context_in_dim});
   const HostTensor y = runtime::seeded_noise(kCondSeed + 1, {p.vec_in_dim});
   models::write_host_tensors(cond_, {{"txt", &txt}, {"y", &y}});
+
+  vae_ = dir_ + "/vae.safetensors";
+  models::vae::write_synthetic_vae(models::vae::tiny_vae_preset("flux-ae-tiny"), 0, vae_);
 }
 
 BuiltinModel::~BuiltinModel() {

@@ -1,5 +1,6 @@
 // The built-in default for `ditrun run` without a model: the tiny Flux preset with
-// deterministic weights (synth seed 0) and a deterministic conditioning file, made on the fly
+// deterministic weights (synth seed 0), a deterministic conditioning file and a tiny Flux VAE
+// (models/vae/vae_synth.h, 8 pixels per latent position), made on the fly
 // in a private temporary folder that is removed when this object goes away. It lets a fresh
 // machine render something end to end with no downloads. Benchmarks and tests make other
 // Flux shapes the same way.
@@ -24,11 +25,12 @@ class BuiltinModel {
 
   const std::string& model_path() const { return model_; }
   const std::string& cond_path() const { return cond_; }  // txt [16, ctx] and y [vec]
+  const std::string& vae_path() const { return vae_; }    // the tiny Flux VAE (flux-ae-tiny)
 
  private:
   void write_files(const arch::ModelConfig& flux_config, const std::string& weights, int64_t prompt_tokens);
 
-  std::string dir_, model_, cond_;
+  std::string dir_, model_, cond_, vae_;
 };
 
 }  // namespace ditrun::launcher

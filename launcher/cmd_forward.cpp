@@ -48,7 +48,7 @@ void run_vae_forward(const ForwardOptions& o) {
   const auto sink = [&](const std::string& name, const HostTensor& t) { outputs.emplace_back(name, t); };
   const auto start = std::chrono::steady_clock::now();
   try {
-    if (z != inputs.end()) outputs.emplace_back("decode.out", vae->decode(z->second, sink));
+    if (z != inputs.end()) outputs.emplace_back("decode.out", vae->decode(z->second, sink, models::vae::FramePass::WholeSequence));
     if (pixels != inputs.end()) {
       models::vae::Encoded e = vae->encode(pixels->second, sink);
       outputs.emplace_back("encode.mean", std::move(e.mean));

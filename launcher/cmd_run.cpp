@@ -39,6 +39,7 @@ struct RunOptions {
   std::optional<std::string> config, plan;
   bool resume = false;
   BackendOptions backend;
+  PictureOptions pictures;
   DeviceOptions devices;
   // The single-job form.
   std::string id = "image", cond, sampler = "euler", shift;
@@ -82,6 +83,7 @@ DistributedRun make_run(const RunOptions& o, const std::string& model) {
   run.jobs_file = o.jobs;
   run.resume = o.resume;
   run.backend = o.backend;
+  run.pictures = o.pictures;
   run.devices = o.devices;
   run.plan_path = o.plan;
   return run;
@@ -121,6 +123,10 @@ void run_jobs(RunOptions o) {
   std::unique_ptr<BuiltinModel> builtin;
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
   const std::string model = builtin ? builtin->model_path() : o.model;
+  if (builtin && !o.pictures.vae) {
+    o.pictures.vae = builtin->vae_path();
+    o.pictures.vae_name = "built-in flux-ae-tiny";
+  }
 
   // The jobs; under mpirun only rank 0 reads them (other nodes need not see the file).
   const auto read_lines = [&] {
@@ -166,6 +172,7 @@ void add_run_command(CLI::App& app) {
   add_device_options(*cmd, o.devices, false);
   add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
+  add_picture_options(*cmd, o.pictures);
   auto* single = "Single job (without --jobs)";
   cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();
   cmd->add_option("--cond", o.cond, "Conditioning safetensors (Flux: txt, y; Wan: context, context_neg)")->group(single);

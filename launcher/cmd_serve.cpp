@@ -53,6 +53,7 @@ struct ServeOptions {
   double request_timeout = 30, idle_timeout = 15;
   int http_threads = 2;
   BackendOptions backend;
+  PictureOptions pictures;
   DeviceOptions devices;
 };
 
@@ -162,7 +163,7 @@ struct Service {
           std::optional<std::string> default_cond, int ranks, std::optional<std::string> token)
       : board(o.out, o.max_queue, config.sampling.steps, default_cond),
         roots(o.allow_roots),
-        api(board, roots, config, ServeSettings{o.out, model, default_cond, ranks}) {
+        api(board, roots, config, ServeSettings{o.out, model, default_cond, ranks, o.pictures.vae.has_value()}) {
     const size_t resumed = board.resume();
     if (resumed) spdlog::info("resumed {} queued job(s) from {}", resumed, ledger_path(o.out));
     const server::ListenAddress address = server::parse_listen_address(o.listen);
@@ -210,6 +211,8 @@ DistributedRun make_run(const ServeOptions& o, const std::string& model) {
   run.config = o.config;
   run.out = o.out;
   run.backend = o.backend;
+  run.pictures = o.pictures;
+  run.pictures.preview = true;  // clients poll /preview.png whether or not a VAE decodes
   run.devices = o.devices;
   run.plan_path = o.plan;
   run.plan_for = o.plan_size ? parse_plan_size(*o.plan_size) : models::JobSettings{};
@@ -229,6 +232,10 @@ void serve(ServeOptions o) {
   std::unique_ptr<BuiltinModel> builtin;
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
   const std::string model = builtin ? builtin->model_path() : o.model;
+  if (builtin && !o.pictures.vae) {
+    o.pictures.vae = builtin->vae_path();
+    o.pictures.vae_name = "built-in flux-ae-tiny";
+  }
   const std::optional<std::string> default_cond =
       builtin ? std::optional<std::string>(builtin->cond_path()) : std::nullopt;
   const std::string model_name = builtin ? "built-in tiny Flux" : o.model;
@@ -325,6 +332,7 @@ void add_serve_command(CLI::App& app) {
   add_device_options(*cmd, o.devices, false);
   add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
+  add_picture_options(*cmd, o.pictures);
   cmd->callback([] { serve(o); });
 }
 

@@ -6,6 +6,7 @@
 #include "runtime/core/progress.h"
 #include "runtime/core/units.h"
 #include "models/arch/detect.h"
+#include "models/vae/vae_synth.h"
 #include "models/pipeline/model_source.h"
 #include "models/synth/synthetic_model.h"
 #include "runtime/core/error.h"
@@ -33,18 +34,34 @@ arch::ModelConfig resolve_preset(const std::string& family, const std::string& p
   return config;
 }
 
+// A VAE: bf16 only (the released VAEs are bf16/f32 files and run unquantized).
+void synth_vae(const std::string& arch, const std::string& preset, const std::string& weights, uint64_t seed,
+               const std::string& out) {
+  namespace vae = models::vae;
+  if (weights != "bf16") fail("--weights {}: synthetic VAEs are written in bf16", weights);
+  vae::VaeConfig config;
+  if (preset.ends_with(".json")) config = vae::VaeConfig::from_json(models::read_json_file(preset), preset);
+  else if (preset == "tiny") config = vae::tiny_vae_preset(arch == "flux-ae" ? "flux-ae-tiny" : "wan21-vae-tiny");
+  else config = vae::vae_preset(preset == "full" ? (arch == "flux-ae" ? "flux-ae" : arch == "wan21-vae" ? "wan2.1-vae" : "wan2.2-vae") : preset);
+  if (preset == "tiny" && arch == "wan22-vae") fail("--preset tiny: there is no built-in tiny wan22-vae (give a CONFIG.json)");
+  if (config.name() != arch) fail("--preset {} is a {} VAE, but --arch is {}", preset, config.name(), arch);
+  vae::write_synthetic_vae(config, seed, out);
+  spdlog::info("synth: {} VAE seed {} -> {}", arch, seed, out);
+}
+
 }  // namespace
 
 void add_synth_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("synth", "Write a model with deterministic random weights (for tests and benchmarks)");
   static std::string family, preset = "tiny", weights = "bf16", out;
   static uint64_t seed = 0;
-  cmd->add_option("--arch", family, "Architecture family: flux, wan, qwen_image, sd3");
+  cmd->add_option("--arch", family, "Architecture family: flux, wan, qwen_image, sd3, or a VAE: flux-ae, wan21-vae, wan22-vae");
   cmd->add_option("--preset", preset, "tiny, full, a preset name, or a CONFIG.json")->capture_default_str();
   cmd->add_option("--weights", weights, "Weight encoding: " + quant::conversion_targets_help())->capture_default_str();
   cmd->add_option("--seed", seed, "Random seed")->capture_default_str();
   cmd->add_option("--out", out, "Output .safetensors or .gguf")->required();
   cmd->callback([] {
+    if (models::vae::vae_kind_from_name(family)) return synth_vae(family, preset, weights, seed, out);
     synth::SynthRequest request;
     request.config = resolve_preset(family, preset);
     request.target = quant::ConversionTarget::parse(weights);

@@ -143,13 +143,25 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
 
   PlanOrError planned;
   if (rank == 0) planned = make_plan(o, channel.size(), source, *network, lines);
+  // Rank 0 decodes: a VAE that cannot decode this model's latents fails every job, as a plan
+  // that cannot be made does.
+  std::unique_ptr<LatentDecoder> decoder;
+  if (rank == 0 && o.pictures.vae && planned.plan) {
+    try {
+      decoder = std::make_unique<LatentDecoder>(*o.pictures.vae, o.pictures.vae_config, o.backend, source.config);
+      decoder->set_name(o.pictures.vae_name);
+    } catch (const Error& e) {
+      planned = {std::nullopt, e.what(), false};
+    }
+  }
   if (rank == 0 && !planned.plan && !planned.fatal && !o.source && channel.size() == 1) {
     const size_t failed = fail_all(o, lines, planned.error);
     return {failed, failed, 0};
   }
 
   JobListSource listed(lines);
-  JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, source.config, *denoiser, config);
+  JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, source.config, *denoiser, config, decoder.get(),
+               o.pictures.preview);
   runtime::ExecutorSetup setup;
   setup.network = network.get();
   setup.find_weight = [&](const std::string& n) { return source.weights->find(n); };

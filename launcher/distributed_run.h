@@ -13,6 +13,7 @@
 #include "launcher/backend_options.h"
 #include "launcher/job_file.h"
 #include "launcher/job_source.h"
+#include "launcher/picture_output.h"
 #include "launcher/planning.h"
 #include "transport/channel.h"
 #include "transport/device_link.h"
@@ -33,6 +34,7 @@ struct DistributedRun {
   std::function<void(const partition::Plan&)> on_ready;
   bool resume = false;
   BackendOptions backend;
+  PictureOptions pictures;  // rank 0: the VAE that decodes final latents, and previews
   DeviceOptions devices;
   std::optional<std::string> plan_path;
   std::function<void(const std::string&)> on_in_flight;  // rank 0: the jobs in flight, when they change

@@ -26,13 +26,16 @@ LedgerEntry ledger_entry(const runtime::JobOutcome& o) {
 }
 
 JobFeed::JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
-                 const models::Denoiser& denoiser, std::optional<std::string> run_config)
+                 const models::Denoiser& denoiser, std::optional<std::string> run_config, LatentDecoder* decoder,
+                 bool preview)
     : lines_(lines),
       jobs_file_(std::move(jobs_file)),
       out_dir_(std::move(out_dir)),
       config_(config),
       denoiser_(denoiser),
-      run_config_(std::move(run_config)) {}
+      run_config_(std::move(run_config)),
+      decoder_(decoder),
+      preview_(preview) {}
 
 std::optional<runtime::JobTicket> JobFeed::next() {
   std::optional<JobLine> line = lines_.next();
@@ -53,15 +56,36 @@ std::optional<runtime::JobTicket> JobFeed::next() {
                                ticket.where, job.id);
     return ticket;
   }
+  if (job.output && *job.output != "latent" && !decoder_) {
+    ticket.error = fmt::format("{}job '{}': output '{}' needs a VAE to decode the latent (run with --vae FILE)",
+                               ticket.where, job.id, *job.output);
+    return ticket;
+  }
+  {
+    std::lock_guard lock(requests_mutex_);
+    requests_[job.id] = {job.output.value_or(""), job.fps};
+  }
   ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_); };
   return ticket;
 }
 
 std::vector<std::string> JobFeed::write_outputs(const runtime::SamplingJob& job, const HostTensor& latent,
                                                 const std::string& backend) {
-  return write_job_outputs(out_dir_, job, latent, config_, backend);
+  JobPictures pictures{decoder_, preview_, "", std::nullopt};
+  {
+    std::lock_guard lock(requests_mutex_);
+    if (auto it = requests_.find(job.id); it != requests_.end()) {
+      std::tie(pictures.output, pictures.fps) = it->second;
+      requests_.erase(it);
+    }
+  }
+  return write_job_outputs(out_dir_, job, latent, config_, backend, pictures);
 }
 
-void JobFeed::record(const runtime::JobOutcome& outcome) { append_ledger(out_dir_, ledger_entry(outcome)); }
+void JobFeed::record(const runtime::JobOutcome& outcome) {
+  LedgerEntry entry = ledger_entry(outcome);
+  if (decoder_ && outcome.done) entry.vae = decoder_->name();
+  append_ledger(out_dir_, entry);
+}
 
 }  // namespace ditrun::launcher

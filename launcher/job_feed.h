@@ -3,6 +3,8 @@
 // finished jobs become output files and ledger lines in the run's folder.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,8 +23,11 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   // `jobs_file` prefixes job errors ("jobs.jsonl:3: "; "" for none). `run_config`: the run's
   // --config; a job line that asks for another config fails (every rank loads one model).
   // Holds references to `lines`, `config` and `denoiser`.
+  // `decoder` (may be null: no VAE) turns final latents into pictures; `preview` asks for
+  // the latent preview beside them.
   JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
-          const models::Denoiser& denoiser, std::optional<std::string> run_config);
+          const models::Denoiser& denoiser, std::optional<std::string> run_config, LatentDecoder* decoder = nullptr,
+          bool preview = false);
 
   // runtime::JobSource
   std::optional<runtime::JobTicket> next() override;
@@ -35,7 +40,7 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   void finished(const runtime::JobOutcome& outcome) override { lines_.finished(ledger_entry(outcome)); }
   void device_memory(const nlohmann::json& by_rank) override { lines_.device_memory(by_rank); }
 
-  // runtime::JobSink: DIR/<id>.safetensors + DIR/<id>.png, then DIR/ledger.jsonl.
+  // runtime::JobSink: DIR/<id>.safetensors + DIR/<id>.png (or .mp4), then DIR/ledger.jsonl.
   std::vector<std::string> write_outputs(const runtime::SamplingJob& job, const HostTensor& latent,
                                          const std::string& backend) override;
   void record(const runtime::JobOutcome& outcome) override;
@@ -46,6 +51,11 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   const arch::ModelConfig& config_;
   const models::Denoiser& denoiser_;
   std::optional<std::string> run_config_;
+  LatentDecoder* decoder_;
+  bool preview_;
+  // Each job's picture choices, from next() until its outputs are written.
+  std::mutex requests_mutex_;
+  std::map<std::string, std::pair<std::string, std::optional<double>>> requests_;  // id → (output, fps)
 };
 
 }  // namespace ditrun::launcher

@@ -16,9 +16,10 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKnownKeys =
-    "id, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, config";
+    "id, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, config, output, fps";
 const std::set<std::string, std::less<>> kKeys{"id",    "cond",  "width",   "height", "frames",   "seed", "noise",
-                                               "steps", "sampler", "shift", "guidance", "cfg", "config"};
+                                               "steps", "sampler", "shift", "guidance", "cfg", "config",
+                                               "output", "fps"};
 
 // Bounds that catch mistakes (a size in latent units, an extra digit) rather than limits of
 // the runtime: no model is trained near them.
@@ -86,6 +87,8 @@ Job job_from_json(const json& j, const std::string& base_dir) {
     } else if (key == "guidance") job.guidance = get_number(v, key);
     else if (key == "cfg") job.cfg = get_number(v, key);
     else if (key == "config") job.config = resolve(get_string(v, key), base_dir);
+    else if (key == "output") job.output = get_string(v, key);
+    else if (key == "fps") job.fps = get_number(v, key);
   }
   return job;
 }
@@ -147,6 +150,8 @@ json job_to_json(const Job& job) {
   if (job.guidance) j["guidance"] = *job.guidance;
   if (job.cfg) j["cfg"] = *job.cfg;
   if (job.config) j["config"] = *job.config;
+  if (job.output) j["output"] = *job.output;
+  if (job.fps) j["fps"] = *job.fps;
   return j;
 }
 
@@ -183,6 +188,10 @@ void validate_job(const Job& job) {
     fail("guidance: must be a number >= 0, got {}", *job.guidance);
   if (job.cfg && (!std::isfinite(*job.cfg) || *job.cfg < 0)) fail("cfg: must be a number >= 0 (1 = off), got {}", *job.cfg);
   if (job.config && job.config->empty()) fail("config: empty path");
+  if (job.output && *job.output != "png" && *job.output != "mp4" && *job.output != "latent")
+    fail("output: '{}' is not png, mp4 or latent", printable(*job.output));
+  if (job.fps && (!std::isfinite(*job.fps) || *job.fps <= 0 || *job.fps > 240))
+    fail("fps: must be a number in (0, 240], got {}", *job.fps);
 }
 
 std::vector<JobLine> parse_job_text(std::string_view text, const std::string& source, const std::string& base_dir) {

@@ -40,6 +40,9 @@ struct Job {
   std::optional<double> guidance;
   std::optional<double> cfg;
   std::optional<std::string> config;  // sidecar config path, resolved
+  // With a VAE: png, mp4 or latent (default: png for one frame, mp4 for more); picture_output.h.
+  std::optional<std::string> output;
+  std::optional<double> fps;  // MP4 frame rate (default: the model's)
   int line = 0;                       // line in the job file; 0 for a job from flags
 };
 

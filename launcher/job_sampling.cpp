@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 
 #include "media/png.h"
 #include "models/pipeline/latent_preview.h"
@@ -39,31 +41,70 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
   return p;
 }
 
+std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfig& config, const std::string& vae) {
+  nlohmann::json j;
+  j["id"] = p.id;
+  j["model"] = config.variant;
+  j["steps"] = p.steps();
+  j["shift"] = p.shift.str();
+  j["guidance"] = p.guidance.guidance;
+  j["cfg"] = p.guidance.cfg;
+  if (p.seed) j["seed"] = *p.seed;
+  else j["noise"] = "file";
+  j["cond"] = p.cond.source;
+  if (!vae.empty()) j["vae"] = vae;
+  return j.dump();
+}
+
 std::vector<std::string> write_job_outputs(const std::string& out_dir, const runtime::SamplingJob& p, const HostTensor& latent,
-                                           const arch::ModelConfig& config, const std::string& backend_name) {
+                                           const arch::ModelConfig& config, const std::string& backend_name,
+                                           const JobPictures& pictures) {
+  const std::string latent_name = p.id + ".safetensors";
+  const std::filesystem::path dir(out_dir);
+  std::map<std::string, std::string> metadata{{"id", p.id},
+                                              {"model", config.variant},
+                                              {"steps", std::to_string(p.steps())},
+                                              {"shift", p.shift.str()},
+                                              {"guidance", fmt::format("{}", p.guidance.guidance)},
+                                              {"cfg", fmt::format("{}", p.guidance.cfg)},
+                                              {"seed", p.seed ? std::to_string(*p.seed) : "noise file"},
+                                              {"backend", backend_name}};
+  models::write_host_tensors((dir / latent_name).string(), {{"latent", &latent}}, metadata);
+  std::vector<std::string> names{latent_name};
+
   // The schedule ends at σ = 0, where the latent is its own x0 estimate: that is what the
   // preview shows.
-  const std::string latent_name = p.id + ".safetensors", preview_name = p.id + ".png";
-  const std::filesystem::path dir(out_dir);
-  models::write_host_tensors((dir / latent_name).string(), {{"latent", &latent}},
-                             {{"id", p.id},
-                              {"model", config.variant},
-                              {"steps", std::to_string(p.steps())},
-                              {"shift", p.shift.str()},
-                              {"guidance", fmt::format("{}", p.guidance.guidance)},
-                              {"cfg", fmt::format("{}", p.guidance.cfg)},
-                              {"seed", p.seed ? std::to_string(*p.seed) : "noise file"},
-                              {"backend", backend_name}});
-  try {
+  const auto write_preview = [&](const std::string& name) {
     int width = 0, height = 0;
     const std::vector<uint8_t> rgb = models::preview_rgb(latent, models::latent_format_for(config), width, height);
-    media::write_png_rgb((dir / preview_name).string(), rgb, width, height);
-  } catch (...) {
-    std::error_code ignored;  // a job is its outputs together or not at all
-    std::filesystem::remove(dir / latent_name, ignored);
-    throw;
+    media::write_png_rgb((dir / name).string(), rgb, width, height);
+    names.push_back(name);
+  };
+  if (!pictures.decoder) {
+    if (pictures.output == "latent") return names;
+    try {
+      write_preview(p.id + ".png");
+    } catch (...) {
+      std::error_code ignored;  // without a VAE a job is its two outputs together or not at all
+      std::filesystem::remove(dir / latent_name, ignored);
+      throw;
+    }
+    return names;
   }
-  return {latent_name, preview_name};
+  try {
+    if (pictures.output != "latent") {
+      const HostTensor pixels = pictures.decoder->decode(latent);
+      names.push_back(write_picture(out_dir, p.id, pixels, pictures.output,
+                                    pictures.fps.value_or(default_fps(config)),
+                                    job_parameters(p, config, pictures.decoder->name())));
+    }
+    if (pictures.preview) write_preview(p.id + ".preview.png");
+  } catch (const Error& e) {
+    fail("{} (the latent {} is kept: `ditrun decode {} {} --out {}` finishes it)", e.what(),
+         (dir / latent_name).string(), pictures.decoder->path(), (dir / latent_name).string(),
+         (dir / (p.id + (latent.shape.size() == 4 && latent.shape[1] > 1 ? ".mp4" : ".png"))).string());
+  }
+  return names;
 }
 
 }  // namespace ditrun::launcher

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "launcher/job_file.h"
+#include "launcher/picture_output.h"
 #include "models/arch/model_config.h"
 #include "models/pipeline/denoiser.h"
 #include "runtime/run/sampling_job.h"
@@ -19,9 +20,24 @@ namespace ditrun::launcher {
 // does not fit the model.
 runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser);
 
-// Writes the latent and its preview atomically; on any failure neither exists. Returns the
-// file names (relative to out_dir).
+// How a job's final latent becomes pictures (picture_output.h): the run's VAE (none: the
+// latent preview is the picture) and the job's own choices.
+struct JobPictures {
+  LatentDecoder* decoder = nullptr;
+  bool preview = false;     // with a VAE, also <id>.preview.png
+  std::string output;       // the job's `output` ("" = by frame count)
+  std::optional<double> fps;
+};
+
+// Writes the latent, then the picture (decoded, or the latent preview), each atomically.
+// Without a VAE, a failure leaves neither (as before); with one, the latent stays when
+// decoding or writing the picture fails, and the error says how to finish the job.
+// Returns the file names (relative to out_dir).
 std::vector<std::string> write_job_outputs(const std::string& out_dir, const runtime::SamplingJob& job, const HostTensor& latent,
-                                           const arch::ModelConfig& config, const std::string& backend_name);
+                                           const arch::ModelConfig& config, const std::string& backend_name,
+                                           const JobPictures& pictures = {});
+
+// The job's parameters as the JSON text stored in its pictures (and shown by `decode`).
+std::string job_parameters(const runtime::SamplingJob& job, const arch::ModelConfig& config, const std::string& vae);
 
 }  // namespace ditrun::launcher

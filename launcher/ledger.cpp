@@ -44,6 +44,7 @@ json to_json(const LedgerEntry& e) {
   j["steps"] = e.steps;
   j["seconds_per_step"] = e.steps > 0 ? round_ms(e.seconds / e.steps) : 0.0;
   j["outputs"] = e.outputs;
+  if (!e.vae.empty()) j["vae"] = e.vae;
   j["finished_at"] = e.finished_at.empty() ? iso8601_utc_now() : e.finished_at;
   return j;
 }
@@ -69,6 +70,7 @@ LedgerEntry from_json(const json& j) {
   e.seconds = j.value("seconds", 0.0);
   e.steps = j.value("steps", 0);
   e.outputs = j.value("outputs", std::vector<std::string>{});
+  e.vae = j.value("vae", "");
   e.finished_at = j.value("finished_at", "");
   return e;
 }

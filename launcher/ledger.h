@@ -29,6 +29,7 @@ struct LedgerEntry {
   double seconds = 0;                // wall time of the job
   int steps = 0;                     // sampler steps run
   std::vector<std::string> outputs;  // file names relative to DIR (absolute paths kept as given)
+  std::string vae;                   // the VAE that decoded the pictures among the outputs ("": none)
   std::string finished_at;           // ISO-8601 UTC; append() fills it when empty (not for queued)
   nlohmann::json job;                // queued only: the job line as accepted
   std::string submitted_at;          // queued only; append() fills it when empty

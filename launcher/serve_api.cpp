@@ -98,7 +98,7 @@ class MetricsText {
 
 }  // namespace
 
-json status_to_json(const JobStatus& s) {
+json status_to_json(const JobStatus& s, bool decodes) {
   json j = {{"id", s.id}, {"status", to_string(s.state)}, {"submitted_at", s.submitted_at}};
   if (s.state == JobState::queued) j["position"] = s.position;
   j["progress"] = {{"step", s.step}, {"steps", s.steps},
@@ -115,7 +115,14 @@ json status_to_json(const JobStatus& s) {
   if (s.state == JobState::done) {
     j["outputs"] = s.outputs;
     j["latent"] = fmt::format("/v1/jobs/{}/latent", s.id);
-    j["preview"] = fmt::format("/v1/jobs/{}/preview.png", s.id);
+    const auto has = [&](const std::string& suffix) {
+      return std::find(s.outputs.begin(), s.outputs.end(), s.id + suffix) != s.outputs.end();
+    };
+    // With a VAE, <id>.png is the decoded picture and the preview is <id>.preview.png.
+    const bool decoded = decodes;
+    if (decoded && has(".png")) j["image"] = fmt::format("/v1/jobs/{}/image", s.id);
+    if (has(".mp4")) j["video"] = fmt::format("/v1/jobs/{}/video", s.id);
+    if (has(".preview.png") || (!decoded && has(".png"))) j["preview"] = fmt::format("/v1/jobs/{}/preview.png", s.id);
   }
   j["job"] = s.job;
   return j;
@@ -161,10 +168,15 @@ Response ServeApi::handle(const Request& request) {
       if (method == "DELETE") return cancel(id);
       return method_not_allowed(method, path, "GET, DELETE");
     }
-    if (file == "latent" || file == "preview.png") {
+    if (file == "latent" || file == "preview.png" || file == "image" || file == "video") {
       if (method != "GET") return method_not_allowed(method, path, "GET");
-      return file == "latent" ? job_file(id, ".safetensors", "application/octet-stream")
-                              : job_file(id, ".png", "image/png");
+      if (file == "latent") return job_file(id, ".safetensors", "application/octet-stream");
+      if (file == "video") return job_file(id, ".mp4", "video/mp4");
+      if (file == "image") {
+        if (!settings_.decodes) return Response::error(404, fmt::format("job '{}' has no decoded image: the server runs without --vae", id));
+        return job_file(id, ".png", "image/png");
+      }
+      return job_file(id, settings_.decodes ? ".preview.png" : ".png", "image/png");
     }
   }
   return Response::error(404, fmt::format("no such endpoint: {} {}", method, path.substr(0, 200)));
@@ -287,7 +299,7 @@ Response ServeApi::submit(const Request& request) {
 Response ServeApi::job_status(const std::string& id) {
   const std::optional<JobStatus> s = board_.status(id);
   if (!s) return Response::error(404, fmt::format("no job '{}'", id));
-  return Response::json(200, status_to_json(*s));
+  return Response::json(200, status_to_json(*s, settings_.decodes));
 }
 
 Response ServeApi::job_file(const std::string& id, const std::string& suffix, const std::string& content_type) {
@@ -341,7 +353,7 @@ Response ServeApi::list(const Request& request) {
     limit = parsed;
   }
   json jobs = json::array();
-  for (const JobStatus& s : board_.list(state, limit)) jobs.push_back(status_to_json(s));
+  for (const JobStatus& s : board_.list(state, limit)) jobs.push_back(status_to_json(s, settings_.decodes));
   return Response::json(200, {{"jobs", jobs}});
 }
 

@@ -39,6 +39,7 @@ struct ServeSettings {
   std::string model;                       // for /v1/health
   std::optional<std::string> default_cond; // the built-in model's prompt, for jobs without one
   int ranks = 1;
+  bool decodes = false;  // a VAE decodes final latents: <id>.png is the picture, the preview <id>.preview.png
 };
 
 class ServeApi {
@@ -77,6 +78,6 @@ class ServeApi {
 };
 
 // The JSON a client gets for a job.
-nlohmann::json status_to_json(const JobStatus& status);
+nlohmann::json status_to_json(const JobStatus& status, bool decodes);
 
 }  // namespace ditrun::launcher

@@ -20,7 +20,7 @@ class FluxAe final : public Vae {
 
   const VaeConfig& config() const override { return config_; }
 
-  HostTensor decode(const HostTensor& z, const IntermediateSink& sink) override {
+  HostTensor decode(const HostTensor& z, const IntermediateSink& sink, FramePass) override {
     if (z.shape.size() != 4 || z.shape[1] != p_.z_channels)
       fail("{}: {} decodes latents [B, {}, h, w], got {}", g_.source(), config_.name(), p_.z_channels,
            shape_string(z.shape));

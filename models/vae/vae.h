@@ -26,12 +26,23 @@ struct Encoded {
   HostTensor latent;  // normalised into the diffusion model's latent space (what encode returns)
 };
 
+// How decode walks a video (Wan; images have one frame either way).
+enum class FramePass {
+  // One latent frame at a time through the causal cache, as the official decode does: memory
+  // bounded by one latent frame's activations, results equal to the whole sequence.
+  Chunked,
+  // Every latent frame in one pass: what the reference intermediates record (the only pass
+  // that reports intermediates for videos).
+  WholeSequence,
+};
+
 class Vae {
  public:
   virtual ~Vae() = default;
   virtual const VaeConfig& config() const = 0;
   // z [B, C, h, w] (Flux) or [B, C, T, h, w] (Wan) → [B, 3, H, W] or [B, 3, 1+4(T−1), H, W].
-  virtual HostTensor decode(const HostTensor& z, const IntermediateSink& sink = {}) = 0;
+  virtual HostTensor decode(const HostTensor& z, const IntermediateSink& sink = {},
+                            FramePass pass = FramePass::Chunked) = 0;
   // pixels [B, 3, H, W] or [B, 3, F, H, W] (Wan keeps the first 1+4·⌊(F−1)/4⌋ frames).
   virtual Encoded encode(const HostTensor& pixels, const IntermediateSink& sink = {}) = 0;
 };

@@ -100,6 +100,13 @@ Act VaeGraph::concat_frames(const Act& x, const Act& y) {
   return out;
 }
 
+Act VaeGraph::copy_frames(const Act& x, int64_t first, int64_t count) {
+  const Act view = frames(x, first, count);
+  Act out = empty(x.batch(), view.v, x.channels());
+  backend_.copy(view.t, out.t);
+  return out;
+}
+
 HostTensor VaeGraph::download(const Act& x, bool video) {
   const int64_t b = x.batch(), c = x.channels(), n = x.v.positions();
   if (!video && x.v.t != 1) fail("{}: an image activation with {} frames", source_, x.v.t);

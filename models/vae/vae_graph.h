@@ -52,6 +52,8 @@ class VaeGraph {
   static Act frames(const Act& x, int64_t first, int64_t count);
   // x's frames followed by y's (same batch, plane and channels).
   Act concat_frames(const Act& x, const Act& y);
+  // Frames [first, first + count) of x in memory of their own (a view would keep all of x).
+  Act copy_frames(const Act& x, int64_t first, int64_t count);
 
   // PyTorch layout of an activation: [B, C, H, W] (`video` false, T must be 1) or [B, C, T, H, W].
   HostTensor download(const Act& x, bool video);

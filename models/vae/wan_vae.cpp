@@ -8,6 +8,9 @@
 // (AvgDown3D, DupUp3D), with 2x2-patchified pixels.
 #include <fmt/format.h>
 
+#include <map>
+#include <set>
+
 #include "models/vae/vae_graph.h"
 #include "models/vae/vae_models.h"
 #include "runtime/core/error.h"
@@ -30,7 +33,7 @@ class WanVae final : public Vae {
 
   const VaeConfig& config() const override { return config_; }
 
-  HostTensor decode(const HostTensor& z, const IntermediateSink& sink) override {
+  HostTensor decode(const HostTensor& z, const IntermediateSink& sink, FramePass pass) override {
     if (z.shape.size() != 5 || z.shape[1] != p_.z_dim)
       fail("{}: {} decodes latents [B, {}, T, h, w], got {}", g_.source(), config_.name(), p_.z_dim,
            shape_string(z.shape));
@@ -41,46 +44,22 @@ class WanVae final : public Vae {
       const size_t c = (i / size_t(per_channel)) % size_t(p_.z_dim);
       scaled.data[i] = float(scaled.data[i] * p_.latent_std[c] + p_.latent_mean[c]);
     }
-    Act x = g_.conv(g_.upload(scaled, true), "conv2", ConvSpec{});
-    emit(sink, "decode.conv2", x);
-    x = g_.conv(x, "decoder.conv1", ConvSpec::causal(3, 3));
-    emit(sink, "decode.decoder.conv1", x);
-    x = middle("decoder.middle", std::move(x), sink, "decode.");
+    const Act latent = g_.conv(g_.upload(scaled, true), "conv2", ConvSpec{});
+    emit(sink, "decode.conv2", latent);
+    if (pass == FramePass::WholeSequence || latent.v.t == 1) return pixels_of(decoder(latent, sink, true));
 
-    const int64_t stages = int64_t(p_.dim_mult.size());
-    const std::vector<bool> temporal_up(p_.temperal_downsample.rbegin(), p_.temperal_downsample.rend());
-    int64_t flat = 0;  // 2.1's running module index
-    for (int64_t i = 0; i < stages; ++i) {
-      const bool resample = i != stages - 1, temporal = resample && temporal_up[size_t(i)];
-      const std::string stage = v22_ ? fmt::format("decoder.upsamples.{}.upsamples.", i) : "decoder.upsamples.";
-      const Act stage_in = x;
-      int64_t j = v22_ ? 0 : flat;
-      for (int64_t b = 0; b <= p_.num_res_blocks; ++b, ++j) {
-        x = residual(x, stage + std::to_string(j));
-        if (!v22_) emit(sink, "decode." + stage + std::to_string(j), x);
-      }
-      if (resample) {
-        x = upsample(x, stage + std::to_string(j), temporal);
-        if (!v22_) emit(sink, "decode." + stage + std::to_string(j), x);
-        ++j;
-      }
-      if (v22_) {
-        if (resample) {
-          const int64_t ft = temporal ? 2 : 1;
-          Act shortcut = g_.empty(x.batch(), dup_up_volume(stage_in.v, ft, 2, ft - 1), x.channels());
-          g_.backend().dup_up3d(stage_in.t, stage_in.v, ft, 2, ft - 1, shortcut.t);
-          g_.add(x, shortcut);
-        }
-        emit(sink, fmt::format("decode.decoder.upsamples.{}", i), x);
-      }
-      flat = j;
+    // Frame by frame: each causal conv continues from the frames it saw last (cache_).
+    CausalCache cache;
+    cache_ = &cache;
+    HostTensor out;
+    try {
+      for (int64_t t = 0; t < latent.v.t; ++t) append_frames(out, pixels_of(decoder(VaeGraph::frames(latent, t, 1), {}, t == 0)));
+    } catch (...) {
+      cache_ = nullptr;
+      throw;
     }
-    x = g_.channel_rms(x, "decoder.head.0");
-    emit(sink, "decode.decoder.head.0", x);
-    g_.silu(x);
-    x = g_.conv(x, "decoder.head.2", ConvSpec::causal(3, 3));
-    HostTensor out = g_.download(x, true);
-    return v22_ ? unpatchify(out) : out;
+    cache_ = nullptr;
+    return out;
   }
 
   Encoded encode(const HostTensor& pixels, const IntermediateSink& sink) override {
@@ -144,15 +123,93 @@ class WanVae final : public Vae {
  private:
   void emit(const IntermediateSink& sink, const std::string& name, const Act& x) { g_.emit(sink, name, x, true); }
 
+  // Decoder3d from its input (conv2's output) to the head's output. `first_chunk`: the
+  // sequence's first frames are in x (DupUp3D drops its leading frames only there).
+  Act decoder(Act x, const IntermediateSink& sink, bool first_chunk) {
+    x = causal(x, "decoder.conv1", ConvSpec::causal(3, 3));
+    emit(sink, "decode.decoder.conv1", x);
+    x = middle("decoder.middle", std::move(x), sink, "decode.");
+
+    const int64_t stages = int64_t(p_.dim_mult.size());
+    const std::vector<bool> temporal_up(p_.temperal_downsample.rbegin(), p_.temperal_downsample.rend());
+    int64_t flat = 0;  // 2.1's running module index
+    for (int64_t i = 0; i < stages; ++i) {
+      const bool resample = i != stages - 1, temporal = resample && temporal_up[size_t(i)];
+      const std::string stage = v22_ ? fmt::format("decoder.upsamples.{}.upsamples.", i) : "decoder.upsamples.";
+      const Act stage_in = x;
+      int64_t j = v22_ ? 0 : flat;
+      for (int64_t b = 0; b <= p_.num_res_blocks; ++b, ++j) {
+        x = residual(x, stage + std::to_string(j));
+        if (!v22_) emit(sink, "decode." + stage + std::to_string(j), x);
+      }
+      if (resample) {
+        x = upsample(x, stage + std::to_string(j), temporal);
+        if (!v22_) emit(sink, "decode." + stage + std::to_string(j), x);
+        ++j;
+      }
+      if (v22_) {
+        if (resample) {
+          const int64_t ft = temporal ? 2 : 1, drop = first_chunk ? ft - 1 : 0;
+          Act shortcut = g_.empty(x.batch(), dup_up_volume(stage_in.v, ft, 2, drop), x.channels());
+          g_.backend().dup_up3d(stage_in.t, stage_in.v, ft, 2, drop, shortcut.t);
+          g_.add(x, shortcut);
+        }
+        emit(sink, fmt::format("decode.decoder.upsamples.{}", i), x);
+      }
+      flat = j;
+    }
+    x = g_.channel_rms(x, "decoder.head.0");
+    emit(sink, "decode.decoder.head.0", x);
+    g_.silu(x);
+    return causal(x, "decoder.head.2", ConvSpec::causal(3, 3));
+  }
+
+  HostTensor pixels_of(const Act& x) {
+    HostTensor out = g_.download(x, true);
+    return v22_ ? unpatchify(out) : out;
+  }
+
+  // acc ← acc's frames then part's ([B, C, F, H, W]; acc empty: part).
+  static void append_frames(HostTensor& acc, const HostTensor& part) {
+    if (acc.shape.empty()) {
+      acc = part;
+      return;
+    }
+    const int64_t bc = acc.shape[0] * acc.shape[1], plane = acc.shape[3] * acc.shape[4];
+    const int64_t fa = acc.shape[2], fp = part.shape[2];
+    HostTensor joined(Shape{acc.shape[0], acc.shape[1], fa + fp, acc.shape[3], acc.shape[4]});
+    for (int64_t i = 0; i < bc; ++i) {
+      std::copy_n(acc.data.begin() + i * fa * plane, fa * plane, joined.data.begin() + i * (fa + fp) * plane);
+      std::copy_n(part.data.begin() + i * fp * plane, fp * plane, joined.data.begin() + (i * (fa + fp) + fa) * plane);
+    }
+    acc = std::move(joined);
+  }
+
+  // A causal conv over x. Frame by frame (cache_ set), it continues from the last kt−1 input
+  // frames it saw, padding with zero frames only before the sequence's first; otherwise it
+  // pads kt−1 zero frames in front of x (the whole sequence).
+  Act causal(const Act& x, const std::string& name, ConvSpec spec) {
+    const int64_t keep = spec.kernel[0] - 1;
+    if (!cache_ || keep == 0) return g_.conv(x, name, spec);
+    const auto it = cache_->tail.find(name);
+    const Act input = it == cache_->tail.end() ? x : g_.concat_frames(it->second, x);
+    const int64_t cached = input.v.t - x.v.t;
+    spec.pad_before[0] = keep - cached;
+    Act y = g_.conv(input, name, spec);
+    const int64_t n = std::min(keep, input.v.t);
+    cache_->tail[name] = g_.copy_frames(input, input.v.t - n, n);
+    return y;
+  }
+
   // RMS, SiLU, causal 3x3x3 conv, RMS, SiLU, causal conv, plus the input (through the 1x1x1
   // `shortcut` when the channel count changes).
   Act residual(const Act& x, const std::string& name) {
     Act h = g_.channel_rms(x, name + ".residual.0");
     g_.silu(h);
-    h = g_.conv(h, name + ".residual.2", ConvSpec::causal(3, 3));
+    h = causal(h, name + ".residual.2", ConvSpec::causal(3, 3));
     h = g_.channel_rms(h, name + ".residual.3");
     g_.silu(h);
-    h = g_.conv(h, name + ".residual.6", ConvSpec::causal(3, 3));
+    h = causal(h, name + ".residual.6", ConvSpec::causal(3, 3));
     if (g_.has(name + ".shortcut.weight")) g_.add(h, g_.conv(x, name + ".shortcut", ConvSpec{}));
     else g_.add(h, x);
     return h;
@@ -169,18 +226,23 @@ class WanVae final : public Vae {
     return x;
   }
 
-  // Resample 'upsample3d' / 'upsample2d': the time conv (C → 2C, each later frame becoming two;
-  // frame 0 stays one), then nearest ×2 and a 3x3 conv (2.1: to C/2 channels).
+  // Resample 'upsample3d' / 'upsample2d': the time conv (C → 2C, each frame after the
+  // sequence's first becoming two; frame 0 stays one, and the later frames form a causal
+  // sequence of their own), then nearest ×2 and a 3x3 conv (2.1: to C/2 channels).
   Act upsample(Act x, const std::string& name, bool temporal) {
-    if (temporal && x.v.t > 1) {
-      const int64_t c = x.channels(), plane = x.v.h * x.v.w, later = x.v.t - 1;
-      const Act doubled = g_.conv(VaeGraph::frames(x, 1, later), name + ".time_conv", time_conv_spec(false));
-      Act out = g_.empty(x.batch(), Volume{1 + 2 * later, x.v.h, x.v.w}, c);
-      Tensor first = out.t.slice_rows(0, plane);
-      g_.backend().copy(x.t.slice_rows(0, plane), first);
+    const std::string time_conv = name + ".time_conv";
+    const bool has_first = !cache_ || cache_->started.insert(time_conv).second;
+    if (temporal && x.v.t > (has_first ? 1 : 0)) {
+      const int64_t c = x.channels(), plane = x.v.h * x.v.w, head = has_first ? 1 : 0, later = x.v.t - head;
+      const Act doubled = causal(VaeGraph::frames(x, head, later), time_conv, time_conv_spec(false));
+      Act out = g_.empty(x.batch(), Volume{head + 2 * later, x.v.h, x.v.w}, c);
+      if (head) {
+        Tensor first = out.t.slice_rows(0, plane);
+        g_.backend().copy(x.t.slice_rows(0, plane), first);
+      }
       for (int64_t t = 0; t < later; ++t) {
         for (int64_t half = 0; half < 2; ++half) {
-          Tensor dst = out.t.slice_rows((1 + 2 * t + half) * plane, plane);
+          Tensor dst = out.t.slice_rows((head + 2 * t + half) * plane, plane);
           g_.backend().copy(doubled.t.slice_rows(t * plane, plane).slice_cols(half * c, c), dst);
         }
       }
@@ -239,10 +301,17 @@ class WanVae final : public Vae {
     return out;
   }
 
+  // What a frame-by-frame decode carries from one latent frame to the next.
+  struct CausalCache {
+    std::map<std::string, Act> tail;  // per causal conv: the last kt−1 frames of its input
+    std::set<std::string> started;    // temporal upsamplers past the sequence's frame 0
+  };
+
   VaeConfig config_;
   const WanVaeParams& p_;
   bool v22_;
   VaeGraph g_;
+  CausalCache* cache_ = nullptr;  // set during a frame-by-frame decode
 };
 
 }  // namespace

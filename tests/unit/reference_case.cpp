@@ -38,7 +38,8 @@ VaeCaseRun run_vae_case(const std::string& name, runtime::Backend& backend) {
   VaeCaseRun run;
   run.io = models::read_host_tensors(base + ".io.safetensors");
   const auto sink = [&](const std::string& n, const HostTensor& t) { run.outputs[n] = t; };
-  run.outputs["decode.out"] = vae->decode(run.io.at("in.z"), sink);
+  run.outputs["decode.out"] = vae->decode(run.io.at("in.z"), sink, models::vae::FramePass::WholeSequence);
+  run.outputs["decode.chunked"] = vae->decode(run.io.at("in.z"));
   auto encoded = vae->encode(run.io.at(src.config.video() ? "in.video" : "in.image"), sink);
   run.outputs["encode.mean"] = std::move(encoded.mean);
   run.outputs["encode.out"] = std::move(encoded.latent);

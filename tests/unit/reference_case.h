@@ -29,7 +29,8 @@ struct ReferenceCase {
 };
 
 // A VAE case (flux-ae-tiny, wan21-vae-tiny, wan22-vae-tiny) decoded and encoded on
-// `backend`: every output and intermediate under its io name, beside the io file's tensors.
+// `backend`: every output and intermediate under its io name (the whole-sequence pass), the
+// frame-by-frame decode as `decode.chunked`, beside the io file's tensors.
 struct VaeCaseRun {
   std::map<std::string, HostTensor> outputs;
   runtime::HostTensors io;

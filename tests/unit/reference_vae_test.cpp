@@ -30,6 +30,8 @@ TEST_P(ReferenceVae, DecodeAndEncodeMatchTheOfficialCode) {
     ++compared;
   }
   EXPECT_GE(compared, 8) << "the io file records the outputs and at least 5 intermediates";
+  // Frame by frame through the causal cache, as the official decode runs.
+  EXPECT_LT(max_abs_diff(run.outputs.at("decode.chunked"), run.io.at("decode.out")), 1e-4);
 }
 
 TEST_P(ReferenceVae, Bf16ComputeStaysWithinTolerance) {

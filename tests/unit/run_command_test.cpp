@@ -9,6 +9,8 @@
 #include <set>
 
 #include "launcher/ledger.h"
+#include "media/png.h"
+#include <nlohmann/json.hpp>
 #include "models/pipeline/tensor_files.h"
 #include "reference_case.h"
 #include "test_paths.h"
@@ -91,12 +93,116 @@ TEST(RunCommand, SingleJobFlagsOnWanWithCfg) {
   EXPECT_TRUE(fs::exists(out + "/w0.png"));
 }
 
-TEST(RunCommand, BuiltInModelRendersWithoutInputs) {
+TEST(RunCommand, BuiltInModelRendersAPictureThroughItsVae) {
   const std::string dir = temp_dir("run-builtin"), out = dir + "/out";
-  ASSERT_EQ(run_ditrun("--out " + out + " --steps 2 --width 64 --height 64", dir + "/log"), 0) << slurp(dir + "/log");
+  ASSERT_EQ(run_ditrun("--out " + out + " --steps 2 --width 64 --height 48 --seed 5", dir + "/log"), 0)
+      << slurp(dir + "/log");
   EXPECT_EQ(files_in(out), (std::set<std::string>{"ledger.jsonl", "image.safetensors", "image.png"}));
   const auto latent = models::read_host_tensors(out + "/image.safetensors");
-  EXPECT_EQ(latent.at("latent").shape, (Shape{16, 8, 8}));
+  EXPECT_EQ(latent.at("latent").shape, (Shape{16, 6, 8}));
+  // The decoded picture: full size (the latent preview would be 8x6), with the job's parameters.
+  const media::RgbImage png = media::read_png(out + "/image.png");
+  EXPECT_EQ(png.width, 64);
+  EXPECT_EQ(png.height, 48);
+  ASSERT_FALSE(png.text.empty());
+  EXPECT_EQ(png.text[0].first, "parameters");
+  const auto parameters = nlohmann::json::parse(png.text[0].second);
+  EXPECT_EQ(parameters.at("seed"), 5);
+  EXPECT_EQ(parameters.at("steps"), 2);
+  const auto ledger = launcher::read_ledger(out);
+  ASSERT_EQ(ledger.entries.size(), 1u);
+  EXPECT_EQ(ledger.entries[0].vae, "built-in flux-ae-tiny");
+}
+
+// The tiny Wan reference model with a synthetic tiny Wan 2.1 VAE: MP4s of the right frame
+// count, size and rate (ffprobe), a job's own `fps` and `output`, and a preview on request.
+TEST(RunCommand, WanWithAVaeWritesMp4sFfprobeReads) {
+  const std::string dir = temp_dir("run-wan-mp4"), out = dir + "/out";
+  const std::string base = testdata("reference/wan21-tiny-t2v");
+  const auto io = models::read_host_tensors(base + ".io.safetensors");
+  const HostTensor ctx = batch_item(io.at("in.context"), 0), neg = batch_item(io.at("in.context_neg"), 0);
+  models::write_host_tensors(dir + "/cond.safetensors", {{"context", &ctx}, {"context_neg", &neg}});
+  ASSERT_EQ(std::system((ditrun_binary() + " --log-level warn synth --arch wan21-vae --preset tiny --out " + dir +
+                         "/vae.safetensors").c_str()),
+            0);
+  {
+    std::ofstream jobs(dir + "/jobs.jsonl");
+    jobs << R"({"id": "clip", "cond": "cond.safetensors", "seed": 1, "width": 32, "height": 48, "frames": 9, "steps": 2})"
+         << "\n"
+         << R"({"id": "slow", "cond": "cond.safetensors", "seed": 2, "width": 32, "height": 32, "frames": 5, "steps": 2, "fps": 8})"
+         << "\n"
+         << R"({"id": "still", "cond": "cond.safetensors", "seed": 3, "width": 32, "height": 32, "frames": 5, "steps": 2, "output": "latent"})"
+         << "\n";
+  }
+  const std::string args = base + ".safetensors --config " + base + ".config.json --jobs " + dir + "/jobs.jsonl --out " +
+                           out + " --vae " + dir + "/vae.safetensors --preview";
+  ASSERT_EQ(run_ditrun(args, dir + "/log"), 0) << slurp(dir + "/log");
+  EXPECT_EQ(files_in(out), (std::set<std::string>{"ledger.jsonl", "clip.safetensors", "clip.mp4", "clip.preview.png",
+                                                  "slow.safetensors", "slow.mp4", "slow.preview.png",
+                                                  "still.safetensors", "still.preview.png"}));
+  const auto probe = [&](const std::string& file) {
+    const std::string cmd = "ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+                            "stream=width,height,nb_read_frames,r_frame_rate -of csv=p=0 " + out + "/" + file + " > " +
+                            dir + "/probe 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << slurp(dir + "/probe");
+    std::string s = slurp(dir + "/probe");
+    while (!s.empty() && (s.back() == '\n' || s.back() == ',')) s.pop_back();
+    return s;
+  };
+  EXPECT_EQ(probe("clip.mp4"), "32,48,16/1,9");  // 3 latent frames: 1 + 4·2 frames at Wan 2.1's 16 fps
+  EXPECT_EQ(probe("slow.mp4"), "32,32,8/1,5");
+}
+
+TEST(RunCommand, VaeProblemsFailTheJobsAndKeepLatents) {
+  const std::string dir = temp_dir("run-vae-bad"), out = dir + "/out";
+  // A VAE of another model: every job fails, naming the job and the VAE, and nothing is written.
+  ASSERT_EQ(std::system((ditrun_binary() + " --log-level warn synth --arch wan21-vae --preset tiny --out " + dir +
+                         "/wan-vae.safetensors").c_str()),
+            0);
+  EXPECT_EQ(run_ditrun("--out " + out + " --steps 2 --width 64 --height 64 --vae " + dir + "/wan-vae.safetensors",
+                       dir + "/log1"),
+            2);
+  auto ledger = launcher::read_ledger(out);
+  ASSERT_EQ(ledger.entries.size(), 1u);
+  EXPECT_NE(ledger.entries[0].error.find("job 'image'"), std::string::npos) << ledger.entries[0].error;
+  EXPECT_NE(ledger.entries[0].error.find("wan-vae.safetensors"), std::string::npos) << ledger.entries[0].error;
+  EXPECT_EQ(files_in(out), (std::set<std::string>{"ledger.jsonl"}));
+
+  // A corrupt VAE file: the same, with the file named.
+  {
+    std::ifstream in(dir + "/wan-vae.safetensors", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(dir + "/cut.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  EXPECT_EQ(run_ditrun("--out " + dir + "/out2 --steps 2 --width 64 --height 64 --vae " + dir + "/cut.safetensors",
+                       dir + "/log2"),
+            2);
+  EXPECT_NE(slurp(dir + "/log2").find("cut.safetensors"), std::string::npos) << slurp(dir + "/log2");
+
+  // The picture cannot be written (its name is taken by a folder): the job fails saying how to
+  // finish it, the latent stays; `ditrun decode` finishes it and --resume then skips it.
+  const std::string out3 = dir + "/out3";
+  fs::create_directories(out3 + "/image.png");
+  EXPECT_EQ(run_ditrun("--out " + out3 + " --steps 2 --width 64 --height 64", dir + "/log3"), 2) << slurp(dir + "/log3");
+  ledger = launcher::read_ledger(out3);
+  ASSERT_EQ(ledger.entries.size(), 1u);
+  EXPECT_FALSE(ledger.entries[0].done());
+  EXPECT_NE(ledger.entries[0].error.find("ditrun decode"), std::string::npos) << ledger.entries[0].error;
+  EXPECT_TRUE(fs::exists(out3 + "/image.safetensors"));
+  fs::remove(out3 + "/image.png");
+  ASSERT_EQ(std::system((ditrun_binary() + " synth --arch flux-ae --preset tiny --out " + dir + "/vae.safetensors > " +
+                         dir + "/log4 2>&1 && " + ditrun_binary() + " decode " + dir + "/vae.safetensors " + out3 +
+                         "/image.safetensors --out " + out3 + "/image.png >> " + dir + "/log4 2>&1").c_str()),
+            0)
+      << slurp(dir + "/log4");
+  EXPECT_EQ(media::read_png(out3 + "/image.png").width, 64);
+  ledger = launcher::read_ledger(out3);
+  ASSERT_EQ(ledger.entries.size(), 2u);
+  EXPECT_TRUE(ledger.entries[1].done());
+  const auto written = fs::last_write_time(out3 + "/image.png");
+  EXPECT_EQ(run_ditrun("--out " + out3 + " --steps 2 --width 64 --height 64 --resume", dir + "/log5"), 0)
+      << slurp(dir + "/log5");
+  EXPECT_EQ(fs::last_write_time(out3 + "/image.png"), written);
 }
 
 TEST(RunCommand, BadFlagsFailWithOneLine) {

@@ -1,0 +1,67 @@
+// What a job's final latent becomes besides the latent file. With a VAE (`--vae`): the decoded
+// picture, <id>.png for one frame or <id>.mp4 for a video (a job's `output` picks png, mp4 or
+// latent), with the job's parameters inside (a PNG tEXt chunk `parameters`, the MP4 `comment`
+// tag), and the latent preview only when asked (<id>.preview.png). Without a VAE: the latent
+// preview <id>.png, as before.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "launcher/backend_options.h"
+#include "models/arch/model_config.h"
+#include "models/vae/vae.h"
+#include "models/vae/vae_source.h"
+
+namespace ditrun::launcher {
+
+struct PictureOptions {
+  std::optional<std::string> vae;         // --vae FILE
+  std::optional<std::string> vae_config;  // --vae-config: a sidecar for a VAE detection cannot place
+  bool preview = false;                   // --preview: also the latent preview with a VAE
+  std::string vae_name;                   // how ledgers and pictures name the VAE ("": its path)
+};
+
+// --vae, --vae-config, --preview (run and serve).
+void add_picture_options(CLI::App& cmd, PictureOptions& options);
+
+// A VAE opened for decoding final latents on its own backend (made on first use, from the
+// run's backend options without the DiT's memory budget).
+class LatentDecoder {
+ public:
+  // Fails naming the VAE file when it cannot be opened or its latent does not fit the model's
+  // (channels, image or video).
+  LatentDecoder(const std::string& vae_path, const std::optional<std::string>& vae_config, BackendOptions backend,
+                const arch::ModelConfig& model);
+  LatentDecoder(const std::string& vae_path, const std::optional<std::string>& vae_config, BackendOptions backend);
+
+  const std::string& path() const { return path_; }
+  // How ledgers and pictures name the VAE: its path, or a given name (the built-in one's,
+  // whose path is a temporary folder).
+  const std::string& name() const { return name_.empty() ? path_ : name_; }
+  void set_name(std::string name) { name_ = std::move(name); }
+  const models::vae::VaeConfig& config() const { return source_.config; }
+  // latent [C, h, w] or [C, T, h, w] (a job's) → pixels [1, 3, H, W] or [1, 3, F, H, W].
+  HostTensor decode(const HostTensor& latent);
+
+ private:
+  std::string path_, name_;
+  models::vae::VaeSource source_;
+  BackendOptions backend_options_;
+  std::unique_ptr<runtime::Backend> backend_;
+  std::unique_ptr<models::vae::Vae> vae_;
+};
+
+// The frame rate a model's videos play at: 24 for Wan 2.2 TI2V-5B, else 16 (Wan 2.1, Wan 2.2 A14B).
+double default_fps(const arch::ModelConfig& model);
+
+// Writes DIR/<stem>.png or DIR/<stem>.mp4 from decoded pixels (item 0), picking by `output`
+// ("png", "mp4", or "" for png with one frame and mp4 with more); returns the file name.
+// `parameters` (JSON text) goes into the file. Fails naming the file.
+std::string write_picture(const std::string& dir, const std::string& stem, const HostTensor& pixels,
+                          const std::string& output, double fps, const std::string& parameters);
+
+}  // namespace ditrun::launcher
