@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `ditrun serve` through a real HTTP client (curl): a job by default conditioning, by inline
 # upload and by server-side path renders bit-identically to `ditrun run`; status, latent,
-# preview, listing, cancel, metrics, the bearer token, and a clean drain on SIGINT.
+# decoded image (the built-in tiny VAE), preview, listing, cancel, metrics, the bearer token, and a clean drain on SIGINT.
 # Usage: serve_api.sh DITRUN_BINARY TESTDATA_DIR
 set -euo pipefail
 ditrun=$1
@@ -30,15 +30,17 @@ expect_status 201 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"path\", \"se
 for id in builtin upload path; do wait_job "$id" done; done
 curl -sf "${auth[@]}" "$base/v1/jobs/builtin/latent" -o "$tmp/builtin.safetensors"
 curl -sf "${auth[@]}" "$base/v1/jobs/upload/latent" -o "$tmp/upload.safetensors"
-curl -sf "${auth[@]}" "$base/v1/jobs/path/preview.png" -o "$tmp/path.png"
+curl -sf "${auth[@]}" "$base/v1/jobs/path/image" -o "$tmp/path.png"
+curl -sf "${auth[@]}" "$base/v1/jobs/path/preview.png" -o "$tmp/path.preview.png"
 "$ditrun" run --id builtin --seed 1 --width 256 --height 256 --steps 4 --out "$tmp/ref" >/dev/null 2>&1
 "$ditrun" run --id upload --seed 2 --width 256 --height 256 --steps 4 --cond "$tmp/inputs/cond.safetensors" \
   --out "$tmp/ref" >/dev/null 2>&1
 "$ditrun" run --id path --seed 3 --width 256 --height 256 --steps 4 --cond "$tmp/inputs/cond.safetensors" \
-  --out "$tmp/ref" >/dev/null 2>&1
+  --preview --out "$tmp/ref" >/dev/null 2>&1
 cmp "$tmp/builtin.safetensors" "$tmp/ref/builtin.safetensors"
 cmp "$tmp/upload.safetensors" "$tmp/ref/upload.safetensors"
 cmp "$tmp/path.png" "$tmp/ref/path.png"
+cmp "$tmp/path.preview.png" "$tmp/ref/path.preview.png"
 [ -z "$(ls "$tmp/out/uploads")" ] || { echo "FAIL: uploads left behind: $(ls "$tmp/out/uploads")"; exit 1; }
 
 status=$(http GET /v1/jobs/upload "${auth[@]}")
