@@ -22,7 +22,7 @@ namespace {
 
 struct DecodeOptions {
   std::string vae, latent, out;
-  std::optional<std::string> vae_config;
+  PictureOptions pictures;
   std::optional<double> fps;
   BackendOptions backend;
 };
@@ -36,7 +36,7 @@ void decode(const DecodeOptions& o) {
   const HostTensor& latent = it->second;
   const std::map<std::string, std::string> metadata = formats::Checkpoint(o.latent).safetensors_metadata();
 
-  LatentDecoder decoder(o.vae, o.vae_config, o.backend);
+  LatentDecoder decoder(o.pictures, o.backend);
   const auto& vae = decoder.config();
   const size_t rank = vae.video() ? 4 : 3;
   if (latent.shape.size() != rank || latent.shape[0] != vae.latent_channels())
@@ -81,10 +81,15 @@ void add_decode_command(CLI::App& app) {
   cmd->add_option("vae", o.vae, "The VAE (.safetensors or .gguf)")->required();
   cmd->add_option("latent", o.latent, "A latent .safetensors (tensor 'latent')")->required();
   cmd->add_option("--out", o.out, "X.png or X.mp4")->required();
-  cmd->add_option("--vae-config", o.vae_config, "A sidecar config JSON for the VAE");
+  cmd->add_option("--vae-config", o.pictures.vae_config, "A sidecar config JSON for the VAE");
+  cmd->add_option("--vae-tile", o.pictures.vae_tile, "auto, whole, or N latent positions per tile side")->capture_default_str();
+  cmd->add_option("--vae-memory", o.pictures.vae_memory, "Memory budget of the decode (default: none on the CPU, the GPU's free memory)");
   cmd->add_option("--fps", o.fps, "MP4 frame rate (default: the model's, from the latent's metadata)");
   add_backend_options(*cmd, o.backend);
-  cmd->callback([] { decode(o); });
+  cmd->callback([] {
+    o.pictures.vae = o.vae;
+    decode(o);
+  });
 }
 
 }  // namespace ditrun::launcher

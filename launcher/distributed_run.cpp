@@ -148,8 +148,7 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   std::unique_ptr<LatentDecoder> decoder;
   if (rank == 0 && o.pictures.vae && planned.plan) {
     try {
-      decoder = std::make_unique<LatentDecoder>(*o.pictures.vae, o.pictures.vae_config, o.backend, source.config);
-      decoder->set_name(o.pictures.vae_name);
+      decoder = std::make_unique<LatentDecoder>(o.pictures, o.backend, source.config);
     } catch (const Error& e) {
       planned = {std::nullopt, e.what(), false};
     }

@@ -3,12 +3,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 
 #include "media/mp4_writer.h"
 #include "media/pixels.h"
 #include "media/png.h"
 #include "runtime/core/error.h"
+#include "runtime/core/units.h"
 
 namespace ditrun::launcher {
 
@@ -16,39 +19,86 @@ void add_picture_options(CLI::App& cmd, PictureOptions& o) {
   cmd.add_option("--vae", o.vae, "A VAE (Flux ae.safetensors, Wan 2.1/2.2 VAE): jobs then write <id>.png / <id>.mp4 decoded");
   cmd.add_option("--vae-config", o.vae_config, "A sidecar config JSON for the VAE (when detection cannot place it)");
   cmd.add_flag("--preview", o.preview, "With --vae, also write the latent preview <id>.preview.png");
+  cmd.add_option("--vae-tile", o.vae_tile,
+                 "Decode in tiles: auto (when the memory budget needs it), whole, or N latent positions per side")
+      ->capture_default_str();
+  cmd.add_option("--vae-memory", o.vae_memory, "Memory budget of a decode (default: none on the CPU, the GPU's free memory)");
 }
 
-LatentDecoder::LatentDecoder(const std::string& vae_path, const std::optional<std::string>& vae_config,
-                             BackendOptions backend)
-    : path_(vae_path), source_(models::vae::open_vae(vae_path, vae_config)), backend_options_(std::move(backend)) {
+LatentDecoder::LatentDecoder(const PictureOptions& options, BackendOptions backend)
+    : path_(options.vae.value_or("")),
+      name_(options.vae_name),
+      options_(options),
+      source_(models::vae::open_vae(path_, options.vae_config)),
+      backend_options_(std::move(backend)) {
+  if (options_.vae_tile != "auto" && options_.vae_tile != "whole" &&
+      (!std::all_of(options_.vae_tile.begin(), options_.vae_tile.end(), ::isdigit) || options_.vae_tile.empty() ||
+       std::stoll(options_.vae_tile) < 8))
+    fail("--vae-tile {}: auto, whole, or a number of latent positions of at least 8", options_.vae_tile);
+  if (!options_.vae_memory.empty()) parse_bytes(options_.vae_memory, "--vae-memory");
   // The VAE is not part of the DiT's plan: its memory is its own.
   backend_options_.device_memory.clear();
-  spdlog::info("VAE {}: {} (config {}), {} latent channels, {}x{} pixels per latent position", vae_path,
+  spdlog::info("VAE {}: {} (config {}), {} latent channels, {}x{} pixels per latent position", path_,
                source_.config.name(), source_.config_source, source_.config.latent_channels(),
                source_.config.spatial_stride(), source_.config.spatial_stride());
 }
 
-LatentDecoder::LatentDecoder(const std::string& vae_path, const std::optional<std::string>& vae_config,
-                             BackendOptions backend, const arch::ModelConfig& model)
-    : LatentDecoder(vae_path, vae_config, std::move(backend)) {
+LatentDecoder::LatentDecoder(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model)
+    : LatentDecoder(options, std::move(backend)) {
   const bool video_model = model.family == arch::Family::Wan;
   const int64_t channels = model.family == arch::Family::Wan ? arch::wan_params(model).out_dim
                            : model.family == arch::Family::Flux ? arch::flux_params(model).out_channels / 4
                                                                 : 16;
   if (source_.config.video() != video_model || source_.config.latent_channels() != channels)
-    fail("{}: the VAE ({}) decodes {}-channel {} latents; {} makes {}-channel {} latents", vae_path,
+    fail("{}: the VAE ({}) decodes {}-channel {} latents; {} makes {}-channel {} latents", path_,
          source_.config.name(), source_.config.latent_channels(), source_.config.video() ? "video" : "image",
          model.variant, channels, video_model ? "video" : "image");
 }
 
-HostTensor LatentDecoder::decode(const HostTensor& latent) {
-  if (!backend_) {
-    backend_ = make_backend(backend_options_);
-    vae_ = models::vae::make_vae(source_.config, *backend_, *source_.weights, path_);
+void LatentDecoder::open_backend() {
+  if (backend_) return;
+  backend_ = make_backend(backend_options_);
+  vae_ = models::vae::make_vae(source_.config, *backend_, *source_.weights, path_);
+}
+
+// --vae-memory, else what the device has: a GPU's arena (its free memory); none on the CPU.
+uint64_t LatentDecoder::budget_bytes() {
+  if (!options_.vae_memory.empty()) return parse_bytes(options_.vae_memory, "--vae-memory");
+  open_backend();
+  if (backend_->device().kind != DeviceKind::Cuda) return 0;
+  // The arena less the kernels' scratch (im2col chunks, GEMM workspace) that the probe on the
+  // CPU does not see.
+  constexpr uint64_t kScratch = 128ull << 20;
+  const uint64_t limit = backend_->memory_stats().limit_bytes;
+  return limit > kScratch ? limit - kScratch : 1;
+}
+
+models::vae::TileGrid LatentDecoder::grid_for(int64_t h, int64_t w) {
+  if (options_.vae_tile == "whole") return {};
+  if (options_.vae_tile != "auto") {
+    const int64_t side = std::stoll(options_.vae_tile);
+    if (side >= h && side >= w) return {};
+    return {std::min(side, h), std::min(side, w), std::min<int64_t>(8, side / 4)};
   }
+  const uint64_t budget = budget_bytes();
+  if (budget == 0) return {};
+  if (!footprint_) {
+    open_backend();
+    footprint_ = models::vae::measure_decode_footprint(source_, path_, backend_->precision() == runtime::Precision::F32 ? 4 : 2);
+  }
+  return models::vae::tiles_for_budget(*footprint_, h, w, budget);
+}
+
+HostTensor LatentDecoder::decode(const HostTensor& latent) {
+  open_backend();
   Shape batched{1};
   batched.insert(batched.end(), latent.shape.begin(), latent.shape.end());
-  return vae_->decode(HostTensor(batched, latent.data));
+  const int64_t h = latent.shape[latent.shape.size() - 2], w = latent.shape.back();
+  const models::vae::TileGrid grid = grid_for(h, w);
+  if (!grid.whole())
+    spdlog::info("VAE decode of a {}x{} latent in {}{}", w, h, grid.str(),
+                 footprint_ ? fmt::format(" (about {} MiB each)", footprint_->peak_bytes(grid.tile_h, grid.tile_w) >> 20) : "");
+  return models::vae::decode_tiled(*vae_, HostTensor(batched, latent.data), grid);
 }
 
 double default_fps(const arch::ModelConfig& model) {

@@ -15,6 +15,7 @@
 #include "models/arch/model_config.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_source.h"
+#include "models/vae/vae_tiling.h"
 
 namespace ditrun::launcher {
 
@@ -23,6 +24,8 @@ struct PictureOptions {
   std::optional<std::string> vae_config;  // --vae-config: a sidecar for a VAE detection cannot place
   bool preview = false;                   // --preview: also the latent preview with a VAE
   std::string vae_name;                   // how ledgers and pictures name the VAE ("": its path)
+  std::string vae_tile = "auto";          // --vae-tile: auto (from the memory budget), whole, or N latent positions
+  std::string vae_memory;                 // --vae-memory: the decode's memory budget ("": the device's)
 };
 
 // --vae, --vae-config, --preview (run and serve).
@@ -34,23 +37,29 @@ class LatentDecoder {
  public:
   // Fails naming the VAE file when it cannot be opened or its latent does not fit the model's
   // (channels, image or video).
-  LatentDecoder(const std::string& vae_path, const std::optional<std::string>& vae_config, BackendOptions backend,
-                const arch::ModelConfig& model);
-  LatentDecoder(const std::string& vae_path, const std::optional<std::string>& vae_config, BackendOptions backend);
+  LatentDecoder(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model);
+  LatentDecoder(const PictureOptions& options, BackendOptions backend);
 
   const std::string& path() const { return path_; }
-  // How ledgers and pictures name the VAE: its path, or a given name (the built-in one's,
-  // whose path is a temporary folder).
+  // How ledgers and pictures name the VAE: its path, or PictureOptions::vae_name (the
+  // built-in one's, whose path is a temporary folder).
   const std::string& name() const { return name_.empty() ? path_ : name_; }
-  void set_name(std::string name) { name_ = std::move(name); }
   const models::vae::VaeConfig& config() const { return source_.config; }
-  // latent [C, h, w] or [C, T, h, w] (a job's) → pixels [1, 3, H, W] or [1, 3, F, H, W].
+  // latent [C, h, w] or [C, T, h, w] (a job's) → pixels [1, 3, H, W] or [1, 3, F, H, W], in
+  // tiles when the whole latent's decode would not fit the budget (--vae-tile, --vae-memory).
   HostTensor decode(const HostTensor& latent);
+  // How a latent of h×w positions is cut (the footprint is measured on first use).
+  models::vae::TileGrid grid_for(int64_t h, int64_t w);
 
  private:
+  void open_backend();
+  uint64_t budget_bytes();
+
   std::string path_, name_;
+  PictureOptions options_;
   models::vae::VaeSource source_;
   BackendOptions backend_options_;
+  std::optional<models::vae::DecodeFootprint> footprint_;
   std::unique_ptr<runtime::Backend> backend_;
   std::unique_ptr<models::vae::Vae> vae_;
 };
