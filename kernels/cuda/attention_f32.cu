@@ -176,6 +176,7 @@ cudaError_t launch_flash_f32(const FlashPlan& plan, const FlashArgs& args, int64
     case 64: return launch<64>(plan, args, items, stream);
     case 128: return launch<128>(plan, args, items, stream);
     case 256: return launch<256>(plan, args, items, stream);
+    case 512: return launch<512>(plan, args, items, stream);
     default: return cudaErrorInvalidValue;
   }
 }

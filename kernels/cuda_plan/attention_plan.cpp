@@ -48,7 +48,10 @@ FlashPlan plan_flash_attention(const AttentionShape& s) {
     fail("attention: {}: the CUDA kernels take f32 or bf16", describe(s));
   const int bucket = head_dim_bucket(s.head_dim);
   if (bucket == 0)
-    fail("attention: {}: head dim {} outside the CUDA kernels' 1..{}", describe(s), s.head_dim, kFlashMaxHeadDim);
+    fail("attention: {}: head dim {} outside the CUDA kernels' 1..{}", describe(s), s.head_dim, kF32MaxHeadDim);
+  if (s.dtype == DType::BF16 && bucket > kFlashMaxHeadDim)
+    fail("attention: {}: head dim {} is beyond the bf16 kernel's {} (the f32 kernel takes up to {})", describe(s),
+         s.head_dim, kFlashMaxHeadDim, kF32MaxHeadDim);
   if (s.heads > kMaxGridYZ) fail("attention: {}: more than {} heads", describe(s), kMaxGridYZ);
   constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
   if (s.lq > kInt32Max || s.lk > kInt32Max) fail("attention: {}: token counts beyond int32", describe(s));

@@ -29,14 +29,21 @@ int address_alignment(uint64_t address);
 
 // ---- own flash kernels
 
-inline constexpr int kFlashMaxHeadDim = 256;
+inline constexpr int kFlashMaxHeadDim = 256;  // the bf16 kernel's (and cuDNN's)
+inline constexpr int kF32MaxHeadDim = 512;    // the f32 kernel's: the VAEs' single-head mid blocks (384, 512)
 inline constexpr int kFlashMaxKvLens = 64;                // kv lengths one launch carries by value
 inline constexpr int64_t kMaxSharedBytesPerBlock = 227 * 1024;  // Hopper's opt-in limit
 
-// Head dims are padded to one of three buckets (64, 128, 256) with zero columns in shared
-// memory, which leaves q·k and p·v exact: 32 and 48 run as 64. 0 when above 256 or below 1.
+// Head dims are padded to one of four buckets (64, 128, 256, 512) with zero columns in shared
+// memory, which leaves q·k and p·v exact: 32 and 48 run as 64. 0 when above 512 or below 1.
+// The bf16 kernel takes buckets up to 256; the f32 kernel all four.
 constexpr int head_dim_bucket(int64_t head_dim) {
-  return head_dim < 1 ? 0 : head_dim <= 64 ? 64 : head_dim <= 128 ? 128 : head_dim <= 256 ? 256 : 0;
+  return head_dim < 1     ? 0
+         : head_dim <= 64  ? 64
+         : head_dim <= 128 ? 128
+         : head_dim <= 256 ? 256
+         : head_dim <= 512 ? 512
+                           : 0;
 }
 
 // The bf16 kernel's tile for one bucket. Each warp owns m_tiles·16 query rows for the whole
@@ -78,7 +85,10 @@ struct F32Tile {
   constexpr int64_t shared_bytes() const { return 4 * (q_floats() + k_floats() + v_floats() + p_floats()); }
 };
 
-constexpr F32Tile f32_tile(int bucket) { return bucket ? F32Tile{bucket, 32, 32, 128} : F32Tile{}; }
+// 32 query rows per block; 16 at 512, so that the tile fits the 163 KiB of an A100's block too.
+constexpr F32Tile f32_tile(int bucket) {
+  return bucket == 512 ? F32Tile{bucket, 16, 32, 64} : bucket ? F32Tile{bucket, 32, 32, 128} : F32Tile{};
+}
 
 // Whether every row of q, k, v and out starts 16-byte aligned with whole 16-byte chunks per
 // head (bf16: head dim, strides and head offsets multiples of 8 elements, bases 16-aligned).

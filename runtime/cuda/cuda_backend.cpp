@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda_plan/attention_plan.h"
 #include "kernels/cuda/conv_ops.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -334,6 +335,8 @@ class CudaBackend final : public Backend, private kc::Scratch {
   void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
                  std::span<const int64_t> kv_lens) override {
     DeviceGuard guard(device_);
+    if (q.dtype() == DType::BF16 && heads > 0 && q.cols() / heads > kernels::cuda_plan::kFlashMaxHeadDim)
+      return attention_in_f32(q, k, v, out, heads, kv_lens);
     if (cudnn_ && q.dtype() == DType::BF16) {
       std::string why;
       if (cudnn_->supports(q, k, v, out, heads, kv_lens, &why)) {
@@ -512,6 +515,26 @@ class CudaBackend final : public Backend, private kc::Scratch {
     const CudaWeight& cw = cuda_weight("linear", w);
     const kc::ParamRef b = bias ? param(*bias, ScratchUse::ParamA) : kc::ParamRef{};
     linear_->run(x, cw.ref, bias ? &b : nullptr, gelu, y, *this, compute_);
+  }
+
+  // Head dims beyond the bf16 kernel's (the VAEs' single-head mid blocks: 384, 512): q, k, v
+  // converted to f32, the f32 kernel, the result rounded back to bf16.
+  void attention_in_f32(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+                        std::span<const int64_t> kv_lens) {
+    std::vector<cuda::DeviceArena::Allocation> holds;
+    const auto f32_like = [&](const Tensor& t, bool copy) {
+      holds.push_back(arena().allocate(uint64_t(t.numel()) * 4,
+                                       [&] { return fmt::format("f32 attention operand {}", t.describe()); }));
+      Tensor f(nullptr, holds.back().data, DType::F32, Shape{t.batch(), t.rows(), t.cols()}, device());
+      if (copy) kc::copy(t, f, compute_);
+      return f;
+    };
+    const Tensor q32 = f32_like(q, true), k32 = f32_like(k, true), v32 = f32_like(v, true);
+    Tensor out32 = f32_like(out, false);
+    kc::flash_attention(q32, k32, v32, out32, heads, kv_lens, compute_);
+    kc::copy(out32, out, compute_);
+    // The operands go back to the arena once the stream has used them.
+    check_cuda(cudaStreamSynchronize(compute_), "f32 attention");
   }
 
   // kc::Scratch: one buffer per use, grown in the arena (1/4 headroom) and kept.

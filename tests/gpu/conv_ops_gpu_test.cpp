@@ -119,6 +119,18 @@ TEST_P(CudaConvOps, ResamplingIsExact) {
   }
 }
 
+// The VAEs' mid-block attention: one head of 512 (Flux AE) or 384 (Wan) channels, beyond the
+// bf16 kernel's 256: the f32 kernel's 512 bucket (bf16 mode converts around it).
+TEST_P(CudaConvOps, SingleHeadAttentionOfTheVaeMidBlocks) {
+  for (const int64_t d : {int64_t(384), int64_t(512)}) {
+    const int64_t tokens = 300;
+    const auto [want, got] = on_both(GetParam(), {2, tokens, 3 * d}, {2, tokens, d}, 11, [&](Backend& be, const Tensor& qkv, Tensor& y) {
+      be.attention(qkv.slice_cols(0, d), qkv.slice_cols(d, d), qkv.slice_cols(2 * d, d), y, 1, {});
+    });
+    EXPECT_LT(worst_relative(want, got), tolerance(GetParam())) << "head dim " << d;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Precisions, CudaConvOps, testing::Values(Precision::F32, Precision::BF16),
                          [](const auto& info) { return std::string(info.param == Precision::F32 ? "f32" : "bf16"); });
 

@@ -44,7 +44,9 @@ TEST(AttentionPlan, HeadDimBuckets) {
   EXPECT_EQ(head_dim_bucket(128), 128);
   EXPECT_EQ(head_dim_bucket(129), 256);
   EXPECT_EQ(head_dim_bucket(256), 256);
-  EXPECT_EQ(head_dim_bucket(257), 0);
+  EXPECT_EQ(head_dim_bucket(257), 512);  // the f32 kernel only (the VAEs' mid blocks)
+  EXPECT_EQ(head_dim_bucket(512), 512);
+  EXPECT_EQ(head_dim_bucket(513), 0);
 }
 
 TEST(AttentionPlan, AddressAlignment) {
@@ -79,7 +81,7 @@ TEST(AttentionPlan, Bf16TilesFitAndDivide) {
 }
 
 TEST(AttentionPlan, F32TilesFitAndDivide) {
-  for (int bucket : {64, 128, 256}) {
+  for (int bucket : {64, 128, 256, 512}) {
     SCOPED_TRACE(bucket);
     const F32Tile t = f32_tile(bucket);
     EXPECT_EQ(t.head_dim, bucket);
