@@ -36,7 +36,7 @@ void decode(const DecodeOptions& o) {
   const HostTensor& latent = it->second;
   const std::map<std::string, std::string> metadata = formats::Checkpoint(o.latent).safetensors_metadata();
 
-  LatentDecoder decoder(o.pictures, o.backend);
+  RunVae decoder(o.pictures, o.backend);
   const auto& vae = decoder.config();
   const size_t rank = vae.video() ? 4 : 3;
   if (latent.shape.size() != rank || latent.shape[0] != vae.latent_channels())

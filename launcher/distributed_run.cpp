@@ -145,10 +145,10 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   if (rank == 0) planned = make_plan(o, channel.size(), source, *network, lines);
   // Rank 0 decodes: a VAE that cannot decode this model's latents fails every job, as a plan
   // that cannot be made does.
-  std::unique_ptr<LatentDecoder> decoder;
+  std::unique_ptr<RunVae> decoder;
   if (rank == 0 && o.pictures.vae && planned.plan) {
     try {
-      decoder = std::make_unique<LatentDecoder>(o.pictures, o.backend, source.config);
+      decoder = std::make_unique<RunVae>(o.pictures, o.backend, source.config);
     } catch (const Error& e) {
       planned = {std::nullopt, e.what(), false};
     }

@@ -26,7 +26,7 @@ LedgerEntry ledger_entry(const runtime::JobOutcome& o) {
 }
 
 JobFeed::JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
-                 const models::Denoiser& denoiser, std::optional<std::string> run_config, LatentDecoder* decoder,
+                 const models::Denoiser& denoiser, std::optional<std::string> run_config, RunVae* decoder,
                  bool preview)
     : lines_(lines),
       jobs_file_(std::move(jobs_file)),
@@ -56,6 +56,11 @@ std::optional<runtime::JobTicket> JobFeed::next() {
                                ticket.where, job.id);
     return ticket;
   }
+  if (job.image && !decoder_) {
+    ticket.error = fmt::format("{}job '{}': image '{}' needs a VAE to encode it (run with --vae FILE)", ticket.where,
+                               job.id, *job.image);
+    return ticket;
+  }
   if (job.output && *job.output != "latent" && !decoder_) {
     ticket.error = fmt::format("{}job '{}': output '{}' needs a VAE to decode the latent (run with --vae FILE)",
                                ticket.where, job.id, *job.output);
@@ -65,7 +70,7 @@ std::optional<runtime::JobTicket> JobFeed::next() {
     std::lock_guard lock(requests_mutex_);
     requests_[job.id] = {job.output.value_or(""), job.fps};
   }
-  ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_); };
+  ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_, decoder_); };
   return ticket;
 }
 

@@ -26,7 +26,7 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   // `decoder` (may be null: no VAE) turns final latents into pictures; `preview` asks for
   // the latent preview beside them.
   JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
-          const models::Denoiser& denoiser, std::optional<std::string> run_config, LatentDecoder* decoder = nullptr,
+          const models::Denoiser& denoiser, std::optional<std::string> run_config, RunVae* decoder = nullptr,
           bool preview = false);
 
   // runtime::JobSource
@@ -51,7 +51,7 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   const arch::ModelConfig& config_;
   const models::Denoiser& denoiser_;
   std::optional<std::string> run_config_;
-  LatentDecoder* decoder_;
+  RunVae* decoder_;
   bool preview_;
   // Each job's picture choices, from next() until its outputs are written.
   std::mutex requests_mutex_;

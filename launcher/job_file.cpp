@@ -16,10 +16,11 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKnownKeys =
-    "id, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, config, output, fps";
+    "id, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, config, output, fps, "
+    "image, denoise";
 const std::set<std::string, std::less<>> kKeys{"id",    "cond",  "width",   "height", "frames",   "seed", "noise",
                                                "steps", "sampler", "shift", "guidance", "cfg", "config",
-                                               "output", "fps"};
+                                               "output", "fps", "image", "denoise"};
 
 // Bounds that catch mistakes (a size in latent units, an extra digit) rather than limits of
 // the runtime: no model is trained near them.
@@ -89,6 +90,8 @@ Job job_from_json(const json& j, const std::string& base_dir) {
     else if (key == "config") job.config = resolve(get_string(v, key), base_dir);
     else if (key == "output") job.output = get_string(v, key);
     else if (key == "fps") job.fps = get_number(v, key);
+    else if (key == "image") job.image = resolve(get_string(v, key), base_dir);
+    else if (key == "denoise") job.denoise = get_number(v, key);
   }
   return job;
 }
@@ -152,6 +155,8 @@ json job_to_json(const Job& job) {
   if (job.config) j["config"] = *job.config;
   if (job.output) j["output"] = *job.output;
   if (job.fps) j["fps"] = *job.fps;
+  if (job.image) j["image"] = *job.image;
+  if (job.denoise) j["denoise"] = *job.denoise;
   return j;
 }
 
@@ -172,7 +177,8 @@ void validate_job(const Job& job) {
   if (!job.seed && !job.noise) fail("seed or noise: one is needed (a seed >= 0 or a noise file)");
   if (job.noise && job.noise->empty()) fail("noise: empty path");
   if (job.width.has_value() != job.height.has_value()) fail("width and height: give both or neither");
-  if (!job.width && !job.noise) fail("width and height: missing (needed unless a noise file fixes the size)");
+  if (!job.width && !job.noise && !job.image)
+    fail("width and height: missing (needed unless a noise file or an image fixes the size)");
   const auto check_range = [](const std::optional<int64_t>& v, std::string_view key, int64_t max) {
     if (v && (*v < 1 || *v > max)) fail("{}: must be an integer from 1 to {}, got {}", key, max, *v);
   };
@@ -192,6 +198,11 @@ void validate_job(const Job& job) {
     fail("output: '{}' is not png, mp4 or latent", printable(*job.output));
   if (job.fps && (!std::isfinite(*job.fps) || *job.fps <= 0 || *job.fps > 240))
     fail("fps: must be a number in (0, 240], got {}", *job.fps);
+  if (job.image && job.image->empty()) fail("image: empty path");
+  if (job.image && job.noise) fail("image and noise: give one, not both (the image is the starting latent)");
+  if (job.denoise && (!std::isfinite(*job.denoise) || *job.denoise <= 0 || *job.denoise > 1))
+    fail("denoise: must be a number in (0, 1], got {}", *job.denoise);
+  if (job.denoise && !job.image) fail("denoise: needs an image to start from");
 }
 
 std::vector<JobLine> parse_job_text(std::string_view text, const std::string& source, const std::string& base_dir) {

@@ -43,6 +43,10 @@ struct Job {
   // With a VAE: png, mp4 or latent (default: png for one frame, mp4 for more); picture_output.h.
   std::optional<std::string> output;
   std::optional<double> fps;  // MP4 frame rate (default: the model's)
+  // Image-to-image: a PNG encoded by the run's VAE as the starting latent, `denoise` in (0, 1]
+  // of the schedule run from it (ComfyUI's: the last steps of a steps/denoise schedule).
+  std::optional<std::string> image;  // path, resolved
+  std::optional<double> denoise;
   int line = 0;                       // line in the job file; 0 for a job from flags
 };
 

@@ -15,7 +15,8 @@
 
 namespace ditrun::launcher {
 
-runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser) {
+runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
+                                 RunVae* vae) {
   const arch::SamplingDefaults& defaults = config.sampling;
   runtime::SamplingJob p;
   p.id = job.id;
@@ -24,6 +25,15 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
   p.guidance = {job.guidance.value_or(defaults.guidance), job.cfg.value_or(defaults.cfg)};
   p.cond = {models::read_host_tensors(job.cond), job.cond};
   denoiser.check_conditioning(p.cond, p.guidance);
+  HostTensor image_latent;
+  if (job.image) {
+    if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
+    if (job.frames.value_or(1) != 1)
+      fail("image: {} starts a {}-frame video: image-to-video needs the Wan I2V models (not supported yet)",
+           *job.image, *job.frames);
+    image_latent = vae->encode_image(*job.image, job.width, job.height);
+    denoiser.check_latent(image_latent.shape);
+  }
   if (job.noise) {
     p.x = models::load_noise_file(*job.noise);
     denoiser.check_latent(p.x.shape);
@@ -33,11 +43,24 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
         fail("noise {} has shape {}, but {}x{} pixels need {}", *job.noise, shape_string(p.x.shape), *job.width,
              *job.height, shape_string(want));
     }
+  } else if (job.image) {
+    p.x = runtime::seeded_noise(*job.seed, image_latent.shape);
   } else {
     p.x = runtime::seeded_noise(*job.seed, denoiser.latent_shape(*job.width, *job.height, job.frames.value_or(1)));
   }
   p.shift = job.shift.value_or(runtime::Shift::parse(defaults.shift));
-  p.sigmas = runtime::flow_sigmas(int(job.steps.value_or(defaults.steps)), p.shift, denoiser.image_tokens(p.x.shape));
+  const int steps = int(job.steps.value_or(defaults.steps));
+  const double denoise = job.denoise.value_or(1.0);
+  // ComfyUI's partial denoise: the last `steps` steps of a schedule of steps/denoise steps.
+  const int total = denoise > 0.9999 ? steps : std::max(steps, int(double(steps) / denoise));
+  p.sigmas = runtime::flow_sigmas(total, p.shift, denoiser.image_tokens(p.x.shape));
+  p.sigmas.erase(p.sigmas.begin(), p.sigmas.end() - (steps + 1));
+  if (job.image) {
+    // A flow model's noised latent at σ: σ·noise + (1 − σ)·image.
+    const double s0 = p.sigmas.front();
+    for (size_t i = 0; i < p.x.data.size(); ++i)
+      p.x.data[i] = float(s0 * p.x.data[i] + (1.0 - s0) * image_latent.data[i]);
+  }
   return p;
 }
 
@@ -51,6 +74,7 @@ std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfi
   j["cfg"] = p.guidance.cfg;
   if (p.seed) j["seed"] = *p.seed;
   else j["noise"] = "file";
+  j["sigma_start"] = p.sigmas.empty() ? 0.0 : p.sigmas.front();
   j["cond"] = p.cond.source;
   if (!vae.empty()) j["vae"] = vae;
   return j.dump();

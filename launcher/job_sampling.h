@@ -16,14 +16,15 @@
 
 namespace ditrun::launcher {
 
-// Fails (ditrun::Error, without a job prefix) when the conditioning or noise cannot be read or
-// does not fit the model.
-runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser);
+// Fails (ditrun::Error, without a job prefix) when the conditioning, noise or image cannot be
+// read or does not fit the model. `vae` encodes a job's `image` (none: such a job fails).
+runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
+                                 RunVae* vae = nullptr);
 
 // How a job's final latent becomes pictures (picture_output.h): the run's VAE (none: the
 // latent preview is the picture) and the job's own choices.
 struct JobPictures {
-  LatentDecoder* decoder = nullptr;
+  RunVae* decoder = nullptr;
   bool preview = false;     // with a VAE, also <id>.preview.png
   std::string output;       // the job's `output` ("" = by frame count)
   std::optional<double> fps;

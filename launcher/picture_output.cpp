@@ -25,7 +25,7 @@ void add_picture_options(CLI::App& cmd, PictureOptions& o) {
   cmd.add_option("--vae-memory", o.vae_memory, "Memory budget of a decode (default: none on the CPU, the GPU's free memory)");
 }
 
-LatentDecoder::LatentDecoder(const PictureOptions& options, BackendOptions backend)
+RunVae::RunVae(const PictureOptions& options, BackendOptions backend)
     : path_(options.vae.value_or("")),
       name_(options.vae_name),
       options_(options),
@@ -43,8 +43,8 @@ LatentDecoder::LatentDecoder(const PictureOptions& options, BackendOptions backe
                source_.config.spatial_stride(), source_.config.spatial_stride());
 }
 
-LatentDecoder::LatentDecoder(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model)
-    : LatentDecoder(options, std::move(backend)) {
+RunVae::RunVae(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model)
+    : RunVae(options, std::move(backend)) {
   const bool video_model = model.family == arch::Family::Wan;
   const int64_t channels = model.family == arch::Family::Wan ? arch::wan_params(model).out_dim
                            : model.family == arch::Family::Flux ? arch::flux_params(model).out_channels / 4
@@ -55,14 +55,14 @@ LatentDecoder::LatentDecoder(const PictureOptions& options, BackendOptions backe
          model.variant, channels, video_model ? "video" : "image");
 }
 
-void LatentDecoder::open_backend() {
+void RunVae::open_backend() {
   if (backend_) return;
   backend_ = make_backend(backend_options_);
   vae_ = models::vae::make_vae(source_.config, *backend_, *source_.weights, path_);
 }
 
 // --vae-memory, else what the device has: a GPU's arena (its free memory); none on the CPU.
-uint64_t LatentDecoder::budget_bytes() {
+uint64_t RunVae::budget_bytes() {
   if (!options_.vae_memory.empty()) return parse_bytes(options_.vae_memory, "--vae-memory");
   open_backend();
   if (backend_->device().kind != DeviceKind::Cuda) return 0;
@@ -73,7 +73,7 @@ uint64_t LatentDecoder::budget_bytes() {
   return limit > kScratch ? limit - kScratch : 1;
 }
 
-models::vae::TileGrid LatentDecoder::grid_for(int64_t h, int64_t w) {
+models::vae::TileGrid RunVae::grid_for(int64_t h, int64_t w) {
   if (options_.vae_tile == "whole") return {};
   if (options_.vae_tile != "auto") {
     const int64_t side = std::stoll(options_.vae_tile);
@@ -89,7 +89,7 @@ models::vae::TileGrid LatentDecoder::grid_for(int64_t h, int64_t w) {
   return models::vae::tiles_for_budget(*footprint_, h, w, budget);
 }
 
-HostTensor LatentDecoder::decode(const HostTensor& latent) {
+HostTensor RunVae::decode(const HostTensor& latent) {
   open_backend();
   Shape batched{1};
   batched.insert(batched.end(), latent.shape.begin(), latent.shape.end());
@@ -99,6 +99,25 @@ HostTensor LatentDecoder::decode(const HostTensor& latent) {
     spdlog::info("VAE decode of a {}x{} latent in {}{}", w, h, grid.str(),
                  footprint_ ? fmt::format(" (about {} MiB each)", footprint_->peak_bytes(grid.tile_h, grid.tile_w) >> 20) : "");
   return models::vae::decode_tiled(*vae_, HostTensor(batched, latent.data), grid);
+}
+
+HostTensor RunVae::encode_image(const std::string& png_path, std::optional<int64_t> width,
+                                std::optional<int64_t> height) {
+  const media::RgbImage image = media::read_png(png_path);
+  if ((width && *width != image.width) || (height && *height != image.height))
+    fail("{}: the image is {}x{}, the job asks for {}x{} (resize the image or drop width/height)", png_path, image.width,
+         image.height, width.value_or(image.width), height.value_or(image.height));
+  // The model's patches: 2x2 latent positions (16 pixels for the 8x VAEs).
+  const int64_t multiple = source_.config.spatial_stride() * 2;
+  if (image.width % multiple || image.height % multiple)
+    fail("{}: the image is {}x{}; {} needs multiples of {} pixels", png_path, image.width, image.height,
+         source_.config.name(), multiple);
+  open_backend();
+  HostTensor pixels = media::pixels_from_rgb8(image.rgb, image.width, image.height);
+  if (source_.config.video()) pixels.shape = {1, 3, 1, image.height, image.width};
+  HostTensor latent = vae_->encode(pixels).latent;
+  latent.shape.erase(latent.shape.begin());  // the batch dim
+  return latent;
 }
 
 double default_fps(const arch::ModelConfig& model) {

@@ -31,14 +31,14 @@ struct PictureOptions {
 // --vae, --vae-config, --preview (run and serve).
 void add_picture_options(CLI::App& cmd, PictureOptions& options);
 
-// A VAE opened for decoding final latents on its own backend (made on first use, from the
+// The run's VAE: decodes final latents and encodes image inputs, on its own backend (made on first use, from the
 // run's backend options without the DiT's memory budget).
-class LatentDecoder {
+class RunVae {
  public:
   // Fails naming the VAE file when it cannot be opened or its latent does not fit the model's
   // (channels, image or video).
-  LatentDecoder(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model);
-  LatentDecoder(const PictureOptions& options, BackendOptions backend);
+  RunVae(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model);
+  RunVae(const PictureOptions& options, BackendOptions backend);
 
   const std::string& path() const { return path_; }
   // How ledgers and pictures name the VAE: its path, or PictureOptions::vae_name (the
@@ -48,6 +48,10 @@ class LatentDecoder {
   // latent [C, h, w] or [C, T, h, w] (a job's) → pixels [1, 3, H, W] or [1, 3, F, H, W], in
   // tiles when the whole latent's decode would not fit the budget (--vae-tile, --vae-memory).
   HostTensor decode(const HostTensor& latent);
+  // An image (a job's `image`) as a latent of the model's space: [C, h, w] for an image model,
+  // [C, 1, h, w] for a video one. Fails naming the file when it is not a PNG or not a size the
+  // VAE and the model take (`width`/`height`, when given, must be the image's).
+  HostTensor encode_image(const std::string& png_path, std::optional<int64_t> width, std::optional<int64_t> height);
   // How a latent of h×w positions is cut (the footprint is measured on first use).
   models::vae::TileGrid grid_for(int64_t h, int64_t w);
 

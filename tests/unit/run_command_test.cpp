@@ -9,7 +9,12 @@
 #include <set>
 
 #include "launcher/ledger.h"
+#include "media/pixels.h"
 #include "media/png.h"
+#include "models/vae/vae.h"
+#include "models/vae/vae_source.h"
+#include "models/vae/vae_synth.h"
+#include "runtime/backend/cpu_backend.h"
 #include <nlohmann/json.hpp>
 #include "models/pipeline/tensor_files.h"
 #include "reference_case.h"
@@ -151,6 +156,50 @@ TEST(RunCommand, WanWithAVaeWritesMp4sFfprobeReads) {
   };
   EXPECT_EQ(probe("clip.mp4"), "32,48,16/1,9");  // 3 latent frames: 1 + 4·2 frames at Wan 2.1's 16 fps
   EXPECT_EQ(probe("slow.mp4"), "32,32,8/1,5");
+}
+
+// Image-to-image: a PNG through the VAE's encoder, `denoise` running the last part of a longer
+// schedule (ComfyUI's). A small denoise ends near the image's own latent; a full one does not.
+TEST(RunCommand, ImageToImageStartsFromTheEncodedPicture) {
+  const std::string dir = temp_dir("run-img2img"), out = dir + "/out";
+  const std::string vae_path = dir + "/vae.safetensors";
+  models::vae::write_synthetic_vae(models::vae::tiny_vae_preset("flux-ae-tiny"), 0, vae_path);
+  std::vector<uint8_t> rgb(64 * 48 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t((i % 192) + (i / 192) % 64);
+  media::write_png_rgb(dir + "/in.png", rgb, 64, 48);
+  {
+    std::ofstream jobs(dir + "/jobs.jsonl");
+    jobs << R"({"id": "light", "cond": "cond.safetensors", "seed": 4, "steps": 2, "image": "in.png", "denoise": 0.05})" << "\n"
+         << R"({"id": "full", "cond": "cond.safetensors", "seed": 4, "steps": 2, "image": "in.png"})" << "\n"
+         << R"({"id": "odd", "cond": "cond.safetensors", "seed": 4, "steps": 2, "image": "odd.png"})" << "\n";
+  }
+  media::write_png_rgb(dir + "/odd.png", std::vector<uint8_t>(60 * 40 * 3, 100), 60, 40);
+  // The tiny reference Flux with one of its conditionings.
+  const std::string base = testdata("reference/flux-tiny-dev");
+  const auto io = models::read_host_tensors(base + ".io.safetensors");
+  const HostTensor txt = batch_item(io.at("in.txt"), 0), y = batch_item(io.at("in.y"), 0);
+  models::write_host_tensors(dir + "/cond.safetensors", {{"txt", &txt}, {"y", &y}});
+  const std::string args = base + ".safetensors --config " + base + ".config.json --jobs " + dir + "/jobs.jsonl --out " +
+                           out + " --vae " + vae_path;
+  EXPECT_EQ(run_ditrun(args, dir + "/log"), 2) << slurp(dir + "/log");
+  const auto ledger = launcher::read_ledger(out);
+  ASSERT_EQ(ledger.entries.size(), 3u);
+  EXPECT_TRUE(ledger.entries[0].done()) << ledger.entries[0].error;
+  EXPECT_TRUE(ledger.entries[1].done()) << ledger.entries[1].error;
+  EXPECT_NE(ledger.entries[2].error.find("odd.png"), std::string::npos) << ledger.entries[2].error;
+  EXPECT_NE(ledger.entries[2].error.find("multiples of 16"), std::string::npos) << ledger.entries[2].error;
+
+  // The image's own latent, encoded here with the same VAE.
+  const auto src = models::vae::open_vae(vae_path, std::nullopt);
+  auto backend = runtime::make_cpu_backend({});
+  auto vae = models::vae::make_vae(src.config, *backend, *src.weights, vae_path);
+  HostTensor encoded = vae->encode(media::pixels_from_rgb8(rgb, 64, 48)).latent;
+  encoded.shape.erase(encoded.shape.begin());
+  const double near = max_abs_diff(models::read_host_tensors(out + "/light.safetensors").at("latent"), encoded);
+  const double far = max_abs_diff(models::read_host_tensors(out + "/full.safetensors").at("latent"), encoded);
+  EXPECT_LT(near, 0.25 * far) << "denoise 0.05: " << near << ", denoise 1: " << far;
+  const auto parameters = nlohmann::json::parse(media::read_png(out + "/light.png").text.at(0).second);
+  EXPECT_LT(parameters.at("sigma_start").get<double>(), 0.15);
 }
 
 TEST(RunCommand, VaeProblemsFailTheJobsAndKeepLatents) {
