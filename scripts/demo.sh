@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The README's first command after set-up: renders with the built-in tiny Flux model
-# (deterministic weights and conditioning made on the fly, no downloads), then shows what was
-# written: the latent, its preview PNG and the ledger.
+# The README's first command after set-up: renders with the built-in tiny Flux model and its
+# tiny VAE (deterministic weights and conditioning made on the fly, no downloads), then shows
+# what was written: the latent, the decoded PNG and the ledger.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/launcher/ditrun
