@@ -77,11 +77,7 @@ class FluxAe final : public Vae {
     emit(sink, "encode.encoder", moments);
     // Mean, then log-variance: the official AutoEncoder is built with sample_z=False.
     Encoded out;
-    const HostTensor all = g_.download(moments, false);
-    const int64_t b = all.shape[0], z = p_.z_channels, plane = all.shape[2] * all.shape[3];
-    out.mean = HostTensor(Shape{b, z, all.shape[2], all.shape[3]});
-    for (int64_t bi = 0; bi < b; ++bi)
-      std::copy_n(all.data.begin() + bi * 2 * z * plane, z * plane, out.mean.data.begin() + bi * z * plane);
+    out.mean = VaeGraph::leading_channels(g_.download(moments, false), p_.z_channels);
     out.latent = out.mean;
     for (float& v : out.latent.data) v = float(p_.scale_factor * (v - p_.shift_factor));
     return out;

@@ -107,6 +107,16 @@ Act VaeGraph::copy_frames(const Act& x, int64_t first, int64_t count) {
   return out;
 }
 
+HostTensor VaeGraph::leading_channels(const HostTensor& t, int64_t n) {
+  const int64_t b = t.shape[0], c = t.shape[1], per_channel = t.numel() / std::max<int64_t>(b * c, 1);
+  Shape shape = t.shape;
+  shape[1] = n;
+  HostTensor out(shape);
+  for (int64_t bi = 0; bi < b; ++bi)
+    std::copy_n(t.data.begin() + bi * c * per_channel, n * per_channel, out.data.begin() + bi * n * per_channel);
+  return out;
+}
+
 HostTensor VaeGraph::download(const Act& x, bool video) {
   const int64_t b = x.batch(), c = x.channels(), n = x.v.positions();
   if (!video && x.v.t != 1) fail("{}: an image activation with {} frames", source_, x.v.t);

@@ -55,6 +55,10 @@ class VaeGraph {
   // Frames [first, first + count) of x in memory of their own (a view would keep all of x).
   Act copy_frames(const Act& x, int64_t first, int64_t count);
 
+  // The first `n` channels of a PyTorch-layout tensor [B, C, ...] (the posterior mean of the
+  // moments [mean | log-variance] an encoder ends with).
+  static HostTensor leading_channels(const HostTensor& t, int64_t n);
+
   // PyTorch layout of an activation: [B, C, H, W] (`video` false, T must be 1) or [B, C, T, H, W].
   HostTensor download(const Act& x, bool video);
   Act upload(const HostTensor& t, bool video);  // the inverse

@@ -8,6 +8,7 @@
 // (AvgDown3D, DupUp3D), with 2x2-patchified pixels.
 #include <fmt/format.h>
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -77,18 +78,10 @@ class WanVae final : public Vae {
     int64_t flat = 0;
     for (int64_t i = 0; i < stages; ++i) {
       const bool resample = i != stages - 1, temporal = resample && p_.temperal_downsample[size_t(i)];
-      const std::string stage = v22_ ? fmt::format("encoder.downsamples.{}.downsamples.", i) : "encoder.downsamples.";
       const Act stage_in = x;
-      int64_t j = v22_ ? 0 : flat;
-      for (int64_t b = 0; b < p_.num_res_blocks; ++b, ++j) {
-        x = residual(x, stage + std::to_string(j));
-        if (!v22_) emit(sink, "encode." + stage + std::to_string(j), x);
-      }
-      if (resample) {
-        x = downsample(x, stage + std::to_string(j), temporal);
-        if (!v22_) emit(sink, "encode." + stage + std::to_string(j), x);
-        ++j;
-      }
+      x = stage(std::move(x), "encoder.downsamples", i, p_.num_res_blocks, flat, sink,
+                resample ? Resampler([&](const Act& a, const std::string& n) { return downsample(a, n, temporal); })
+                         : Resampler());
       if (v22_) {
         const int64_t ft = temporal ? 2 : 1, fs = resample ? 2 : 1;
         Act shortcut = g_.empty(x.batch(), avg_down_volume(stage_in.v, ft, fs), x.channels());
@@ -96,7 +89,6 @@ class WanVae final : public Vae {
         g_.add(x, shortcut);
         emit(sink, fmt::format("encode.encoder.downsamples.{}", i), x);
       }
-      flat = j;
     }
     x = middle("encoder.middle", std::move(x), sink, "encode.");
     x = g_.channel_rms(x, "encoder.head.0");
@@ -105,13 +97,9 @@ class WanVae final : public Vae {
     emit(sink, "encode.encoder", x);
     // conv1 gives [mu | log_var]; there is no sampling.
     const HostTensor moments = g_.download(g_.conv(x, "conv1", ConvSpec{}), true);
-    const int64_t b = moments.shape[0], z = p_.z_dim;
-    const int64_t per_channel = moments.shape[2] * moments.shape[3] * moments.shape[4];
+    const int64_t z = p_.z_dim, per_channel = moments.shape[2] * moments.shape[3] * moments.shape[4];
     Encoded out;
-    out.mean = HostTensor(Shape{b, z, moments.shape[2], moments.shape[3], moments.shape[4]});
-    for (int64_t bi = 0; bi < b; ++bi)
-      std::copy_n(moments.data.begin() + bi * 2 * z * per_channel, z * per_channel,
-                  out.mean.data.begin() + bi * z * per_channel);
+    out.mean = VaeGraph::leading_channels(moments, z);
     out.latent = out.mean;
     for (size_t i = 0; i < out.latent.data.size(); ++i) {
       const size_t c = (i / size_t(per_channel)) % size_t(z);
@@ -135,18 +123,10 @@ class WanVae final : public Vae {
     int64_t flat = 0;  // 2.1's running module index
     for (int64_t i = 0; i < stages; ++i) {
       const bool resample = i != stages - 1, temporal = resample && temporal_up[size_t(i)];
-      const std::string stage = v22_ ? fmt::format("decoder.upsamples.{}.upsamples.", i) : "decoder.upsamples.";
       const Act stage_in = x;
-      int64_t j = v22_ ? 0 : flat;
-      for (int64_t b = 0; b <= p_.num_res_blocks; ++b, ++j) {
-        x = residual(x, stage + std::to_string(j));
-        if (!v22_) emit(sink, "decode." + stage + std::to_string(j), x);
-      }
-      if (resample) {
-        x = upsample(x, stage + std::to_string(j), temporal);
-        if (!v22_) emit(sink, "decode." + stage + std::to_string(j), x);
-        ++j;
-      }
+      x = stage(std::move(x), "decoder.upsamples", i, p_.num_res_blocks + 1, flat, sink,
+                resample ? Resampler([&](const Act& a, const std::string& n) { return upsample(a, n, temporal); })
+                         : Resampler());
       if (v22_) {
         if (resample) {
           const int64_t ft = temporal ? 2 : 1, drop = first_chunk ? ft - 1 : 0;
@@ -156,7 +136,6 @@ class WanVae final : public Vae {
         }
         emit(sink, fmt::format("decode.decoder.upsamples.{}", i), x);
       }
-      flat = j;
     }
     x = g_.channel_rms(x, "decoder.head.0");
     emit(sink, "decode.decoder.head.0", x);
@@ -199,6 +178,30 @@ class WanVae final : public Vae {
     const int64_t n = std::min(keep, input.v.t);
     cache_->tail[name] = g_.copy_frames(input, input.v.t - n, n);
     return y;
+  }
+
+  using Resampler = std::function<Act(const Act&, const std::string&)>;
+
+  // One stage of `list` ("encoder.downsamples", "decoder.upsamples"): `blocks` residual
+  // blocks, then the resampler (if any), under the release's names: 2.1 numbers every module
+  // of every stage in one flat list (continuing at `flat`, each module's output reported),
+  // 2.2 nests them per stage (the caller adds the shortcut and reports the stage).
+  Act stage(Act x, const std::string& list, int64_t i, int64_t blocks, int64_t& flat, const IntermediateSink& sink,
+            const Resampler& resample) {
+    const std::string prefix = v22_ ? fmt::format("{}.{}.{}.", list, i, list.substr(list.find('.') + 1)) : list + ".";
+    const std::string direction = list.starts_with("encoder") ? "encode." : "decode.";
+    int64_t j = v22_ ? 0 : flat;
+    for (int64_t b = 0; b < blocks; ++b, ++j) {
+      x = residual(x, prefix + std::to_string(j));
+      if (!v22_) emit(sink, direction + prefix + std::to_string(j), x);
+    }
+    if (resample) {
+      x = resample(x, prefix + std::to_string(j));
+      if (!v22_) emit(sink, direction + prefix + std::to_string(j), x);
+      ++j;
+    }
+    if (!v22_) flat = j;
+    return x;
   }
 
   // RMS, SiLU, causal 3x3x3 conv, RMS, SiLU, causal conv, plus the input (through the 1x1x1
