@@ -158,7 +158,35 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
     return {failed, failed, 0};
   }
 
-  JobListSource listed(lines);
+  // --resume with a VAE: jobs whose latent is there but whose picture is not are decoded,
+  // not rendered again.
+  std::vector<JobLine> to_render;
+  size_t finished = 0, finish_failed = 0;
+  for (const JobLine& l : lines) {
+    std::optional<LedgerEntry> entry;
+    if (o.resume && decoder && l.ok()) {
+      try {
+        entry = finish_from_latent(o.out, *l.job, source.config, *decoder, o.pictures.preview);
+      } catch (const Error& e) {
+        LedgerEntry failed;
+        failed.id = l.job->id;
+        failed.error = fmt::format("{}job '{}': {}", o.jobs_file.empty() ? "" : fmt::format("{}:{}: ", o.jobs_file, l.job->line),
+                                   l.job->id, e.what());
+        spdlog::error("{}", failed.error);
+        append_ledger(o.out, failed);
+        ++finish_failed;
+        continue;
+      }
+    }
+    if (!entry) {
+      to_render.push_back(l);
+      continue;
+    }
+    spdlog::info("--resume: job '{}' finished from its latent: {}", entry->id, fmt::join(entry->outputs, ", "));
+    append_ledger(o.out, *entry);
+    ++finished;
+  }
+  JobListSource listed(to_render);
   JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, source.config, *denoiser, config, decoder.get(),
                o.pictures.preview);
   runtime::ExecutorSetup setup;
@@ -188,7 +216,7 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
     setup.on_in_flight = o.on_in_flight;
   }
   const runtime::ExecutorOutcome done = runtime::execute(channel, setup);
-  return {done.run, done.failed, 0};
+  return {done.run + finished + finish_failed, done.failed + finish_failed, 0};
 }
 
 }  // namespace

@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "media/png.h"
+#include "models/formats/checkpoint.h"
 #include "models/pipeline/latent_preview.h"
 #include "models/pipeline/noise_file.h"
 #include "models/pipeline/tensor_files.h"
@@ -62,6 +64,41 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
       p.x.data[i] = float(s0 * p.x.data[i] + (1.0 - s0) * image_latent.data[i]);
   }
   return p;
+}
+
+std::optional<LedgerEntry> finish_from_latent(const std::string& out_dir, const Job& job,
+                                              const arch::ModelConfig& config, RunVae& vae, bool preview) {
+  const std::filesystem::path dir(out_dir);
+  const std::string latent_name = job.id + ".safetensors";
+  if (!std::filesystem::exists(dir / latent_name) || job.output == "latent") return std::nullopt;
+  const auto metadata = formats::Checkpoint((dir / latent_name).string()).safetensors_metadata();
+  const auto field = [&](const char* key) {
+    const auto it = metadata.find(key);
+    return it == metadata.end() ? std::string() : it->second;
+  };
+  const int steps = int(job.steps.value_or(config.sampling.steps));
+  if (field("id") != job.id || field("model") != config.variant || field("steps") != std::to_string(steps) ||
+      field("seed") != (job.seed ? std::to_string(*job.seed) : "noise file"))
+    return std::nullopt;  // another job's latent, or this job's with other settings: render it again
+
+  const auto start = std::chrono::steady_clock::now();
+  const HostTensor latent = models::read_host_tensors((dir / latent_name).string()).at("latent");
+  nlohmann::json parameters(metadata);
+  parameters["vae"] = vae.name();
+  LedgerEntry entry;
+  entry.id = job.id;
+  entry.status = LedgerStatus::done;
+  entry.vae = vae.name();
+  entry.outputs = {latent_name, write_picture(out_dir, job.id, vae.decode(latent), job.output.value_or(""),
+                                              job.fps.value_or(default_fps(config)), parameters.dump())};
+  if (preview) {
+    int width = 0, height = 0;
+    const std::vector<uint8_t> rgb = models::preview_rgb(latent, models::latent_format_for(config), width, height);
+    media::write_png_rgb((dir / (job.id + ".preview.png")).string(), rgb, width, height);
+    entry.outputs.push_back(job.id + ".preview.png");
+  }
+  entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return entry;
 }
 
 std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfig& config, const std::string& vae) {

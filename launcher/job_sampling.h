@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "launcher/job_file.h"
+#include "launcher/ledger.h"
 #include "launcher/picture_output.h"
 #include "models/arch/model_config.h"
 #include "models/pipeline/denoiser.h"
@@ -37,6 +38,13 @@ struct JobPictures {
 std::vector<std::string> write_job_outputs(const std::string& out_dir, const runtime::SamplingJob& job, const HostTensor& latent,
                                            const arch::ModelConfig& config, const std::string& backend_name,
                                            const JobPictures& pictures = {});
+
+// --resume with a VAE: a job whose latent DIR/<id>.safetensors was written by a run of this
+// job (its metadata names the job, model, seed and steps) but whose picture was not, is
+// finished by decoding that latent: the picture is written and the ledger entry returned
+// (done). Nothing when the job has no such latent. Fails when decoding or writing fails.
+std::optional<LedgerEntry> finish_from_latent(const std::string& out_dir, const Job& job,
+                                              const arch::ModelConfig& config, RunVae& vae, bool preview);
 
 // The job's parameters as the JSON text stored in its pictures (and shown by `decode`).
 std::string job_parameters(const runtime::SamplingJob& job, const arch::ModelConfig& config, const std::string& vae);

@@ -252,6 +252,22 @@ TEST(RunCommand, VaeProblemsFailTheJobsAndKeepLatents) {
   EXPECT_EQ(run_ditrun("--out " + out3 + " --steps 2 --width 64 --height 64 --resume", dir + "/log5"), 0)
       << slurp(dir + "/log5");
   EXPECT_EQ(fs::last_write_time(out3 + "/image.png"), written);
+
+  // The same failure finished by --resume: the latent is decoded, not rendered again.
+  const std::string out4 = dir + "/out4";
+  fs::create_directories(out4 + "/image.png");
+  EXPECT_EQ(run_ditrun("--out " + out4 + " --steps 2 --width 64 --height 64", dir + "/log6"), 2) << slurp(dir + "/log6");
+  fs::remove(out4 + "/image.png");
+  const auto latent_written = fs::last_write_time(out4 + "/image.safetensors");
+  EXPECT_EQ(run_ditrun("--out " + out4 + " --steps 2 --width 64 --height 64 --resume", dir + "/log7"), 0)
+      << slurp(dir + "/log7");
+  EXPECT_EQ(fs::last_write_time(out4 + "/image.safetensors"), latent_written);
+  EXPECT_EQ(media::read_png(out4 + "/image.png").width, 64);
+  ledger = launcher::read_ledger(out4);
+  ASSERT_EQ(ledger.entries.size(), 2u);
+  EXPECT_TRUE(ledger.entries[1].done());
+  EXPECT_EQ(ledger.entries[1].steps, 0) << "decoded, not sampled";
+  EXPECT_EQ(ledger.entries[1].vae, "built-in flux-ae-tiny");
 }
 
 TEST(RunCommand, BadFlagsFailWithOneLine) {
