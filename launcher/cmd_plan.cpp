@@ -10,6 +10,7 @@
 
 #include "launcher/commands.h"
 #include "launcher/device_inventory.h"
+#include "launcher/picture_output.h"
 #include "launcher/planning.h"
 #include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
@@ -29,6 +30,7 @@ std::string format_duration(double seconds) {
 struct PlanOptions {
   PlanRequest request;
   DeviceOptions devices;
+  PictureOptions pictures;  // --vae: rank 0's GPU also decodes
   int cpu_ranks = 1;
   std::string out;
   bool json = false;
@@ -50,13 +52,16 @@ std::string block_range(const partition::RankPlan& r) {
   return fmt::format("{} ({}{})", range, r.blocks.size(), streamed ? fmt::format(", {} streamed", streamed) : "");
 }
 
-void print_table(const JobPlan& p) {
+void print_table(const JobPlan& p, const PlanOptions& o) {
   const partition::ModelCost& cost = p.planned.cost;
   const partition::Plan& plan = p.planned.plan;
   fmt::print("model    {}: {} of weights in {} units\n", p.model, format_bytes(cost.weight_bytes()), cost.blocks.size());
   fmt::print("job      {}\n", job_line(p));
   fmt::print("memory   activations {} per rank, largest unit {}\n", format_bytes(cost.step_activation_bytes),
              format_bytes(cost.largest_block_bytes()));
+  if (o.request.devices.vae_bytes > 0)
+    fmt::print("vae      {}: {} kept on rank 0's GPU (the budget below is what is left)\n", *o.pictures.vae,
+               format_bytes(o.request.devices.vae_bytes));
   fmt::print("budgets  {}\n", p.planned.budgets.describe());
   fmt::print("plan     {} ({} objective, {} rank(s), {} group(s), {} micro-batch(es)){}\n\n", partition::to_string(plan.mode),
              partition::to_string(plan.objective), plan.ranks.size(), plan.group_count(), plan.micro_batches,
@@ -114,6 +119,10 @@ void run_plan(PlanOptions& o) {
   o.request.devices.sequence_parallel = o.devices.sequence_parallel;
   o.request.devices.cfg_parallel = o.devices.cfg_parallel ? 2 : 1;
   o.request.devices.gpus_form_teams = o.cpu_ranks == 1;
+  // --vae: the decode's memory on rank 0's GPU (a plan for GPUs; the CPU runs it unbudgeted).
+  if (o.pictures.vae && o.cpu_ranks == 1 && !device_inventory(o.request.devices.inventory).gpus().empty())
+    o.request.devices.vae_bytes = vae_device_bytes(o.pictures, job_of(o.request, nullptr),
+                                                   o.request.devices.gpu_activation_bytes);
   // The latency objective weighs teams against whole steps when the layout is left to it.
   const bool cpu = o.cpu_ranks > 1;
   const int count = cpu ? o.cpu_ranks : int(device_inventory(o.request.devices.inventory).gpus().size());
@@ -157,7 +166,7 @@ void run_plan(PlanOptions& o) {
   if (o.json) {
     fmt::print("{}", json);
   } else {
-    print_table(p);
+    print_table(p, o);
   }
 }
 
@@ -170,6 +179,8 @@ void add_plan_command(CLI::App& app) {
       ->required();
   add_device_options(*cmd, o.devices, true);
   add_sharing_options(*cmd, o.devices);
+  cmd->add_option("--vae", o.pictures.vae, "The VAE that decodes on rank 0's GPU: its memory is kept out of that GPU's budget");
+  cmd->add_option("--vae-config", o.pictures.vae_config, "A sidecar config JSON for the VAE");
   cmd->add_option("--cpu-ranks", o.cpu_ranks,
                   "Plan for this many CPU-backend ranks (mpirun -np N on CPUs), each a device cpu:N")
       ->check(CLI::PositiveNumber);

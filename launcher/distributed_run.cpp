@@ -83,6 +83,9 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
     if (o.devices.objective.empty() && ranks > 1) choice.objective = partition::Objective::throughput;
     const models::JobGeometry geometry =
         models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(lines));
+    // Rank 0's GPU decodes the pictures too.
+    if (o.pictures.vae && choice.gpu_ranks > 0)
+      choice.vae_bytes = vae_device_bytes(o.pictures, geometry, choice.gpu_activation_bytes);
     if (geometry.tokens.image < o.devices.sequence_parallel)
       return {std::nullopt,
               fmt::format("--sp {} splits a job's image tokens over {} ranks, but the largest job ({}x{}) has {}",
@@ -97,6 +100,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
         DeviceChoice positions = run_device_choice(o.devices, o.backend, ranks / sharing.team_size());
         positions.sequence_parallel = sharing.sequence_parallel;
         positions.cfg_parallel = sharing.cfg_parallel ? 2 : 1;
+        positions.vae_bytes = choice.vae_bytes;
         return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, positions);
       });
       spdlog::info("layout: {}", chosen.why);

@@ -120,6 +120,21 @@ HostTensor RunVae::encode_image(const std::string& png_path, std::optional<int64
   return latent;
 }
 
+uint64_t vae_device_bytes(const PictureOptions& options, const models::JobGeometry& job, double element_bytes) {
+  constexpr int64_t kPlannedTile = 64;
+  constexpr uint64_t kScratch = 128ull << 20;
+  const std::string path = options.vae.value_or("");
+  const models::vae::VaeSource source = models::vae::open_vae(path, options.vae_config);
+  const models::vae::DecodeFootprint f = models::vae::measure_decode_footprint(source, path, element_bytes);
+  const int64_t stride = source.config.spatial_stride();
+  const int64_t h = std::min((job.height + stride - 1) / stride, kPlannedTile);
+  const int64_t w = std::min((job.width + stride - 1) / stride, kPlannedTile);
+  const uint64_t bytes = f.peak_bytes(h, w) + kScratch;
+  spdlog::info("VAE {}: {} on rank 0's device ({} of weights, a {}x{}-position decode, kernel scratch)", path,
+               format_bytes(bytes), format_bytes(f.weight_bytes), w, h);
+  return bytes;
+}
+
 double default_fps(const arch::ModelConfig& model) {
   if (model.family == arch::Family::Wan && arch::wan_params(model).model_type == "ti2v") return 24;
   return 16;

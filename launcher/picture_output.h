@@ -13,6 +13,7 @@
 
 #include "launcher/backend_options.h"
 #include "models/arch/model_config.h"
+#include "models/pipeline/job_geometry.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_source.h"
 #include "models/vae/vae_tiling.h"
@@ -67,6 +68,12 @@ class RunVae {
   std::unique_ptr<runtime::Backend> backend_;
   std::unique_ptr<models::vae::Vae> vae_;
 };
+
+// What decoding the pictures of `job` takes on a GPU beside the DiT, for the plan to keep out
+// of rank 0's budget: the decoder's weights, a decode's activations (the whole latent, or a
+// 64-position tile when it is larger: the budget then tiles) at `element_bytes`, and 128 MiB
+// of kernel scratch. Measured by probe decodes on the CPU (vae_tiling.h).
+uint64_t vae_device_bytes(const PictureOptions& options, const models::JobGeometry& job, double element_bytes);
 
 // The frame rate a model's videos play at: 24 for Wan 2.2 TI2V-5B, else 16 (Wan 2.1, Wan 2.2 A14B).
 double default_fps(const arch::ModelConfig& model);

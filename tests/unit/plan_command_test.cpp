@@ -13,6 +13,7 @@
 #include "models/pipeline/model_cost.h"
 #include "models/pipeline/network.h"
 #include "models/synth/synthetic_model.h"
+#include "models/vae/vae_synth.h"
 #include "partition/plan.h"
 #include "runtime/core/error.h"
 #include "test_paths.h"
@@ -253,6 +254,29 @@ TEST(PlanCommand, LatencyObjectiveChoosesTeamsWhenTheyAreFaster) {
   const Result big = run_plan("flux-dev --weights q4_K --devices '4x 12gb, host=64gb' --width 6144 --height 6144");
   ASSERT_EQ(big.status, 0) << big.err;
   EXPECT_THAT(big.out, HasSubstr("layout   teams of 4 (--sp 4) for the latency objective: whole steps do not fit"));
+}
+
+// --vae: the decode's memory (measured by probe decodes of the VAE) comes out of rank 0's GPU
+// budget; a GPU too small for it is refused naming both.
+TEST(PlanCommand, VaeMemoryComesOutOfRankZerosGpu) {
+  const std::string vae = temp_dir("plan-vae") + "/vae.safetensors";
+  models::vae::write_synthetic_vae(models::vae::tiny_vae_preset("flux-ae-tiny"), 0, vae);
+  const std::string base = "flux-dev --weights q8_0 --devices '1x 24gb' --width 512 --height 512 --json";
+  const Result plain = run_plan(base), with_vae = run_plan(base + " --vae " + vae);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(with_vae.status, 0) << with_vae.err;
+  const auto budget = [](const Result& r) {
+    return nlohmann::json::parse(r.out).at("ranks")[0].at("budget_bytes").get<uint64_t>();
+  };
+  // A 64x64-position decode of the tiny VAE: its weights, tens of MiB of activations, 128 MiB of scratch.
+  const uint64_t kept = budget(plain) - budget(with_vae);
+  EXPECT_GT(kept, uint64_t(128) << 20);
+  EXPECT_LT(kept, uint64_t(256) << 20);
+  const Result table = run_plan("flux-dev --weights q8_0 --devices '1x 24gb' --vae " + vae);
+  EXPECT_THAT(table.out, HasSubstr("kept on rank 0's GPU"));
+  const Result small = run_plan("flux-dev --weights q8_0 --devices '1x 24gb' --allocation 'cuda:0,100mb' --vae " + vae);
+  EXPECT_NE(small.status, 0);
+  EXPECT_THAT(small.err, HasSubstr("cannot hold the VAE"));
 }
 
 }  // namespace
