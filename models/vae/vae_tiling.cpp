@@ -16,18 +16,14 @@ namespace {
 // fixed part (attention tiles, norm statistics) told apart from the part that scales.
 constexpr int64_t kProbeSmall = 8, kProbeLarge = 16;
 
-// Tile origins along an axis of `size` positions: steps of tile − overlap, the last tile
-// flush with the end.
+// Tile origins along an axis of `size` positions: as few tiles as cover it with at least
+// `overlap` positions shared by neighbours, spread evenly (every overlap about the same, so
+// every seam blends over about the same width).
 std::vector<int64_t> origins(int64_t size, int64_t tile, int64_t overlap) {
   if (tile >= size) return {0};
+  const int64_t n = (size - overlap + (tile - overlap) - 1) / (tile - overlap);
   std::vector<int64_t> out;
-  for (int64_t at = 0;; at += tile - overlap) {
-    if (at + tile >= size) {
-      out.push_back(size - tile);
-      break;
-    }
-    out.push_back(at);
-  }
+  for (int64_t i = 0; i < n; ++i) out.push_back(i * (size - tile) / (n - 1));
   return out;
 }
 
