@@ -16,6 +16,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   libopenblas-dev
   libpng-dev
+  libsentencepiece-dev libicu-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg
   clang libclang-rt-14-dev
   python3 curl

@@ -1,0 +1,37 @@
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "models/formats/checkpoint.h"
+#include "models/text/tokenizer.h"
+#include "runtime/core/error.h"
+
+namespace ditrun::models::text {
+
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    const fs::path dir(path);
+    if (fs::exists(dir / "vocab.json") && fs::exists(dir / "merges.txt"))
+      return clip_tokenizer((dir / "vocab.json").string(), (dir / "merges.txt").string());
+    if (fs::exists(dir / "tokenizer.json")) return sentencepiece_from_tokenizer_json((dir / "tokenizer.json").string());
+    for (const char* name : {"spiece.model", "tokenizer.model", "spm.model"})
+      if (fs::exists(dir / name)) return open_tokenizer((dir / name).string());
+    fail("{}: no vocab.json + merges.txt, tokenizer.json or SentencePiece .model in the folder", path);
+  }
+  if (!fs::exists(path, ec)) fail("{}: no such file or folder", path);
+  if (path.ends_with(".json")) return sentencepiece_from_tokenizer_json(path);
+  if (path.ends_with(".safetensors") || path.ends_with(".gguf")) {
+    const formats::Checkpoint checkpoint(path);
+    const formats::TensorRecord* t = checkpoint.find("spiece_model");
+    if (!t) fail("{}: the checkpoint has no embedded spiece_model tensor", path);
+    return sentencepiece_from_model(checkpoint.data(*t), path + " (spiece_model)");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open", path);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return sentencepiece_from_model(bytes, path);
+}
+
+}  // namespace ditrun::models::text

@@ -1,0 +1,38 @@
+// Prompts to token ids: CLIP's byte-level BPE (vocab.json + merges.txt, as openai's
+// simple_tokenizer cleans and splits text) and SentencePiece unigram models (T5, umT5) read
+// from a `.model` file, from Hugging Face's tokenizer.json, or from the `spiece_model` tensor
+// some umT5 checkpoints embed. SentencePiece itself (Debian's libsentencepiece) runs the
+// unigram models; ICU gives the Unicode properties and case mapping CLIP's cleaning needs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ditrun::models::text {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // "clip-bpe" or "sentencepiece-unigram", and where it was read from.
+  virtual std::string describe() const = 0;
+  // The ids the model consumes before padding: CLIP start + tokens + end; T5 tokens + </s>.
+  virtual std::vector<int64_t> encode(const std::string& text) const = 0;
+  // `ids` cut or padded to `length` as the model consumes them (CLIP: start, the first
+  // length−2 tokens, end, then end-of-text padding; T5: the first length−1 tokens and </s>,
+  // then <pad>). `truncated` (optional) says whether tokens were dropped.
+  virtual std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated = nullptr) const = 0;
+};
+
+// PATH: a folder holding vocab.json + merges.txt (CLIP, used first) or tokenizer.json; a
+// tokenizer.json; a SentencePiece `*.model`; or a .safetensors/.gguf checkpoint with an
+// embedded `spiece_model` tensor. Fails with one line naming the file and what is wrong.
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
+
+std::unique_ptr<Tokenizer> clip_tokenizer(const std::string& vocab_json, const std::string& merges_txt);
+std::unique_ptr<Tokenizer> sentencepiece_from_model(std::span<const uint8_t> model_proto, const std::string& source);
+std::unique_ptr<Tokenizer> sentencepiece_from_tokenizer_json(const std::string& path);
+
+}  // namespace ditrun::models::text
