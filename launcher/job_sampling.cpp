@@ -66,6 +66,20 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
   return p;
 }
 
+namespace {
+
+// The latent-to-RGB preview as DIR/name. The schedule ends at σ = 0, where the latent is its
+// own x0 estimate: that is what the preview shows.
+std::string write_latent_preview(const std::string& out_dir, const std::string& name, const HostTensor& latent,
+                                 const arch::ModelConfig& config) {
+  int width = 0, height = 0;
+  const std::vector<uint8_t> rgb = models::preview_rgb(latent, models::latent_format_for(config), width, height);
+  media::write_png_rgb((std::filesystem::path(out_dir) / name).string(), rgb, width, height);
+  return name;
+}
+
+}  // namespace
+
 std::optional<LedgerEntry> finish_from_latent(const std::string& out_dir, const Job& job,
                                               const arch::ModelConfig& config, RunVae& vae, bool preview) {
   const std::filesystem::path dir(out_dir);
@@ -91,12 +105,7 @@ std::optional<LedgerEntry> finish_from_latent(const std::string& out_dir, const 
   entry.vae = vae.name();
   entry.outputs = {latent_name, write_picture(out_dir, job.id, vae.decode(latent), job.output.value_or(""),
                                               job.fps.value_or(default_fps(config)), parameters.dump())};
-  if (preview) {
-    int width = 0, height = 0;
-    const std::vector<uint8_t> rgb = models::preview_rgb(latent, models::latent_format_for(config), width, height);
-    media::write_png_rgb((dir / (job.id + ".preview.png")).string(), rgb, width, height);
-    entry.outputs.push_back(job.id + ".preview.png");
-  }
+  if (preview) entry.outputs.push_back(write_latent_preview(out_dir, job.id + ".preview.png", latent, config));
   entry.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return entry;
 }
@@ -133,13 +142,8 @@ std::vector<std::string> write_job_outputs(const std::string& out_dir, const run
   models::write_host_tensors((dir / latent_name).string(), {{"latent", &latent}}, metadata);
   std::vector<std::string> names{latent_name};
 
-  // The schedule ends at σ = 0, where the latent is its own x0 estimate: that is what the
-  // preview shows.
   const auto write_preview = [&](const std::string& name) {
-    int width = 0, height = 0;
-    const std::vector<uint8_t> rgb = models::preview_rgb(latent, models::latent_format_for(config), width, height);
-    media::write_png_rgb((dir / name).string(), rgb, width, height);
-    names.push_back(name);
+    names.push_back(write_latent_preview(out_dir, name, latent, config));
   };
   if (!pictures.decoder) {
     if (pictures.output == "latent") return names;

@@ -33,7 +33,7 @@ RunVae::RunVae(const PictureOptions& options, BackendOptions backend)
       backend_options_(std::move(backend)) {
   if (options_.vae_tile != "auto" && options_.vae_tile != "whole" &&
       (!std::all_of(options_.vae_tile.begin(), options_.vae_tile.end(), ::isdigit) || options_.vae_tile.empty() ||
-       std::stoll(options_.vae_tile) < 8))
+       options_.vae_tile.size() > 6 || std::stoll(options_.vae_tile) < 8))
     fail("--vae-tile {}: auto, whole, or a number of latent positions of at least 8", options_.vae_tile);
   if (!options_.vae_memory.empty()) parse_bytes(options_.vae_memory, "--vae-memory");
   // The VAE is not part of the DiT's plan: its memory is its own.
@@ -69,6 +69,8 @@ uint64_t RunVae::budget_bytes() {
   // The arena less the kernels' scratch (im2col chunks, GEMM workspace) that the probe on the
   // CPU does not see.
   constexpr uint64_t kScratch = 128ull << 20;
+  // The arena is made on first use, from the memory free then: make it now to learn its size.
+  if (backend_->memory_stats().limit_bytes == 0) backend_->empty(Shape{1, 1, 1});
   const uint64_t limit = backend_->memory_stats().limit_bytes;
   return limit > kScratch ? limit - kScratch : 1;
 }
