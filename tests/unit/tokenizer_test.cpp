@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
+#include "models/formats/safetensors.h"
 #include "models/text/tokenizer.h"
 #include "runtime/core/error.h"
 #include "test_paths.h"
@@ -48,6 +50,20 @@ TEST(Tokenizer, SentencePieceModelMatchesEveryLine) {
   const auto tok = open_tokenizer(test::testdata("tokenizers/spm-tiny/spm.model"));
   for (const auto& line : expected("spm-tiny.expected.jsonl"))
     EXPECT_EQ(tok->encode(line.at("text")), line.at("ids").get<std::vector<int64_t>>()) << line.at("text");
+}
+
+// ComfyUI's umT5 checkpoints carry their SentencePiece model as a uint8 tensor `spiece_model`.
+TEST(Tokenizer, SentencePieceModelEmbeddedInACheckpoint) {
+  std::ifstream in(test::testdata("tokenizers/spm-tiny/spm.model"), std::ios::binary);
+  const std::vector<uint8_t> model((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string path = test::temp_dir("tokenizer-embedded") + "/umt5.safetensors";
+  formats::SafetensorsWriter writer(path, {{"spiece_model", DType::U8, {int64_t(model.size())}}});
+  writer.write_next(model);
+  writer.finish();
+  const auto tok = open_tokenizer(path);
+  for (const auto& line : expected("spm-tiny.expected.jsonl"))
+    EXPECT_EQ(tok->encode(line.at("text")), line.at("ids").get<std::vector<int64_t>>()) << line.at("text");
+  EXPECT_THROW(open_tokenizer(test::testdata("reference/flux-tiny-dev.safetensors")), Error);  // no spiece_model
 }
 
 TEST(Tokenizer, FitPadsAndTruncatesAsTheModelsConsume) {
