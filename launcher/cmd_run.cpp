@@ -172,7 +172,7 @@ void add_run_command(CLI::App& app) {
   add_device_options(*cmd, o.devices, false);
   add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
-  add_picture_options(*cmd, o.pictures);
+  add_picture_options(*cmd, o.pictures, true);
   auto* single = "Single job (without --jobs)";
   cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();
   cmd->add_option("--cond", o.cond, "Conditioning safetensors (Flux: txt, y; Wan: context, context_neg)")->group(single);

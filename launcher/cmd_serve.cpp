@@ -332,7 +332,7 @@ void add_serve_command(CLI::App& app) {
   add_device_options(*cmd, o.devices, false);
   add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
-  add_picture_options(*cmd, o.pictures);
+  add_picture_options(*cmd, o.pictures, false);
   cmd->callback([] { serve(o); });
 }
 

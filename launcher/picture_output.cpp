@@ -15,10 +15,10 @@
 
 namespace ditrun::launcher {
 
-void add_picture_options(CLI::App& cmd, PictureOptions& o) {
+void add_picture_options(CLI::App& cmd, PictureOptions& o, bool with_preview) {
   cmd.add_option("--vae", o.vae, "A VAE (Flux ae.safetensors, Wan 2.1/2.2 VAE): jobs then write <id>.png / <id>.mp4 decoded");
   cmd.add_option("--vae-config", o.vae_config, "A sidecar config JSON for the VAE (when detection cannot place it)");
-  cmd.add_flag("--preview", o.preview, "With --vae, also write the latent preview <id>.preview.png");
+  if (with_preview) cmd.add_flag("--preview", o.preview, "With --vae, also write the latent preview <id>.preview.png");
   cmd.add_option("--vae-tile", o.vae_tile,
                  "Decode in tiles: auto (when the memory budget needs it), whole, or N latent positions per side")
       ->capture_default_str();

@@ -29,8 +29,9 @@ struct PictureOptions {
   std::string vae_memory;                 // --vae-memory: the decode's memory budget ("": the device's)
 };
 
-// --vae, --vae-config, --preview (run and serve).
-void add_picture_options(CLI::App& cmd, PictureOptions& options);
+// --vae, --vae-config, --vae-tile, --vae-memory, and --preview where the command lets it be
+// chosen (serve always writes the preview its /preview.png serves).
+void add_picture_options(CLI::App& cmd, PictureOptions& options, bool with_preview);
 
 // The run's VAE: decodes final latents and encodes image inputs, on its own backend (made on first use, from the
 // run's backend options without the DiT's memory budget).
