@@ -88,6 +88,10 @@ std::vector<std::string> JobFeed::write_outputs(const runtime::SamplingJob& job,
 }
 
 void JobFeed::record(const runtime::JobOutcome& outcome) {
+  {
+    std::lock_guard lock(requests_mutex_);  // a job that failed before its outputs
+    requests_.erase(outcome.id);
+  }
   LedgerEntry entry = ledger_entry(outcome);
   if (decoder_ && outcome.done) entry.vae = decoder_->name();
   append_ledger(out_dir_, entry);
