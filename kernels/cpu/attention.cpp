@@ -28,6 +28,12 @@ constexpr int64_t kKeyTile = 256;
 
 void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                int64_t heads, std::span<const int64_t> kv_lens, Tensor* lse) {
+  attention_biased(ctx, q, k, v, out, heads, 0.0f, nullptr, kv_lens, lse);
+}
+
+void attention_biased(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                      int64_t heads, float scale_or_zero, const Tensor* bias, std::span<const int64_t> kv_lens,
+                      Tensor* lse) {
   constexpr std::string_view op = "attention";
   detail::check_host_f32(op, "q", q);
   detail::check_host_f32(op, "k", k);
@@ -49,11 +55,17 @@ void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Te
     if (lse->shape() != Shape{batch, lq, heads} || !lse->contiguous())
       fail("attention: lse {} should be a contiguous [{}, {}, {}]", shape_string(lse->shape()), batch, lq, heads);
   }
+  if (bias) {
+    detail::check_host_f32(op, "bias", *bias);
+    if ((bias->batch() != batch && bias->batch() != 1) || bias->rows() != heads * lq || bias->cols() != lk)
+      fail("attention: bias {} should be [{} or 1, {}x{}, {}] for q {} and k {}", bias->describe(), batch, heads, lq,
+           lk, shape_string(q.shape()), shape_string(k.shape()));
+  }
   const int64_t d = c / heads;
   if (batch == 0 || lq == 0 || d == 0) return;
   use_single_threaded_blas();
 
-  const float scale = float(1.0 / std::sqrt(double(d)));
+  const float scale = scale_or_zero != 0.0f ? scale_or_zero : float(1.0 / std::sqrt(double(d)));
   const int64_t q_tiles = (lq + kQueryTile - 1) / kQueryTile;
   detail::run_tasks(std::max(ctx.threads, 1), batch * heads * q_tiles, [&](int64_t item) {
     const int64_t b = item / (heads * q_tiles), h = item / q_tiles % heads, r0 = item % q_tiles * kQueryTile;
@@ -82,6 +94,10 @@ void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Te
                   int(kKeyTile));
       for (int64_t i = 0; i < rows; ++i) {
         float* si = s.data() + i * kKeyTile;
+        if (bias) {
+          const float* bi = bias->row<const float>(bias->batch() == 1 ? 0 : b, h * lq + r0 + i) + j0;
+          for (int64_t j = 0; j < n; ++j) si[j] += bi[j];
+        }
         const float m_new = std::max(m[i], detail::max_of(si, n));
         const float correction = std::exp(m[i] - m_new);  // 0 on the first tile (m = −inf)
         l[i] = l[i] * correction + detail::exp_shifted_sum(si, n, m_new);

@@ -55,10 +55,17 @@ void rope(const CpuContext& ctx, Tensor& x, const Tensor& table, int64_t heads);
 // (−inf with no keys).
 void attention(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                int64_t heads, std::span<const int64_t> kv_lens, Tensor* lse = nullptr);
+// attention with the scores scale·q·kᵀ + bias[b or 0, h·Lq + i, j]: T5's relative position
+// bias, which has no 1/sqrt(D) (scale 1); `scale_or_zero` 0 means 1/sqrt(D), `bias` null none.
+void attention_biased(const CpuContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                      int64_t heads, float scale_or_zero, const Tensor* bias, std::span<const int64_t> kv_lens,
+                      Tensor* lse = nullptr);
 
 void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y);  // y may alias x
 void silu(const CpuContext& ctx, const Tensor& x, Tensor& y);       // y may alias x
 
+// y = a ⊙ b, elementwise (same layout). y may alias a.
+void mul(const CpuContext& ctx, const Tensor& a, const Tensor& b, Tensor& y);
 // y = a + b, b's batch may be 1 (broadcast). y may alias a.
 void add(const CpuContext& ctx, const Tensor& a, const Tensor& b, Tensor& y);
 // x += mod[b, gate_chunk, :] · y; mod [B or 1, n, C].

@@ -27,6 +27,23 @@ void add(const CpuContext& ctx, const Tensor& a, const Tensor& b, Tensor& y) {
   });
 }
 
+void mul(const CpuContext& ctx, const Tensor& a, const Tensor& b, Tensor& y) {
+  constexpr std::string_view op = "mul";
+  detail::check_host_f32(op, "a", a);
+  detail::check_host_f32(op, "b", b);
+  detail::check_host_f32(op, "y", y);
+  detail::check_same_layout(op, "a", a, "y", y);
+  detail::check_same_layout(op, "a", a, "b", b);
+  const int64_t c = a.cols();
+  detail::parallel_rows(ctx, a.batch(), a.rows(), c, [&](int64_t bi, int64_t r) {
+    const float* pa = a.row<const float>(bi, r);
+    const float* pb = b.row<const float>(bi, r);
+    float* out = y.row<float>(bi, r);
+    for (int64_t j = 0; j < c; ++j) out[j] = pa[j] * pb[j];
+    if (ctx.round_bf16) detail::round_bf16(out, c);
+  });
+}
+
 void gated_add(const CpuContext& ctx, Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk) {
   constexpr std::string_view op = "gated_add";
   detail::check_host_f32(op, "x", x);

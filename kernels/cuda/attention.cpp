@@ -64,8 +64,16 @@ cuda_plan::AttentionShape attention_shape(const Tensor& q, const Tensor& k, cons
 namespace {
 
 void run_flash(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor* lse, int64_t heads,
-               std::span<const int64_t> kv_lens, cudaStream_t stream) {
+               std::span<const int64_t> kv_lens, cudaStream_t stream, float scale = 0.0f,
+               const Tensor* bias = nullptr) {
   const cuda_plan::AttentionShape s = detail::attention_shape(q, k, v, out, heads, kv_lens);
+  if (bias) {
+    if (s.dtype != DType::F32 || bias->dtype() != DType::F32 || bias->device().kind != DeviceKind::Cuda)
+      fail("attention with a bias: q {} and bias {} must be f32 device tensors (the f32 kernel adds it)", q.describe(),
+           bias->describe());
+    if ((bias->batch() != s.batch && bias->batch() != 1) || bias->rows() != heads * s.lq || bias->cols() != s.lk)
+      fail("attention: bias {} should be [{} or 1, {}x{}, {}]", bias->describe(), s.batch, heads, s.lq, s.lk);
+  }
   if (lse) {
     if (s.dtype != DType::F32) fail("attention with log-sum-exp: q {} is not f32 (the f32 kernel writes it)", q.describe());
     if (lse->dtype() != DType::F32 || !lse->contiguous() || lse->shape() != Shape{s.batch, s.lq, heads})
@@ -87,8 +95,11 @@ void run_flash(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, T
   a.lq = int32_t(s.lq);
   a.lk = int32_t(s.lk);
   a.head_dim = int32_t(s.head_dim);
-  a.scale = float(1.0 / std::sqrt(double(s.head_dim)));  // as the CPU twin
-  a.scale_log2 = float(1.4426950408889634 / std::sqrt(double(s.head_dim)));
+  a.scale = scale != 0.0f ? scale : float(1.0 / std::sqrt(double(s.head_dim)));  // as the CPU twin
+  a.scale_log2 = scale != 0.0f ? float(1.4426950408889634 * double(scale))
+                                : float(1.4426950408889634 / std::sqrt(double(s.head_dim)));
+  a.bias_batch = bias && bias->batch() != 1 ? bias->batch_stride() : 0;
+  a.bias_row = bias ? bias->row_stride() : 0;
 
   for (int64_t b0 = 0; b0 < s.batch; b0 += plan.batch_per_launch) {
     const int64_t items = std::min(plan.batch_per_launch, s.batch - b0);
@@ -100,6 +111,7 @@ void run_flash(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, T
     a.v = at(v, s.v_batch);
     a.out = at(out, s.o_batch);
     a.lse = lse ? static_cast<float*>(lse->data()) + b0 * s.lq * heads : nullptr;
+    a.bias = bias ? static_cast<const float*>(bias->data()) + b0 * a.bias_batch : nullptr;
     a.heads = int32_t(heads);
     a.kv.count = kv_lens.empty() ? 0 : int32_t(items);
     for (int64_t i = 0; i < a.kv.count; ++i) a.kv.len[i] = int32_t(kv_lens[size_t(b0 + i)]);
@@ -114,6 +126,11 @@ void run_flash(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, T
 void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
                      std::span<const int64_t> kv_lens, cudaStream_t stream) {
   run_flash(q, k, v, out, nullptr, heads, kv_lens, stream);
+}
+
+void flash_attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,
+                            const Tensor& bias, std::span<const int64_t> kv_lens, cudaStream_t stream) {
+  run_flash(q, k, v, out, nullptr, heads, kv_lens, stream, scale, &bias);
 }
 
 void flash_attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, int64_t heads,

@@ -25,6 +25,10 @@ void flash_attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& 
                      std::span<const int64_t> kv_lens, cudaStream_t stream);
 // The f32 kernel, also writing each row's log-sum-exp into lse (contiguous [B, Lq, H] f32 on
 // the device): ring attention's partial results. F32 tensors only.
+// The f32 kernel with the scores scale·q·kᵀ + bias[b or 0, h·Lq + i, j] (scale 0: 1/sqrt(D));
+// q, k, v, out and bias f32 (the CPU twin: kernels::cpu::attention_biased).
+void flash_attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,
+                            const Tensor& bias, std::span<const int64_t> kv_lens, cudaStream_t stream);
 void flash_attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse, int64_t heads,
                          std::span<const int64_t> kv_lens, cudaStream_t stream);
 

@@ -99,9 +99,13 @@ __global__ void __launch_bounds__(128) attention_f32_kernel(const FlashArgs a) {
       }
     }
     float mx = m;
+    const float* bias_row = a.bias && row < q_rows
+                                ? a.bias + item * a.bias_batch + (int64_t(head) * a.lq + row0 + row) * a.bias_row + key0
+                                : nullptr;
 #pragma unroll
     for (int i = 0; i < kScoresPerThread; ++i) {
-      s[i] = part + kRowThreads * i < valid ? s[i] * a.scale : __int_as_float(0xff800000);
+      const int key = part + kRowThreads * i;
+      s[i] = key < valid ? s[i] * a.scale + (bias_row ? bias_row[key] : 0.0f) : __int_as_float(0xff800000);
       mx = fmaxf(mx, s[i]);
     }
     mx = fmaxf(mx, __shfl_xor_sync(0xFFFFFFFFu, mx, 1));  // a row's 4 threads are adjacent lanes

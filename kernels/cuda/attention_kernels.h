@@ -33,6 +33,10 @@ struct FlashArgs {
   // (contiguous [B, Lq, H] f32; -inf without keys), for ring attention. Null: not written.
   float* lse;
   int32_t heads;
+  // f32 kernel only: an additive bias on the scaled scores, bias[item·bias_batch +
+  // (head·lq + row)·bias_row + key] (T5's relative positions; bias_batch 0 broadcasts). Null: none.
+  const float* bias;
+  int64_t bias_batch, bias_row;
 };
 
 // Launch the kernel `plan` names (plan.dtype, plan.bucket, plan.vectorized). Returns the

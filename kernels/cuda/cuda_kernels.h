@@ -32,6 +32,7 @@ void rope(Tensor& x, const Tensor& table, int64_t heads, cudaStream_t stream);
 void gelu_tanh(const Tensor& x, Tensor& y, cudaStream_t stream);
 void silu(const Tensor& x, Tensor& y, cudaStream_t stream);
 void add(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream);
+void mul(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream);  // same layout
 void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk, cudaStream_t stream);
 // dst = src for any two views of the same layout; F32 and BF16 in any combination (to bf16
 // rounds to nearest even).

@@ -39,6 +39,15 @@ __global__ void add_kernel(View<const T> a, View<const T> bb, View<T> y, bool br
 }
 
 template <class T>
+__global__ void mul_kernel(View<const T> a, View<const T> bb, View<T> y, int64_t batch0) {
+  const int64_t r = blockIdx.x, b = batch0 + blockIdx.y;
+  const T* pa = a.row(b, r);
+  const T* pb = bb.row(b, r);
+  T* out = y.row(b, r);
+  for (int64_t j = threadIdx.x; j < a.cols; j += blockDim.x) store_f32(out + j, load_f32(pa + j) * load_f32(pb + j));
+}
+
+template <class T>
 __global__ void gated_add_kernel(View<T> x, View<const T> y, View<const T> mod, int gate_chunk, bool broadcast,
                                  int64_t batch0) {
   const int64_t r = blockIdx.x, b = batch0 + blockIdx.y;
@@ -111,6 +120,24 @@ void add(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream) {
                                                    broadcast, b0);
     check_launch(op);
   });
+}
+
+void mul(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream) {
+  constexpr std::string_view op = "mul";
+  detail::check_device_activation(op, "a", a);
+  detail::check_device_activation(op, "b", b);
+  detail::check_device_activation(op, "y", y);
+  detail::check_same_layout(op, "a", a, "y", y);
+  detail::check_same_layout(op, "a", a, "b", b);
+  detail::check_same_dtype(op, a, b);
+  detail::check_same_dtype(op, a, y);
+  for_rows(a, [&](dim3 grid, int block, int64_t b0) {
+    if (a.dtype() == DType::F32)
+      mul_kernel<float><<<grid, block, 0, stream>>>(view_of<const float>(a), view_of<const float>(b), view_of<float>(y), b0);
+    else
+      mul_kernel<bf16><<<grid, block, 0, stream>>>(view_of<const bf16>(a), view_of<const bf16>(b), view_of<bf16>(y), b0);
+  });
+  check_launch("mul");
 }
 
 void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk, cudaStream_t stream) {

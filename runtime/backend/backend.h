@@ -147,6 +147,10 @@ class Backend {
   virtual bool has_attention_lse() const { return false; }
   virtual void attention_lse(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& lse,
                              int64_t heads, std::span<const int64_t> kv_lens);
+  // attention with the scores scale·q·kᵀ + bias[b or 0, h·Lq + i, j] (T5's relative position
+  // bias: scale 1, a table per head); bias [B or 1, H·Lq, Lk] in the activation dtype.
+  virtual void attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+                                float scale, const Tensor& bias, std::span<const int64_t> kv_lens) = 0;
   // linear, then tanh-GELU of y: a backend with GEMM epilogues fuses the two; the default runs
   // the two ops (the CPU backend's results are exactly those of the two calls).
   virtual void linear_gelu(const Tensor& x, const DeviceWeight& w, const DeviceWeight* bias, Tensor& y) {
@@ -155,6 +159,8 @@ class Backend {
   }
   virtual void gelu_tanh(const Tensor& x, Tensor& y) = 0;  // y may alias x
   virtual void silu(const Tensor& x, Tensor& y) = 0;       // y may alias x
+  // y = a ⊙ b (same layout; T5's gated GELU). y may alias a.
+  virtual void mul(const Tensor& a, const Tensor& b, Tensor& y) = 0;
   // y = a + b; b's batch may be 1 (broadcast). y may alias a.
   virtual void add(const Tensor& a, const Tensor& b, Tensor& y) = 0;
   // Gated residual: x += mod[b, gate_chunk, :] · y, mod [B, n, C] (or [1, n, C]).

@@ -209,6 +209,11 @@ class CpuBackend final : public Backend {
   void gelu_tanh(const Tensor& x, Tensor& y) override { k::gelu_tanh(ctx_, x, y); }
   void silu(const Tensor& x, Tensor& y) override { k::silu(ctx_, x, y); }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { k::add(ctx_, a, b, y); }
+  void mul(const Tensor& a, const Tensor& b, Tensor& y) override { k::mul(ctx_, a, b, y); }
+  void attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,
+                        const Tensor& bias, std::span<const int64_t> kv_lens) override {
+    k::attention_biased(ctx_, q, k, v, out, heads, scale, &bias, kv_lens);
+  }
   void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk) override {
     k::gated_add(ctx_, x, y, mod, gate_chunk);
   }

@@ -358,6 +358,17 @@ class CudaBackend final : public Backend, private kc::Scratch {
     if (!has_attention_lse()) Backend::attention_lse(q, k, v, out, lse, heads, kv_lens);
     kc::flash_attention_lse(q, k, v, out, lse, heads, kv_lens, compute_);
   }
+  // The f32 kernel adds the bias; bf16 mode converts around it.
+  void attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,
+                        const Tensor& bias, std::span<const int64_t> kv_lens) override {
+    DeviceGuard guard(device_);
+    if (q.dtype() == DType::F32) return kc::flash_attention_biased(q, k, v, out, heads, scale, bias, kv_lens, compute_);
+    attention_in_f32(q, k, v, out, heads, kv_lens, scale, &bias);
+  }
+  void mul(const Tensor& a, const Tensor& b, Tensor& y) override {
+    DeviceGuard guard(device_);
+    kc::mul(a, b, y, compute_);
+  }
   void gelu_tanh(const Tensor& x, Tensor& y) override {
     DeviceGuard guard(device_);
     kc::gelu_tanh(x, y, compute_);
@@ -517,10 +528,11 @@ class CudaBackend final : public Backend, private kc::Scratch {
     linear_->run(x, cw.ref, bias ? &b : nullptr, gelu, y, *this, compute_);
   }
 
-  // Head dims beyond the bf16 kernel's (the VAEs' single-head mid blocks: 384, 512): q, k, v
-  // converted to f32, the f32 kernel, the result rounded back to bf16.
+  // Head dims beyond the bf16 kernel's (the VAEs' single-head mid blocks: 384, 512), and
+  // biased attention (T5): q, k, v (and the bias) converted to f32, the f32 kernel, the result
+  // rounded back to bf16.
   void attention_in_f32(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
-                        std::span<const int64_t> kv_lens) {
+                        std::span<const int64_t> kv_lens, float scale = 0.0f, const Tensor* bias = nullptr) {
     std::vector<cuda::DeviceArena::Allocation> holds;
     const auto f32_like = [&](const Tensor& t, bool copy) {
       holds.push_back(arena().allocate(uint64_t(t.numel()) * 4,
@@ -531,7 +543,8 @@ class CudaBackend final : public Backend, private kc::Scratch {
     };
     const Tensor q32 = f32_like(q, true), k32 = f32_like(k, true), v32 = f32_like(v, true);
     Tensor out32 = f32_like(out, false);
-    kc::flash_attention(q32, k32, v32, out32, heads, kv_lens, compute_);
+    if (bias) kc::flash_attention_biased(q32, k32, v32, out32, heads, scale, f32_like(*bias, true), kv_lens, compute_);
+    else kc::flash_attention(q32, k32, v32, out32, heads, kv_lens, compute_);
     kc::copy(out32, out, compute_);
     // The operands go back to the arena once the stream has used them.
     check_cuda(cudaStreamSynchronize(compute_), "f32 attention");

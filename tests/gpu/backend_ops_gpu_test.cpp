@@ -309,6 +309,30 @@ TEST_P(BackendOps, DeviceMemoryComesFromOneArena) {
   EXPECT_THROW(t.gpu->empty({1, 1 << 20, 1 << 10}), Error);  // 2-4 GiB: more than the arena
 }
 
+// T5's ops: the gated GELU's product, and attention with a per-head additive bias and scale 1
+// (the f32 kernel adds the bias; bf16 mode converts around it), masked keys, broadcast bias.
+TEST_P(BackendOps, MulAndBiasedAttention) {
+  Twins t = twins(GetParam());
+  const int64_t heads = 4, d = 64, lq = 140, lk = 140;
+  const auto a = random_values(2 * 30 * 96, 21), b = random_values(2 * 30 * 96, 22);
+  const auto qkv = random_values(size_t(2 * lq * 3 * heads * d), 23), bias = random_values(size_t(heads * lq * lk), 24, 3.0f);
+  const std::vector<int64_t> lens{lk, 37};
+  std::vector<std::vector<float>> products, attended;
+  for (Backend* be : {t.cpu.get(), t.gpu.get()}) {
+    Tensor y = be->empty({2, 30, 96});
+    be->mul(put(*be, {2, 30, 96}, a), put(*be, {2, 30, 96}, b), y);
+    products.push_back(get(*be, y));
+    const Tensor x = put(*be, {2, lq, 3 * heads * d}, qkv);
+    Tensor out = be->zeros({2, lq, heads * d});
+    be->attention_biased(x.slice_cols(0, heads * d), x.slice_cols(heads * d, heads * d),
+                         x.slice_cols(2 * heads * d, heads * d), out, heads, 1.0f, put(*be, {1, heads * lq, lk}, bias),
+                         lens);
+    attended.push_back(get(*be, out));
+  }
+  EXPECT_LT(worst_relative(products[1], products[0]), tolerance(t.precision));
+  EXPECT_LT(worst_relative(attended[1], attended[0]), t.precision == Precision::F32 ? 2e-5 : 3e-2);
+}
+
 INSTANTIATE_TEST_SUITE_P(Precisions, BackendOps, testing::Values(Precision::F32, Precision::BF16), precision_label);
 
 }  // namespace

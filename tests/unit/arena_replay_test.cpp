@@ -83,6 +83,11 @@ class RecordingBackend final : public Backend {
   }
   void gelu_tanh(const Tensor& x, Tensor& y) override { inner_->gelu_tanh(x, y); }
   void silu(const Tensor& x, Tensor& y) override { inner_->silu(x, y); }
+  void mul(const Tensor& a, const Tensor& b, Tensor& y) override { inner_->mul(a, b, y); }
+  void attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,
+                        const Tensor& bias, std::span<const int64_t> kv_lens) override {
+    inner_->attention_biased(q, k, v, out, heads, scale, bias, kv_lens);
+  }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { inner_->add(a, b, y); }
   void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate) override { inner_->gated_add(x, y, mod, gate); }
   void conv3d(const Tensor& x, const Volume& in, const DeviceWeight& w, const DeviceWeight* bias, const ConvSpec& spec,
