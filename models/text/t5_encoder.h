@@ -1,0 +1,70 @@
+// The T5 v1.1 encoder (Flux's T5-XXL) and umT5 (Wan's), on the Backend, under Hugging Face's
+// names (`shared.weight`, `encoder.block.N.layer.0.SelfAttention.q.weight`, ...: ComfyUI's
+// t5xxl_* / umt5_xxl_* files). T5 v1.1 takes one relative-position bias table from block 0 for
+// every block; umT5 has one per block.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/formats/tensor_record.h"
+#include "models/quant/weight_set.h"
+#include "runtime/backend/backend.h"
+
+namespace ditrun::models::text {
+
+struct T5Params {
+  std::string architecture = "t5";  // "t5" or "umt5"
+  int64_t vocab = 32128, dim = 4096, dim_attn = 4096, dim_ffn = 10240, num_heads = 64, num_layers = 24;
+  int64_t num_buckets = 32, max_distance = 128;
+  bool shared_pos = true;  // T5 v1.1: block 0's table serves every block; umT5: false
+  double eps = 1e-6;
+  bool operator==(const T5Params&) const = default;
+};
+
+// From the reference configs' schema: `architecture` t5|umt5, `params` in Wan's T5Encoder
+// names (vocab, dim, dim_attn, dim_ffn, num_heads, num_layers, num_buckets, shared_pos), and
+// `hf_config.relative_attention_max_distance`. Fails naming `source` and the field.
+T5Params t5_params_from_json(const nlohmann::json& j, const std::string& source);
+
+struct NamedTensorShape {
+  std::string name;
+  formats::Shape shape;
+};
+// Whether the names are a T5 encoder's, and its params from the shapes (heads from the bias
+// table; umT5 when block 1 has a table of its own).
+bool looks_like_t5(const std::vector<NamedTensorShape>& tensors);
+T5Params detect_t5(const std::vector<NamedTensorShape>& tensors, const std::string& source);
+
+// The relative-position bucket of query i and key j (bidirectional, as the encoder uses it),
+// with the log in float32 as the reference code evaluates it.
+int64_t t5_bucket(int64_t i, int64_t j, int64_t num_buckets, int64_t max_distance);
+
+using EncoderSink = std::function<void(const std::string& name, const HostTensor& t)>;
+
+class T5Encoder {
+ public:
+  T5Encoder(T5Params params, runtime::Backend& backend, const quant::WeightSet& weights, std::string source);
+  // ids [B, L] (token ids as values); lengths (one per item, or empty): keys at and after an
+  // item's length are masked (Wan's way; Flux runs without). Returns [B, L, dim]; `sink`
+  // receives `blocks.N.out` (the residual stream after block N).
+  HostTensor encode(const HostTensor& ids, const std::vector<int64_t>& lengths, const EncoderSink& sink = {});
+  const T5Params& params() const { return p_; }
+
+ private:
+  const runtime::DeviceWeight& weight(const std::string& name);
+  Tensor position_bias(int64_t block, int64_t length);
+
+  T5Params p_;
+  runtime::Backend& backend_;
+  const quant::WeightSet& weights_;
+  std::string source_;
+  std::map<std::string, runtime::DeviceWeight> loaded_;
+};
+
+}  // namespace ditrun::models::text
