@@ -11,9 +11,12 @@
 
 #include "launcher/backend_options.h"
 #include "launcher/commands.h"
+#include "models/formats/checkpoint.h"
 #include "models/pipeline/model_source.h"
+#include "models/quant/weight_set.h"
 #include "models/pipeline/network.h"
 #include "models/pipeline/tensor_files.h"
+#include "models/text/t5_encoder.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_source.h"
 #include "runtime/core/error.h"
@@ -69,8 +72,64 @@ void run_vae_forward(const ForwardOptions& o) {
              pixels != inputs.end() ? "encode" : "", seconds, o.out);
 }
 
+// A T5 or umT5 encoder: `in.ids` [B, L] (and `in.mask` [B, L]); with a mask, `out` and
+// `blocks.N.out` masked (Wan's way), and always `out.nomask`, `blocks.N.out.nomask` (Flux's).
+// False when the file is not a T5 encoder.
+bool run_t5_forward(const ForwardOptions& o) {
+  std::optional<nlohmann::json> sidecar;
+  if (o.config) {
+    sidecar = models::read_json_file(*o.config);
+    const std::string arch = sidecar->value("architecture", "");
+    if (arch != "t5" && arch != "umt5") return false;
+  }
+  const formats::Checkpoint checkpoint(o.model);
+  const quant::WeightSet weights(checkpoint);
+  std::vector<models::text::NamedTensorShape> shapes;
+  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
+  if (!sidecar && !models::text::looks_like_t5(shapes)) return false;
+  const models::text::T5Params params = sidecar ? models::text::t5_params_from_json(*sidecar, *o.config)
+                                                : models::text::detect_t5(shapes, o.model);
+  const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
+  const auto ids = inputs.find("ids");
+  if (ids == inputs.end() || ids->second.shape.size() != 2) fail("{}: no in.ids [B, L] for the {} encoder", o.inputs, params.architecture);
+  auto backend = make_backend(o.backend);
+  models::text::T5Encoder encoder(params, *backend, weights, o.model);
+  std::vector<std::pair<std::string, HostTensor>> outputs;
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = [&](const std::vector<int64_t>& lengths, const std::string& suffix) {
+    HostTensor out = encoder.encode(ids->second, lengths, [&](const std::string& name, const HostTensor& t) {
+      outputs.emplace_back(name + suffix, t);
+    });
+    outputs.emplace_back("out" + suffix, std::move(out));
+  };
+  try {
+    if (const auto mask = inputs.find("mask"); mask != inputs.end()) {
+      const int64_t b = ids->second.shape[0], l = ids->second.shape[1];
+      if (mask->second.shape != ids->second.shape) fail("in.mask {} is not the shape of in.ids", shape_string(mask->second.shape));
+      std::vector<int64_t> lengths(size_t(b), 0);
+      for (int64_t i = 0; i < b; ++i)
+        for (int64_t j = 0; j < l; ++j) lengths[size_t(i)] += mask->second.data[size_t(i * l + j)] != 0.0f;
+      run(lengths, "");
+    }
+    run({}, ".nomask");
+  } catch (const Error& e) {
+    fail("{}: {}", o.inputs, e.what());
+  }
+  const double seconds = seconds_since(start);
+  std::vector<std::pair<std::string, const HostTensor*>> tensors;
+  for (const auto& [name, t] : outputs) tensors.emplace_back(name, &t);
+  models::write_host_tensors(o.out, tensors,
+                             {{"model", params.architecture},
+                              {"precision", std::string(runtime::precision_name(backend->precision()))},
+                              {"backend", backend->name()}});
+  fmt::print("{} encoder ({} layers): {} in {:.3f} s -> {}\n", params.architecture, params.num_layers,
+             shape_string(ids->second.shape), seconds, o.out);
+  return true;
+}
+
 void run_forward(const ForwardOptions& o) {
   if (models::vae::is_vae(o.model, o.config)) return run_vae_forward(o);
+  if (run_t5_forward(o)) return;
   const models::ModelSource src = models::open_model(o.model, o.config);
   const auto network = models::make_network(src.config);
   models::check_weights_present(*network, *src.weights);
