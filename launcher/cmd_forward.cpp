@@ -16,6 +16,7 @@
 #include "models/quant/weight_set.h"
 #include "models/pipeline/network.h"
 #include "models/pipeline/tensor_files.h"
+#include "models/text/clip_text_encoder.h"
 #include "models/text/t5_encoder.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_source.h"
@@ -127,9 +128,58 @@ bool run_t5_forward(const ForwardOptions& o) {
   return true;
 }
 
+// CLIP's text tower: `in.ids` [B, L] → `out`, `layers.N.out`, `out.penultimate[.ln]`,
+// `pooled` (and `pooled.index`), `pooled.projected`. False when the file is not one.
+bool run_clip_text_forward(const ForwardOptions& o) {
+  std::optional<nlohmann::json> sidecar;
+  if (o.config) {
+    sidecar = models::read_json_file(*o.config);
+    if (sidecar->value("architecture", "") != "clip-text") return false;
+  }
+  const formats::Checkpoint checkpoint(o.model);
+  const quant::WeightSet weights(checkpoint);
+  std::vector<models::text::NamedTensorShape> shapes;
+  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
+  if (!sidecar && !models::text::looks_like_clip_text(shapes)) return false;
+  const models::text::ClipTextParams params = sidecar ? models::text::clip_text_params_from_json(*sidecar, *o.config)
+                                                      : models::text::detect_clip_text(shapes, o.model);
+  const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
+  const auto ids = inputs.find("ids");
+  if (ids == inputs.end()) fail("{}: no in.ids [B, L] for the CLIP text encoder", o.inputs);
+  auto backend = make_backend(o.backend);
+  models::text::ClipTextEncoder encoder(params, *backend, weights, o.model);
+  std::vector<std::pair<std::string, HostTensor>> outputs;
+  const auto start = std::chrono::steady_clock::now();
+  models::text::ClipTextOutputs out;
+  try {
+    out = encoder.encode(ids->second, [&](const std::string& name, const HostTensor& t) { outputs.emplace_back(name, t); });
+  } catch (const Error& e) {
+    fail("{}: {}", o.inputs, e.what());
+  }
+  HostTensor index(Shape{int64_t(out.pooled_index.size())});
+  for (size_t i = 0; i < out.pooled_index.size(); ++i) index.data[i] = float(out.pooled_index[i]);
+  outputs.emplace_back("out", std::move(out.last));
+  outputs.emplace_back("out.penultimate", std::move(out.penultimate));
+  outputs.emplace_back("out.penultimate.ln", std::move(out.penultimate_normed));
+  outputs.emplace_back("pooled", std::move(out.pooled));
+  outputs.emplace_back("pooled.index", std::move(index));
+  if (!out.pooled_projected.shape.empty()) outputs.emplace_back("pooled.projected", std::move(out.pooled_projected));
+  const double seconds = seconds_since(start);
+  std::vector<std::pair<std::string, const HostTensor*>> tensors;
+  for (const auto& [name, t] : outputs) tensors.emplace_back(name, &t);
+  models::write_host_tensors(o.out, tensors,
+                             {{"model", "clip-text"},
+                              {"precision", std::string(runtime::precision_name(backend->precision()))},
+                              {"backend", backend->name()}});
+  fmt::print("clip-text encoder ({} layers): {} in {:.3f} s -> {}\n", params.num_layers, shape_string(ids->second.shape),
+             seconds, o.out);
+  return true;
+}
+
 void run_forward(const ForwardOptions& o) {
   if (models::vae::is_vae(o.model, o.config)) return run_vae_forward(o);
   if (run_t5_forward(o)) return;
+  if (run_clip_text_forward(o)) return;
   const models::ModelSource src = models::open_model(o.model, o.config);
   const auto network = models::make_network(src.config);
   models::check_weights_present(*network, *src.weights);

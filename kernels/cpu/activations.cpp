@@ -1,4 +1,5 @@
-// Pointwise activations, both of the form x / (1 + e^a(x)): silu with a = −x, and gelu_tanh
+// Pointwise activations, all of the form x / (1 + e^a(x)): silu with a = −x, CLIP's
+// quick_gelu with a = −1.702·x, and gelu_tanh
 // through the identity 0.5·(1 + tanh(u)) = 1 / (1 + e^(−2u)), which has no cancellation
 // where tanh(u) is near −1. Each row goes through a small stack buffer: the arguments a(x),
 // one vectorised exp_inplace, then the quotients; y may alias x because every element of a
@@ -41,6 +42,10 @@ void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y) {
 
 void silu(const CpuContext& ctx, const Tensor& x, Tensor& y) {
   sigmoid_weighted(ctx, "silu", x, y, [](float v) { return -v; });
+}
+
+void quick_gelu(const CpuContext& ctx, const Tensor& x, Tensor& y) {
+  sigmoid_weighted(ctx, "quick_gelu", x, y, [](float v) { return -1.702f * v; });
 }
 
 }  // namespace ditrun::kernels::cpu

@@ -63,6 +63,7 @@ void attention_biased(const CpuContext& ctx, const Tensor& q, const Tensor& k, c
 
 void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y);  // y may alias x
 void silu(const CpuContext& ctx, const Tensor& x, Tensor& y);       // y may alias x
+void quick_gelu(const CpuContext& ctx, const Tensor& x, Tensor& y); // x·sigmoid(1.702·x) (CLIP); y may alias x
 
 // y = a ⊙ b, elementwise (same layout). y may alias a.
 void mul(const CpuContext& ctx, const Tensor& a, const Tensor& b, Tensor& y);

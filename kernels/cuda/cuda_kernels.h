@@ -31,6 +31,7 @@ void rms_norm(const Tensor& x, Tensor& y, const ParamRef& scale, int64_t group, 
 void rope(Tensor& x, const Tensor& table, int64_t heads, cudaStream_t stream);
 void gelu_tanh(const Tensor& x, Tensor& y, cudaStream_t stream);
 void silu(const Tensor& x, Tensor& y, cudaStream_t stream);
+void quick_gelu(const Tensor& x, Tensor& y, cudaStream_t stream);
 void add(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream);
 void mul(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream);  // same layout
 void gated_add(Tensor& x, const Tensor& y, const Tensor& mod, int gate_chunk, cudaStream_t stream);

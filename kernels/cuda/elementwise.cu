@@ -15,6 +15,9 @@ namespace {
 struct Silu {
   __device__ float operator()(float v) const { return v / (1.0f + expf(-v)); }
 };
+struct QuickGelu {  // CLIP's: x·sigmoid(1.702·x)
+  __device__ float operator()(float v) const { return v / (1.0f + expf(-1.702f * v)); }
+};
 struct GeluTanh {
   __device__ float operator()(float v) const {
     return v / (1.0f + expf(-2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v)));
@@ -100,6 +103,8 @@ void map(std::string_view op, const Tensor& x, Tensor& y, Fn fn, cudaStream_t st
 
 void gelu_tanh(const Tensor& x, Tensor& y, cudaStream_t stream) { map("gelu_tanh", x, y, GeluTanh{}, stream); }
 void silu(const Tensor& x, Tensor& y, cudaStream_t stream) { map("silu", x, y, Silu{}, stream); }
+
+void quick_gelu(const Tensor& x, Tensor& y, cudaStream_t stream) { map("quick_gelu", x, y, QuickGelu{}, stream); }
 
 void add(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream) {
   constexpr std::string_view op = "add";

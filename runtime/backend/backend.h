@@ -159,6 +159,7 @@ class Backend {
   }
   virtual void gelu_tanh(const Tensor& x, Tensor& y) = 0;  // y may alias x
   virtual void silu(const Tensor& x, Tensor& y) = 0;       // y may alias x
+  virtual void quick_gelu(const Tensor& x, Tensor& y) = 0; // x·sigmoid(1.702·x), CLIP's; y may alias x
   // y = a ⊙ b (same layout; T5's gated GELU). y may alias a.
   virtual void mul(const Tensor& a, const Tensor& b, Tensor& y) = 0;
   // y = a + b; b's batch may be 1 (broadcast). y may alias a.

@@ -208,6 +208,7 @@ class CpuBackend final : public Backend {
   }
   void gelu_tanh(const Tensor& x, Tensor& y) override { k::gelu_tanh(ctx_, x, y); }
   void silu(const Tensor& x, Tensor& y) override { k::silu(ctx_, x, y); }
+  void quick_gelu(const Tensor& x, Tensor& y) override { k::quick_gelu(ctx_, x, y); }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { k::add(ctx_, a, b, y); }
   void mul(const Tensor& a, const Tensor& b, Tensor& y) override { k::mul(ctx_, a, b, y); }
   void attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,

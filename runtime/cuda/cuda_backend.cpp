@@ -377,6 +377,10 @@ class CudaBackend final : public Backend, private kc::Scratch {
     DeviceGuard guard(device_);
     kc::silu(x, y, compute_);
   }
+  void quick_gelu(const Tensor& x, Tensor& y) override {
+    DeviceGuard guard(device_);
+    kc::quick_gelu(x, y, compute_);
+  }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override {
     DeviceGuard guard(device_);
     kc::add(a, b, y, compute_);

@@ -309,7 +309,7 @@ TEST_P(BackendOps, DeviceMemoryComesFromOneArena) {
   EXPECT_THROW(t.gpu->empty({1, 1 << 20, 1 << 10}), Error);  // 2-4 GiB: more than the arena
 }
 
-// T5's ops: the gated GELU's product, and attention with a per-head additive bias and scale 1
+// The text encoders' ops: the gated GELU's product, CLIP's quick_gelu, and attention with a per-head additive bias and scale 1
 // (the f32 kernel adds the bias; bf16 mode converts around it), masked keys, broadcast bias.
 TEST_P(BackendOps, MulAndBiasedAttention) {
   Twins t = twins(GetParam());
@@ -322,6 +322,8 @@ TEST_P(BackendOps, MulAndBiasedAttention) {
     Tensor y = be->empty({2, 30, 96});
     be->mul(put(*be, {2, 30, 96}, a), put(*be, {2, 30, 96}, b), y);
     products.push_back(get(*be, y));
+    be->quick_gelu(y, y);  // CLIP's activation, in place
+    products.push_back(get(*be, y));
     const Tensor x = put(*be, {2, lq, 3 * heads * d}, qkv);
     Tensor out = be->zeros({2, lq, heads * d});
     be->attention_biased(x.slice_cols(0, heads * d), x.slice_cols(heads * d, heads * d),
@@ -329,7 +331,8 @@ TEST_P(BackendOps, MulAndBiasedAttention) {
                          lens);
     attended.push_back(get(*be, out));
   }
-  EXPECT_LT(worst_relative(products[1], products[0]), tolerance(t.precision));
+  EXPECT_LT(worst_relative(products[2], products[0]), tolerance(t.precision));
+  EXPECT_LT(worst_relative(products[3], products[1]), tolerance(t.precision));
   EXPECT_LT(worst_relative(attended[1], attended[0]), t.precision == Precision::F32 ? 2e-5 : 3e-2);
 }
 

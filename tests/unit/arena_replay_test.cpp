@@ -83,6 +83,7 @@ class RecordingBackend final : public Backend {
   }
   void gelu_tanh(const Tensor& x, Tensor& y) override { inner_->gelu_tanh(x, y); }
   void silu(const Tensor& x, Tensor& y) override { inner_->silu(x, y); }
+  void quick_gelu(const Tensor& x, Tensor& y) override { inner_->quick_gelu(x, y); }
   void mul(const Tensor& a, const Tensor& b, Tensor& y) override { inner_->mul(a, b, y); }
   void attention_biased(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads, float scale,
                         const Tensor& bias, std::span<const int64_t> kv_lens) override {

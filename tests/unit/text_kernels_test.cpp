@@ -1,5 +1,5 @@
 // The text encoders' CPU kernels against naive double-precision references: the elementwise
-// product of T5's gated GELU, and attention with an additive per-head bias and an explicit
+// product of T5's gated GELU, CLIP's quick_gelu, and attention with an additive per-head bias and an explicit
 // scale (T5's relative positions: no 1/sqrt(D)), with masked keys and a broadcast bias.
 #include <gtest/gtest.h>
 
@@ -24,6 +24,15 @@ TEST(TextKernels, MulIsElementwiseOnViews) {
   for (size_t i = 0; i < vy.size(); ++i) EXPECT_FLOAT_EQ(float(vy[i]), float(va[i] * vb[i]));
   Tensor bad = random_tensor({2, 5, 9}, 4);
   EXPECT_THROW(mul(kCtx, a, bad, y), Error);
+}
+
+TEST(TextKernels, QuickGeluIsXTimesSigmoidOf1702X) {
+  Tensor x = random_tensor({2, 3, 40}, 11, 3.0f);
+  const auto before = values(x);
+  quick_gelu(kCtx, x, x);
+  const auto after = values(x);
+  for (size_t i = 0; i < after.size(); ++i)
+    EXPECT_NEAR(after[i], before[i] / (1.0 + std::exp(-1.702 * before[i])), 1e-6 * (1 + std::fabs(before[i])));
 }
 
 // softmax(scale·q·kᵀ + bias) v per head, keys at and after kv_len excluded.

@@ -1,0 +1,159 @@
+#include "models/text/clip_text_encoder.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "runtime/core/error.h"
+
+namespace ditrun::models::text {
+namespace {
+
+constexpr const char* kTokens = "text_model.embeddings.token_embedding.weight";
+constexpr const char* kPositions = "text_model.embeddings.position_embedding.weight";
+std::string layer(int64_t n) { return fmt::format("text_model.encoder.layers.{}.", n); }
+
+HostTensor host_of(runtime::Backend& backend, const Tensor& t) {
+  HostTensor out(t.shape());
+  backend.download(t, out.data, backend.compute_stream());
+  return out;
+}
+
+}  // namespace
+
+ClipTextParams clip_text_params_from_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object() || j.value("architecture", "") != "clip-text") fail("{}: architecture is not clip-text", source);
+  const nlohmann::json params = j.value("params", nlohmann::json::object());
+  ClipTextParams p;
+  try {
+    p.vocab_size = params.value("vocab_size", p.vocab_size);
+    p.hidden_size = params.value("hidden_size", p.hidden_size);
+    p.num_heads = params.value("num_attention_heads", p.num_heads);
+    p.num_layers = params.value("num_hidden_layers", p.num_layers);
+    p.intermediate_size = params.value("intermediate_size", p.intermediate_size);
+    p.max_positions = params.value("max_position_embeddings", p.max_positions);
+    p.eps = params.value("layer_norm_eps", p.eps);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: params: {}", source, e.what());
+  }
+  if (p.hidden_size < 1 || p.num_heads < 1 || p.hidden_size % p.num_heads != 0 || p.num_layers < 2)
+    fail("{}: params: hidden_size must split into num_attention_heads, and num_hidden_layers be at least 2", source);
+  return p;
+}
+
+bool looks_like_clip_text(const std::vector<NamedTensorShape>& t) {
+  return std::any_of(t.begin(), t.end(), [](const auto& s) { return s.name == kTokens; });
+}
+
+ClipTextParams detect_clip_text(const std::vector<NamedTensorShape>& t, const std::string& source) {
+  std::map<std::string, formats::Shape> by_name;
+  for (const auto& s : t) by_name.emplace(s.name, s.shape);
+  const auto shape = [&](const std::string& n) -> const formats::Shape& {
+    const auto it = by_name.find(n);
+    if (it == by_name.end() || it->second.size() != 2) fail("{}: cannot detect the CLIP text encoder: no 2-D '{}'", source, n);
+    return it->second;
+  };
+  ClipTextParams p;
+  p.vocab_size = shape(kTokens)[0];
+  p.hidden_size = shape(kTokens)[1];
+  p.max_positions = shape(kPositions)[0];
+  p.intermediate_size = shape(layer(0) + "mlp.fc1.weight")[0];
+  p.num_layers = 0;
+  while (by_name.count(layer(p.num_layers) + "self_attn.q_proj.weight")) ++p.num_layers;
+  p.num_heads = p.hidden_size / 64;  // every released CLIP text tower has 64-wide heads
+  return p;
+}
+
+ClipTextEncoder::ClipTextEncoder(ClipTextParams params, runtime::Backend& backend, const quant::WeightSet& weights,
+                                 std::string source)
+    : p_(std::move(params)), backend_(backend), weights_(weights), source_(std::move(source)) {}
+
+const runtime::DeviceWeight& ClipTextEncoder::weight(const std::string& name) {
+  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
+  const Weight* w = weights_.find(name);
+  if (!w) fail("{}: CLIP tensor '{}' is missing", source_, name);
+  return loaded_.emplace(name, backend_.load_weight(*w, backend_.compute_stream())).first->second;
+}
+
+void ClipTextEncoder::layer_norm(const Tensor& x, Tensor& y, const std::string& name) {
+  backend_.layer_norm(x, y, float(p_.eps), &weight(name + ".weight"), &weight(name + ".bias"));
+}
+
+ClipTextOutputs ClipTextEncoder::encode(const HostTensor& ids, const EncoderSink& sink) {
+  if (ids.shape.size() != 2 || ids.shape[1] > p_.max_positions)
+    fail("{}: CLIP ids must be [B, L ≤ {}], got {}", source_, p_.max_positions, shape_string(ids.shape));
+  const int64_t b = ids.shape[0], l = ids.shape[1], c = p_.hidden_size, heads = p_.num_heads;
+  const Weight* tokens = weights_.find(kTokens);
+  const Weight* positions = weights_.find(kPositions);
+  if (!tokens || !positions) fail("{}: the CLIP embeddings are missing", source_);
+  std::vector<float> pos(static_cast<size_t>(l * c)), rows(static_cast<size_t>(b * l * c)), row(static_cast<size_t>(c));
+  positions->dequantize_rows(0, l, pos);
+  ClipTextOutputs out;
+  for (int64_t item = 0; item < b; ++item) {
+    int64_t first_max = 0;
+    for (int64_t i = 0; i < l; ++i) {
+      const float v = ids.data[size_t(item * l + i)];
+      const int64_t id = int64_t(v);
+      if (v != float(id) || id < 0 || id >= tokens->rows())
+        fail("{}: token id {} is outside the vocabulary of {}", source_, v, tokens->rows());
+      if (v > ids.data[size_t(item * l + first_max)]) first_max = i;
+      tokens->dequantize_rows(id, id + 1, row);
+      for (int64_t j = 0; j < c; ++j) rows[size_t((item * l + i) * c + j)] = row[size_t(j)] + pos[size_t(i * c + j)];
+    }
+    out.pooled_index.push_back(first_max);
+  }
+  Tensor x = backend_.empty(Shape{b, l, c});
+  backend_.upload(rows, x, backend_.compute_stream());
+  // Causal: key j > query i excluded, the same for every head and item.
+  std::vector<float> causal(size_t(heads * l * l), 0.0f);
+  for (int64_t h = 0; h < heads; ++h)
+    for (int64_t i = 0; i < l; ++i)
+      for (int64_t j = i + 1; j < l; ++j) causal[size_t((h * l + i) * l + j)] = -std::numeric_limits<float>::infinity();
+  Tensor mask = backend_.empty(Shape{1, heads * l, l});
+  backend_.upload(causal, mask, backend_.compute_stream());
+
+  Tensor h = backend_.empty(Shape{b, l, c}), q = backend_.empty(Shape{b, l, c}), k = backend_.empty(Shape{b, l, c}),
+         v = backend_.empty(Shape{b, l, c}), attended = backend_.empty(Shape{b, l, c}), delta = backend_.empty(Shape{b, l, c});
+  Tensor mlp = backend_.empty(Shape{b, l, p_.intermediate_size});
+  for (int64_t n = 0; n < p_.num_layers; ++n) {
+    const std::string pre = layer(n);
+    layer_norm(x, h, pre + "layer_norm1");
+    backend_.linear(h, weight(pre + "self_attn.q_proj.weight"), &weight(pre + "self_attn.q_proj.bias"), q);
+    backend_.linear(h, weight(pre + "self_attn.k_proj.weight"), &weight(pre + "self_attn.k_proj.bias"), k);
+    backend_.linear(h, weight(pre + "self_attn.v_proj.weight"), &weight(pre + "self_attn.v_proj.bias"), v);
+    backend_.attention_biased(q, k, v, attended, heads, 0.0f, mask, {});  // scale 0: 1/sqrt(head dim)
+    backend_.linear(attended, weight(pre + "self_attn.out_proj.weight"), &weight(pre + "self_attn.out_proj.bias"), delta);
+    backend_.add(x, delta, x);
+    layer_norm(x, h, pre + "layer_norm2");
+    backend_.linear(h, weight(pre + "mlp.fc1.weight"), &weight(pre + "mlp.fc1.bias"), mlp);
+    backend_.quick_gelu(mlp, mlp);
+    backend_.linear(mlp, weight(pre + "mlp.fc2.weight"), &weight(pre + "mlp.fc2.bias"), delta);
+    backend_.add(x, delta, x);
+    if (sink || n == p_.num_layers - 2) {
+      HostTensor t = host_of(backend_, x);
+      if (n == p_.num_layers - 2) {
+        out.penultimate = t;
+        layer_norm(x, h, "text_model.final_layer_norm");
+        out.penultimate_normed = host_of(backend_, h);
+      }
+      if (sink) sink(fmt::format("layers.{}.out", n), t);
+    }
+  }
+  layer_norm(x, h, "text_model.final_layer_norm");
+  out.last = host_of(backend_, h);
+  out.pooled = HostTensor(Shape{b, c});
+  for (int64_t item = 0; item < b; ++item)
+    std::copy_n(out.last.data.begin() + (item * l + out.pooled_index[size_t(item)]) * c, c, out.pooled.data.begin() + item * c);
+  if (const Weight* projection = weights_.find("text_projection.weight")) {
+    Tensor pooled = backend_.empty(Shape{b, 1, c});
+    backend_.upload(out.pooled.data, pooled, backend_.compute_stream());
+    Tensor projected = backend_.empty(Shape{b, 1, projection->rows()});
+    backend_.linear(pooled, weight("text_projection.weight"), nullptr, projected);
+    out.pooled_projected = host_of(backend_, projected);
+    out.pooled_projected.shape = {b, projection->rows()};
+  }
+  return out;
+}
+
+}  // namespace ditrun::models::text
