@@ -19,6 +19,7 @@
 #include "models/text/clip_text_encoder.h"
 #include "models/text/t5_encoder.h"
 #include "models/vae/vae.h"
+#include "models/vae/vae_config.h"
 #include "models/vae/vae_source.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/model_call.h"
@@ -37,6 +38,35 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The outputs under their names, atomically, with what computed them; and the summary line.
+void write_outputs(const ForwardOptions& o, const std::vector<std::pair<std::string, HostTensor>>& outputs,
+                   const std::string& model, const runtime::Backend& backend, const std::string& summary) {
+  std::vector<std::pair<std::string, const HostTensor*>> tensors;
+  for (const auto& [name, t] : outputs) tensors.emplace_back(name, &t);
+  models::write_host_tensors(o.out, tensors,
+                             {{"model", model},
+                              {"precision", std::string(runtime::precision_name(backend.precision()))},
+                              {"backend", backend.name()}});
+  fmt::print("{} -> {}\n", summary, o.out);
+}
+
+// Runs `call`, naming the io file in its errors.
+template <class Fn>
+void on_inputs(const ForwardOptions& o, Fn&& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    fail("{}: {}", o.inputs, e.what());
+  }
+}
+
+// `in.ids` [B, L] of a text encoder's io file.
+const HostTensor& ids_of(const ForwardOptions& o, const runtime::HostTensors& inputs, const std::string& encoder) {
+  const auto ids = inputs.find("ids");
+  if (ids == inputs.end() || ids->second.shape.size() != 2) fail("{}: no in.ids [B, L] for the {} encoder", o.inputs, encoder);
+  return ids->second;
+}
+
 void run_vae_forward(const ForwardOptions& o) {
   const models::vae::VaeSource src = models::vae::open_vae(o.model, o.config);
   const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
@@ -51,111 +81,75 @@ void run_vae_forward(const ForwardOptions& o) {
   std::vector<std::pair<std::string, HostTensor>> outputs;
   const auto sink = [&](const std::string& name, const HostTensor& t) { outputs.emplace_back(name, t); };
   const auto start = std::chrono::steady_clock::now();
-  try {
+  on_inputs(o, [&] {
     if (z != inputs.end()) outputs.emplace_back("decode.out", vae->decode(z->second, sink, models::vae::FramePass::WholeSequence));
     if (pixels != inputs.end()) {
       models::vae::Encoded e = vae->encode(pixels->second, sink);
       outputs.emplace_back("encode.mean", std::move(e.mean));
       outputs.emplace_back("encode.out", std::move(e.latent));
     }
-  } catch (const Error& e) {
-    fail("{}: {}", o.inputs, e.what());
-  }
-  const double seconds = seconds_since(start);
-  std::vector<std::pair<std::string, const HostTensor*>> tensors;
-  for (const auto& [name, t] : outputs) tensors.emplace_back(name, &t);
-  models::write_host_tensors(o.out, tensors,
-                             {{"model", src.config.name()},
-                              {"precision", std::string(runtime::precision_name(backend->precision()))},
-                              {"backend", backend->name()}});
-  fmt::print("{} ({}): {}{}{} in {:.3f} s -> {}\n", src.config.name(), src.config_source,
-             z != inputs.end() ? "decode" : "", z != inputs.end() && pixels != inputs.end() ? " + " : "",
-             pixels != inputs.end() ? "encode" : "", seconds, o.out);
+  });
+  write_outputs(o, outputs, src.config.name(), *backend,
+                fmt::format("{} ({}): {}{}{} in {:.3f} s", src.config.name(), src.config_source,
+                            z != inputs.end() ? "decode" : "", z != inputs.end() && pixels != inputs.end() ? " + " : "",
+                            pixels != inputs.end() ? "encode" : "", seconds_since(start)));
 }
+
+// A text encoder's checkpoint, opened once for detection and the run.
+struct EncoderFile {
+  std::unique_ptr<formats::Checkpoint> checkpoint;
+  std::unique_ptr<quant::WeightSet> weights;
+  std::vector<arch::NamedShape> shapes;
+};
 
 // A T5 or umT5 encoder: `in.ids` [B, L] (and `in.mask` [B, L]); with a mask, `out` and
 // `blocks.N.out` masked (Wan's way), and always `out.nomask`, `blocks.N.out.nomask` (Flux's).
-// False when the file is not a T5 encoder.
-bool run_t5_forward(const ForwardOptions& o) {
-  std::optional<nlohmann::json> sidecar;
-  if (o.config) {
-    sidecar = models::read_json_file(*o.config);
-    const std::string arch = sidecar->value("architecture", "");
-    if (arch != "t5" && arch != "umt5") return false;
-  }
-  const formats::Checkpoint checkpoint(o.model);
-  const quant::WeightSet weights(checkpoint);
-  std::vector<models::text::NamedTensorShape> shapes;
-  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
-  if (!sidecar && !models::text::looks_like_t5(shapes)) return false;
+void run_t5_forward(const ForwardOptions& o, const EncoderFile& file, const std::optional<nlohmann::json>& sidecar) {
   const models::text::T5Params params = sidecar ? models::text::t5_params_from_json(*sidecar, *o.config)
-                                                : models::text::detect_t5(shapes, o.model);
+                                                : models::text::detect_t5(file.shapes, o.model);
   const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
-  const auto ids = inputs.find("ids");
-  if (ids == inputs.end() || ids->second.shape.size() != 2) fail("{}: no in.ids [B, L] for the {} encoder", o.inputs, params.architecture);
+  const HostTensor& ids = ids_of(o, inputs, params.architecture);
   auto backend = make_backend(o.backend);
-  models::text::T5Encoder encoder(params, *backend, weights, o.model);
+  models::text::T5Encoder encoder(params, *backend, *file.weights, o.model);
   std::vector<std::pair<std::string, HostTensor>> outputs;
   const auto start = std::chrono::steady_clock::now();
   const auto run = [&](const std::vector<int64_t>& lengths, const std::string& suffix) {
-    HostTensor out = encoder.encode(ids->second, lengths, [&](const std::string& name, const HostTensor& t) {
+    HostTensor out = encoder.encode(ids, lengths, [&](const std::string& name, const HostTensor& t) {
       outputs.emplace_back(name + suffix, t);
     });
     outputs.emplace_back("out" + suffix, std::move(out));
   };
-  try {
+  on_inputs(o, [&] {
     if (const auto mask = inputs.find("mask"); mask != inputs.end()) {
-      const int64_t b = ids->second.shape[0], l = ids->second.shape[1];
-      if (mask->second.shape != ids->second.shape) fail("in.mask {} is not the shape of in.ids", shape_string(mask->second.shape));
+      const int64_t b = ids.shape[0], l = ids.shape[1];
+      if (mask->second.shape != ids.shape) fail("in.mask {} is not the shape of in.ids", shape_string(mask->second.shape));
       std::vector<int64_t> lengths(size_t(b), 0);
       for (int64_t i = 0; i < b; ++i)
         for (int64_t j = 0; j < l; ++j) lengths[size_t(i)] += mask->second.data[size_t(i * l + j)] != 0.0f;
       run(lengths, "");
     }
     run({}, ".nomask");
-  } catch (const Error& e) {
-    fail("{}: {}", o.inputs, e.what());
-  }
-  const double seconds = seconds_since(start);
-  std::vector<std::pair<std::string, const HostTensor*>> tensors;
-  for (const auto& [name, t] : outputs) tensors.emplace_back(name, &t);
-  models::write_host_tensors(o.out, tensors,
-                             {{"model", params.architecture},
-                              {"precision", std::string(runtime::precision_name(backend->precision()))},
-                              {"backend", backend->name()}});
-  fmt::print("{} encoder ({} layers): {} in {:.3f} s -> {}\n", params.architecture, params.num_layers,
-             shape_string(ids->second.shape), seconds, o.out);
-  return true;
+  });
+  write_outputs(o, outputs, params.architecture, *backend,
+                fmt::format("{} encoder ({} layers): {} in {:.3f} s", params.architecture, params.num_layers,
+                            shape_string(ids.shape), seconds_since(start)));
 }
 
 // CLIP's text tower: `in.ids` [B, L] → `out`, `layers.N.out`, `out.penultimate[.ln]`,
-// `pooled` (and `pooled.index`), `pooled.projected`. False when the file is not one.
-bool run_clip_text_forward(const ForwardOptions& o) {
-  std::optional<nlohmann::json> sidecar;
-  if (o.config) {
-    sidecar = models::read_json_file(*o.config);
-    if (sidecar->value("architecture", "") != "clip-text") return false;
-  }
-  const formats::Checkpoint checkpoint(o.model);
-  const quant::WeightSet weights(checkpoint);
-  std::vector<models::text::NamedTensorShape> shapes;
-  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
-  if (!sidecar && !models::text::looks_like_clip_text(shapes)) return false;
+// `pooled` (and `pooled.index`), `pooled.projected`.
+void run_clip_text_forward(const ForwardOptions& o, const EncoderFile& file, const std::optional<nlohmann::json>& sidecar) {
   const models::text::ClipTextParams params = sidecar ? models::text::clip_text_params_from_json(*sidecar, *o.config)
-                                                      : models::text::detect_clip_text(shapes, o.model);
+                                                      : models::text::detect_clip_text(file.shapes, o.model);
   const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
-  const auto ids = inputs.find("ids");
-  if (ids == inputs.end()) fail("{}: no in.ids [B, L] for the CLIP text encoder", o.inputs);
+  const HostTensor& ids = ids_of(o, inputs, "CLIP text");
   auto backend = make_backend(o.backend);
-  models::text::ClipTextEncoder encoder(params, *backend, weights, o.model);
+  models::text::ClipTextEncoder encoder(params, *backend, *file.weights, o.model);
   std::vector<std::pair<std::string, HostTensor>> outputs;
   const auto start = std::chrono::steady_clock::now();
   models::text::ClipTextOutputs out;
-  try {
-    out = encoder.encode(ids->second, [&](const std::string& name, const HostTensor& t) { outputs.emplace_back(name, t); });
-  } catch (const Error& e) {
-    fail("{}: {}", o.inputs, e.what());
-  }
+  on_inputs(o, [&] {
+    out = encoder.encode(ids, [&](const std::string& name, const HostTensor& t) { outputs.emplace_back(name, t); });
+  });
   HostTensor index(Shape{int64_t(out.pooled_index.size())});
   for (size_t i = 0; i < out.pooled_index.size(); ++i) index.data[i] = float(out.pooled_index[i]);
   outputs.emplace_back("out", std::move(out.last));
@@ -164,22 +158,12 @@ bool run_clip_text_forward(const ForwardOptions& o) {
   outputs.emplace_back("pooled", std::move(out.pooled));
   outputs.emplace_back("pooled.index", std::move(index));
   if (!out.pooled_projected.shape.empty()) outputs.emplace_back("pooled.projected", std::move(out.pooled_projected));
-  const double seconds = seconds_since(start);
-  std::vector<std::pair<std::string, const HostTensor*>> tensors;
-  for (const auto& [name, t] : outputs) tensors.emplace_back(name, &t);
-  models::write_host_tensors(o.out, tensors,
-                             {{"model", "clip-text"},
-                              {"precision", std::string(runtime::precision_name(backend->precision()))},
-                              {"backend", backend->name()}});
-  fmt::print("clip-text encoder ({} layers): {} in {:.3f} s -> {}\n", params.num_layers, shape_string(ids->second.shape),
-             seconds, o.out);
-  return true;
+  write_outputs(o, outputs, "clip-text", *backend,
+                fmt::format("clip-text encoder ({} layers): {} in {:.3f} s", params.num_layers, shape_string(ids.shape),
+                            seconds_since(start)));
 }
 
-void run_forward(const ForwardOptions& o) {
-  if (models::vae::is_vae(o.model, o.config)) return run_vae_forward(o);
-  if (run_t5_forward(o)) return;
-  if (run_clip_text_forward(o)) return;
+void run_dit_forward(const ForwardOptions& o) {
   const models::ModelSource src = models::open_model(o.model, o.config);
   const auto network = models::make_network(src.config);
   models::check_weights_present(*network, *src.weights);
@@ -189,27 +173,39 @@ void run_forward(const ForwardOptions& o) {
   auto backend = make_backend(o.backend);
   runtime::WeightStore weights(*backend, *network, [&](const std::string& n) { return src.weights->find(n); });
 
-  std::vector<std::pair<std::string, HostTensor>> block_outputs;
+  std::vector<std::pair<std::string, HostTensor>> outputs;
   const auto start = std::chrono::steady_clock::now();
-  HostTensor out;
-  try {
-    out = runtime::run_model(*backend, *network, weights, inputs, [&](const std::string& name, const HostTensor& t) {
-      block_outputs.emplace_back(name, t);
+  on_inputs(o, [&] {
+    HostTensor out = runtime::run_model(*backend, *network, weights, inputs, [&](const std::string& name, const HostTensor& t) {
+      outputs.emplace_back(name, t);
     });
-  } catch (const Error& e) {
-    fail("{}: {}", o.inputs, e.what());
-  }
-  const double seconds = seconds_since(start);
+    outputs.emplace_back("out", std::move(out));
+  });
+  write_outputs(o, outputs, src.config.variant, *backend,
+                fmt::format("{}: {} blocks, out {} in {:.3f} s", src.config.variant, network->blocks().size(),
+                            shape_string(outputs.back().second.shape), seconds_since(start)));
+}
 
-  std::vector<std::pair<std::string, const HostTensor*>> tensors;
-  for (const auto& [name, t] : block_outputs) tensors.emplace_back(name, &t);
-  tensors.emplace_back("out", &out);
-  models::write_host_tensors(o.out, tensors,
-                             {{"model", src.config.variant},
-                              {"precision", std::string(runtime::precision_name(backend->precision()))},
-                              {"backend", backend->name()}});
-  fmt::print("{}: {} blocks, out {} in {:.3f} s -> {}\n", src.config.variant, network->blocks().size(),
-             shape_string(out.shape), seconds, o.out);
+// What the file is: the sidecar's architecture when one is given, else the tensor names
+// (a VAE, a T5 or CLIP text encoder, or a diffusion model).
+void run_forward(const ForwardOptions& o) {
+  std::optional<nlohmann::json> sidecar;
+  std::string architecture;
+  if (o.config) {
+    sidecar = models::read_json_file(*o.config);
+    architecture = sidecar->value("architecture", "");
+  }
+  if (models::vae::vae_kind_from_name(architecture)) return run_vae_forward(o);
+  const bool t5 = architecture == "t5" || architecture == "umt5", clip = architecture == "clip-text";
+  if (sidecar && !t5 && !clip) return run_dit_forward(o);
+  EncoderFile file;
+  file.checkpoint = std::make_unique<formats::Checkpoint>(o.model);
+  file.weights = std::make_unique<quant::WeightSet>(*file.checkpoint);
+  file.shapes = models::named_shapes(*file.weights);
+  if (t5 || (!sidecar && models::text::looks_like_t5(file.shapes))) return run_t5_forward(o, file, sidecar);
+  if (clip || (!sidecar && models::text::looks_like_clip_text(file.shapes))) return run_clip_text_forward(o, file, sidecar);
+  if (models::vae::looks_like_vae(file.shapes)) return run_vae_forward(o);
+  run_dit_forward(o);
 }
 
 }  // namespace

@@ -33,13 +33,17 @@ std::optional<std::string> embedded_config(const formats::Checkpoint& ck) {
 
 }  // namespace
 
+std::vector<arch::NamedShape> named_shapes(const quant::WeightSet& weights) {
+  std::vector<arch::NamedShape> shapes;
+  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
+  return shapes;
+}
+
 ModelSource open_model(const std::string& path, const std::optional<std::string>& sidecar_path) {
   ModelSource src;
   src.checkpoint = std::make_unique<formats::Checkpoint>(path);
   src.weights = std::make_unique<quant::WeightSet>(*src.checkpoint);
-  std::vector<arch::NamedShape> shapes;
-  for (const auto& w : src.weights->weights()) shapes.push_back({w.name, w.shape});
-  src.config = arch::detect_model(shapes, src.checkpoint->gguf_architecture(), path);
+  src.config = arch::detect_model(named_shapes(*src.weights), src.checkpoint->gguf_architecture(), path);
   src.config_source = "detected from tensor shapes";
   if (const auto embedded = embedded_config(*src.checkpoint)) {
     const nlohmann::json j = nlohmann::json::parse(*embedded, nullptr, false);

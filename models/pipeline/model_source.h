@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "models/arch/detect.h"
 #include "models/arch/model_config.h"
 #include "models/formats/checkpoint.h"
 #include "models/quant/weight_set.h"
@@ -20,6 +21,9 @@ struct ModelSource {
   arch::ModelConfig config;
   std::string config_source;  // "sidecar <path>", "embedded ditrun.config", "detected"
 };
+
+// Every weight's name and shape: what architecture detection reads.
+std::vector<arch::NamedShape> named_shapes(const quant::WeightSet& weights);
 
 // Reads a JSON file (a sidecar config, a preset); fails naming the path.
 nlohmann::json read_json_file(const std::string& path);

@@ -42,11 +42,11 @@ ClipTextParams clip_text_params_from_json(const nlohmann::json& j, const std::st
   return p;
 }
 
-bool looks_like_clip_text(const std::vector<NamedTensorShape>& t) {
+bool looks_like_clip_text(const std::vector<NamedShape>& t) {
   return std::any_of(t.begin(), t.end(), [](const auto& s) { return s.name == kTokens; });
 }
 
-ClipTextParams detect_clip_text(const std::vector<NamedTensorShape>& t, const std::string& source) {
+ClipTextParams detect_clip_text(const std::vector<NamedShape>& t, const std::string& source) {
   std::map<std::string, formats::Shape> by_name;
   for (const auto& s : t) by_name.emplace(s.name, s.shape);
   const auto shape = [&](const std::string& n) -> const formats::Shape& {
@@ -67,14 +67,7 @@ ClipTextParams detect_clip_text(const std::vector<NamedTensorShape>& t, const st
 
 ClipTextEncoder::ClipTextEncoder(ClipTextParams params, runtime::Backend& backend, const quant::WeightSet& weights,
                                  std::string source)
-    : p_(std::move(params)), backend_(backend), weights_(weights), source_(std::move(source)) {}
-
-const runtime::DeviceWeight& ClipTextEncoder::weight(const std::string& name) {
-  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
-  const Weight* w = weights_.find(name);
-  if (!w) fail("{}: CLIP tensor '{}' is missing", source_, name);
-  return loaded_.emplace(name, backend_.load_weight(*w, backend_.compute_stream())).first->second;
-}
+    : p_(std::move(params)), backend_(backend), weights_(backend, weights, std::move(source), "CLIP") {}
 
 void ClipTextEncoder::layer_norm(const Tensor& x, Tensor& y, const std::string& name) {
   backend_.layer_norm(x, y, float(p_.eps), &weight(name + ".weight"), &weight(name + ".bias"));
@@ -82,26 +75,18 @@ void ClipTextEncoder::layer_norm(const Tensor& x, Tensor& y, const std::string& 
 
 ClipTextOutputs ClipTextEncoder::encode(const HostTensor& ids, const EncoderSink& sink) {
   if (ids.shape.size() != 2 || ids.shape[1] > p_.max_positions)
-    fail("{}: CLIP ids must be [B, L ≤ {}], got {}", source_, p_.max_positions, shape_string(ids.shape));
+    fail("{}: CLIP ids must be [B, L ≤ {}], got {}", weights_.source(), p_.max_positions, shape_string(ids.shape));
   const int64_t b = ids.shape[0], l = ids.shape[1], c = p_.hidden_size, heads = p_.num_heads;
-  const Weight* tokens = weights_.find(kTokens);
-  const Weight* positions = weights_.find(kPositions);
-  if (!tokens || !positions) fail("{}: the CLIP embeddings are missing", source_);
-  std::vector<float> pos(static_cast<size_t>(l * c)), rows(static_cast<size_t>(b * l * c)), row(static_cast<size_t>(c));
-  positions->dequantize_rows(0, l, pos);
+  // Token rows plus the position rows 0..L−1.
+  std::vector<float> rows = weights_.embedding_rows(kTokens, ids.data);
+  std::vector<float> position_ids(static_cast<size_t>(l));
+  for (int64_t i = 0; i < l; ++i) position_ids[size_t(i)] = float(i);
+  const std::vector<float> pos = weights_.embedding_rows(kPositions, position_ids);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] += pos[i % pos.size()];
   ClipTextOutputs out;
   for (int64_t item = 0; item < b; ++item) {
-    int64_t first_max = 0;
-    for (int64_t i = 0; i < l; ++i) {
-      const float v = ids.data[size_t(item * l + i)];
-      const int64_t id = int64_t(v);
-      if (v != float(id) || id < 0 || id >= tokens->rows())
-        fail("{}: token id {} is outside the vocabulary of {}", source_, v, tokens->rows());
-      if (v > ids.data[size_t(item * l + first_max)]) first_max = i;
-      tokens->dequantize_rows(id, id + 1, row);
-      for (int64_t j = 0; j < c; ++j) rows[size_t((item * l + i) * c + j)] = row[size_t(j)] + pos[size_t(i * c + j)];
-    }
-    out.pooled_index.push_back(first_max);
+    const auto first = ids.data.begin() + item * l;
+    out.pooled_index.push_back(std::max_element(first, first + l) - first);  // the first maximal id
   }
   Tensor x = backend_.empty(Shape{b, l, c});
   backend_.upload(rows, x, backend_.compute_stream());

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -26,8 +25,8 @@ struct ClipTextParams {
 
 // The reference config's `params` (Hugging Face CLIPTextConfig names). Fails naming `source`.
 ClipTextParams clip_text_params_from_json(const nlohmann::json& j, const std::string& source);
-bool looks_like_clip_text(const std::vector<NamedTensorShape>& tensors);
-ClipTextParams detect_clip_text(const std::vector<NamedTensorShape>& tensors, const std::string& source);
+bool looks_like_clip_text(const std::vector<NamedShape>& tensors);
+ClipTextParams detect_clip_text(const std::vector<NamedShape>& tensors, const std::string& source);
 
 struct ClipTextOutputs {
   HostTensor last;               // [B, L, C] after the final layer norm
@@ -45,14 +44,12 @@ class ClipTextEncoder {
   ClipTextOutputs encode(const HostTensor& ids, const EncoderSink& sink = {});
 
  private:
-  const runtime::DeviceWeight& weight(const std::string& name);
+  const runtime::DeviceWeight& weight(const std::string& name) { return weights_.get(name); }
   void layer_norm(const Tensor& x, Tensor& y, const std::string& name);
 
   ClipTextParams p_;
   runtime::Backend& backend_;
-  const quant::WeightSet& weights_;
-  std::string source_;
-  std::map<std::string, runtime::DeviceWeight> loaded_;
+  LoadedWeights weights_;
 };
 
 }  // namespace ditrun::models::text

@@ -45,12 +45,12 @@ T5Params t5_params_from_json(const nlohmann::json& j, const std::string& source)
   return p;
 }
 
-bool looks_like_t5(const std::vector<NamedTensorShape>& t) {
+bool looks_like_t5(const std::vector<NamedShape>& t) {
   const auto has = [&](const std::string& n) { return std::any_of(t.begin(), t.end(), [&](const auto& s) { return s.name == n; }); };
   return has("shared.weight") && has("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
 }
 
-T5Params detect_t5(const std::vector<NamedTensorShape>& t, const std::string& source) {
+T5Params detect_t5(const std::vector<NamedShape>& t, const std::string& source) {
   std::map<std::string, formats::Shape> by_name;
   for (const auto& s : t) by_name.emplace(s.name, s.shape);
   const auto shape = [&](const std::string& n) -> const formats::Shape& {
@@ -83,22 +83,15 @@ int64_t t5_bucket(int64_t i, int64_t j, int64_t num_buckets, int64_t max_distanc
 }
 
 T5Encoder::T5Encoder(T5Params params, runtime::Backend& backend, const quant::WeightSet& weights, std::string source)
-    : p_(std::move(params)), backend_(backend), weights_(weights), source_(std::move(source)) {}
-
-const runtime::DeviceWeight& T5Encoder::weight(const std::string& name) {
-  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
-  const Weight* w = weights_.find(name);
-  if (!w) fail("{}: T5 tensor '{}' is missing", source_, name);
-  return loaded_.emplace(name, backend_.load_weight(*w, backend_.compute_stream())).first->second;
-}
+    : p_(std::move(params)), backend_(backend), weights_(backend, weights, std::move(source), "T5") {}
 
 Tensor T5Encoder::position_bias(int64_t block_index, int64_t length) {
   const Weight* table = weights_.find(block(block_index) + "0.SelfAttention.relative_attention_bias.weight");
-  if (!table) fail("{}: T5 block {} has no relative_attention_bias", source_, block_index);
+  if (!table) fail("{}: T5 block {} has no relative_attention_bias", weights_.source(), block_index);
   const std::vector<float> t = table->dequantize();  // [buckets, heads]
   const int64_t heads = p_.num_heads;
   if (int64_t(t.size()) != p_.num_buckets * heads)
-    fail("{}: relative_attention_bias of block {} is not [{}, {}]", source_, block_index, p_.num_buckets, heads);
+    fail("{}: relative_attention_bias of block {} is not [{}, {}]", weights_.source(), block_index, p_.num_buckets, heads);
   std::vector<float> bias(size_t(heads * length * length));
   for (int64_t i = 0; i < length; ++i)
     for (int64_t j = 0; j < length; ++j) {
@@ -111,22 +104,12 @@ Tensor T5Encoder::position_bias(int64_t block_index, int64_t length) {
 }
 
 HostTensor T5Encoder::encode(const HostTensor& ids, const std::vector<int64_t>& lengths, const EncoderSink& sink) {
-  if (ids.shape.size() != 2) fail("{}: T5 ids must be [B, L], got {}", source_, shape_string(ids.shape));
+  if (ids.shape.size() != 2) fail("{}: T5 ids must be [B, L], got {}", weights_.source(), shape_string(ids.shape));
   const int64_t b = ids.shape[0], l = ids.shape[1], d = p_.dim;
-  if (!lengths.empty() && int64_t(lengths.size()) != b) fail("{}: {} lengths for {} prompts", source_, lengths.size(), b);
-  // The embedding rows of the ids, decoded on the host (the table stays in its storage type).
-  const Weight* shared = weights_.find("shared.weight");
-  if (!shared) fail("{}: T5 tensor 'shared.weight' is missing", source_);
-  std::vector<float> rows(size_t(b * l * d));
-  for (int64_t i = 0; i < b * l; ++i) {
-    const float v = ids.data[size_t(i)];
-    const int64_t id = int64_t(v);
-    if (v != float(id) || id < 0 || id >= shared->rows())
-      fail("{}: token id {} is outside the vocabulary of {}", source_, v, shared->rows());
-    shared->dequantize_rows(id, id + 1, std::span<float>(rows).subspan(size_t(i * d), size_t(d)));
-  }
+  if (!lengths.empty() && int64_t(lengths.size()) != b)
+    fail("{}: {} lengths for {} prompts", weights_.source(), lengths.size(), b);
   Tensor x = backend_.empty(Shape{b, l, d});
-  backend_.upload(rows, x, backend_.compute_stream());
+  backend_.upload(weights_.embedding_rows("shared.weight", ids.data), x, backend_.compute_stream());
 
   const float eps = float(p_.eps);
   Tensor bias = position_bias(0, l);

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,7 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/formats/tensor_record.h"
+#include "models/arch/detect.h"
+#include "models/common/loaded_weights.h"
 #include "models/quant/weight_set.h"
 #include "runtime/backend/backend.h"
 
@@ -33,14 +33,11 @@ struct T5Params {
 // `hf_config.relative_attention_max_distance`. Fails naming `source` and the field.
 T5Params t5_params_from_json(const nlohmann::json& j, const std::string& source);
 
-struct NamedTensorShape {
-  std::string name;
-  formats::Shape shape;
-};
+using arch::NamedShape;  // a tensor's name and PyTorch shape
 // Whether the names are a T5 encoder's, and its params from the shapes (heads from the bias
 // table; umT5 when block 1 has a table of its own).
-bool looks_like_t5(const std::vector<NamedTensorShape>& tensors);
-T5Params detect_t5(const std::vector<NamedTensorShape>& tensors, const std::string& source);
+bool looks_like_t5(const std::vector<NamedShape>& tensors);
+T5Params detect_t5(const std::vector<NamedShape>& tensors, const std::string& source);
 
 // The relative-position bucket of query i and key j (bidirectional, as the encoder uses it),
 // with the log in float32 as the reference code evaluates it.
@@ -58,14 +55,12 @@ class T5Encoder {
   const T5Params& params() const { return p_; }
 
  private:
-  const runtime::DeviceWeight& weight(const std::string& name);
+  const runtime::DeviceWeight& weight(const std::string& name) { return weights_.get(name); }
   Tensor position_bias(int64_t block, int64_t length);
 
   T5Params p_;
   runtime::Backend& backend_;
-  const quant::WeightSet& weights_;
-  std::string source_;
-  std::map<std::string, runtime::DeviceWeight> loaded_;
+  LoadedWeights weights_;
 };
 
 }  // namespace ditrun::models::text

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/formats/tensor_record.h"
+#include "models/arch/detect.h"
 
 namespace ditrun::models::vae {
 
@@ -73,10 +73,7 @@ struct VaeConfig {
 // SD3.5's scale 1.5305 / shift 0.0609), "wan2.1-vae", "wan2.2-vae" (TI2V-5B).
 VaeConfig vae_preset(std::string_view name);
 
-struct NamedShape {
-  std::string name;
-  formats::Shape shape;
-};
+using arch::NamedShape;  // a tensor's name and PyTorch shape
 // True when the tensor names are a VAE's (encoder./decoder. with a Flux or Wan layout).
 bool looks_like_vae(const std::vector<NamedShape>& tensors);
 // The design from the names and every param the shapes determine (channels, levels, blocks,

@@ -6,18 +6,6 @@
 
 namespace ditrun::models::vae {
 
-bool VaeGraph::has(const std::string& name) const { return weights_.find(name) != nullptr; }
-
-const runtime::DeviceWeight& VaeGraph::weight(const std::string& name, int64_t expected_numel) {
-  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
-  const Weight* w = weights_.find(name);
-  if (!w) fail("{}: VAE tensor '{}' is missing", source_, name);
-  if (expected_numel && w->numel() != expected_numel)
-    fail("{}: VAE tensor '{}' {} has {} values, the config needs {}", source_, name, shape_string(w->shape), w->numel(),
-         expected_numel);
-  return loaded_.emplace(name, backend_.load_weight(*w, backend_.compute_stream())).first->second;
-}
-
 Act VaeGraph::empty(int64_t batch, const Volume& v, int64_t channels) {
   return {backend_.empty(Shape{batch, v.positions(), channels}), v};
 }
@@ -25,7 +13,7 @@ Act VaeGraph::empty(int64_t batch, const Volume& v, int64_t channels) {
 Act VaeGraph::conv(const Act& x, const std::string& name, const ConvSpec& spec) {
   const runtime::DeviceWeight& w = weight(name + ".weight");
   if (w.shape().size() < 2 || w.cols() != x.channels() * spec.taps())
-    fail("{}: VAE tensor '{}.weight' {} does not take {} channels with a {} convolution", source_, name,
+    fail("{}: VAE tensor '{}.weight' {} does not take {} channels with a {} convolution", source(), name,
          shape_string(w.shape()), x.channels(), spec.str());
   const runtime::DeviceWeight* bias = has(name + ".bias") ? &weight(name + ".bias", w.rows()) : nullptr;
   Act y = empty(x.batch(), spec.output(x.v, name), w.rows());
@@ -52,7 +40,7 @@ void VaeGraph::silu(Act& x) { backend_.silu(x.t, x.t); }
 
 void VaeGraph::add(Act& x, const Act& y) {
   if (!(x.v == y.v) || x.channels() != y.channels())
-    fail("{}: cannot add activations over {} x {} and {} x {}", source_, x.v.str(), x.channels(), y.v.str(), y.channels());
+    fail("{}: cannot add activations over {} x {} and {} x {}", source(), x.v.str(), x.channels(), y.v.str(), y.channels());
   backend_.add(x.t, y.t, x.t);
 }
 
@@ -66,7 +54,7 @@ Act VaeGraph::frame_attention(const Act& normed, const AttentionNames& n) {
   const int64_t b = normed.batch(), t = normed.v.t, plane = normed.v.h * normed.v.w, c = normed.channels();
   // Each frame a batch item of its own: attention never crosses frames.
   const Tensor x = normed.t.contiguous() ? normed.t.view(Shape{b * t, plane, c}) : Tensor();
-  if (!x.defined()) fail("{}: attention input is not contiguous", source_);
+  if (!x.defined()) fail("{}: attention input is not contiguous", source());
   Tensor qkv = backend_.empty(Shape{b * t, plane, 3 * c});
   if (!n.qkv.empty()) {
     backend_.linear(x, weight(n.qkv + ".weight", 3 * c * c), &weight(n.qkv + ".bias", 3 * c), qkv);
@@ -92,7 +80,7 @@ Act VaeGraph::frames(const Act& x, int64_t first, int64_t count) {
 
 Act VaeGraph::concat_frames(const Act& x, const Act& y) {
   if (x.v.h != y.v.h || x.v.w != y.v.w || x.channels() != y.channels() || x.batch() != y.batch())
-    fail("{}: cannot join frames of {} x {} and {} x {}", source_, x.v.str(), x.channels(), y.v.str(), y.channels());
+    fail("{}: cannot join frames of {} x {} and {} x {}", source(), x.v.str(), x.channels(), y.v.str(), y.channels());
   Act out = empty(x.batch(), Volume{x.v.t + y.v.t, x.v.h, x.v.w}, x.channels());
   Tensor head = out.t.slice_rows(0, x.t.rows()), tail = out.t.slice_rows(x.t.rows(), y.t.rows());
   backend_.copy(x.t, head);
@@ -119,7 +107,7 @@ HostTensor VaeGraph::leading_channels(const HostTensor& t, int64_t n) {
 
 HostTensor VaeGraph::download(const Act& x, bool video) {
   const int64_t b = x.batch(), c = x.channels(), n = x.v.positions();
-  if (!video && x.v.t != 1) fail("{}: an image activation with {} frames", source_, x.v.t);
+  if (!video && x.v.t != 1) fail("{}: an image activation with {} frames", source(), x.v.t);
   std::vector<float> rows(size_t(b * n * c));
   backend_.download(x.t, rows, backend_.compute_stream());
   HostTensor out(video ? Shape{b, c, x.v.t, x.v.h, x.v.w} : Shape{b, c, x.v.h, x.v.w});
@@ -132,7 +120,7 @@ HostTensor VaeGraph::download(const Act& x, bool video) {
 Act VaeGraph::upload(const HostTensor& t, bool video) {
   const size_t rank = video ? 5 : 4;
   if (t.shape.size() != rank)
-    fail("{}: expected a {} tensor [B, C, {}H, W], got {}", source_, video ? "video" : "image", video ? "F, " : "",
+    fail("{}: expected a {} tensor [B, C, {}H, W], got {}", source(), video ? "video" : "image", video ? "F, " : "",
          shape_string(t.shape));
   const int64_t b = t.shape[0], c = t.shape[1];
   const Volume v = video ? Volume{t.shape[2], t.shape[3], t.shape[4]} : Volume{1, t.shape[2], t.shape[3]};

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <string>
-#include <unordered_map>
 
+#include "models/common/loaded_weights.h"
 #include "models/vae/vae.h"
 
 namespace ditrun::models::vae {
@@ -22,14 +22,15 @@ struct Act {
 class VaeGraph {
  public:
   VaeGraph(runtime::Backend& backend, const quant::WeightSet& weights, std::string source)
-      : backend_(backend), weights_(weights), source_(std::move(source)) {}
+      : backend_(backend), weights_(backend, weights, std::move(source), "VAE") {}
 
   runtime::Backend& backend() { return backend_; }
-  const std::string& source() const { return source_; }
-  bool has(const std::string& name) const;
-  // The weight, loaded to the backend once; fails naming the file when it is missing or its
-  // element count is not `expected_numel` (0: unchecked).
-  const runtime::DeviceWeight& weight(const std::string& name, int64_t expected_numel = 0);
+  const std::string& source() const { return weights_.source(); }
+  bool has(const std::string& name) const { return weights_.has(name); }
+  // The weight, loaded to the backend once (LoadedWeights::get).
+  const runtime::DeviceWeight& weight(const std::string& name, int64_t expected_numel = 0) {
+    return weights_.get(name, expected_numel);
+  }
 
   Act empty(int64_t batch, const Volume& v, int64_t channels);
   // y = conv(x) + bias with `<name>.weight` and `<name>.bias`, C_out from the weight.
@@ -68,9 +69,7 @@ class VaeGraph {
 
  private:
   runtime::Backend& backend_;
-  const quant::WeightSet& weights_;
-  std::string source_;
-  std::unordered_map<std::string, runtime::DeviceWeight> loaded_;
+  LoadedWeights weights_;
 };
 
 }  // namespace ditrun::models::vae

@@ -20,28 +20,13 @@ std::optional<nlohmann::json> embedded_vae_config(const formats::Checkpoint& ck)
   return j;
 }
 
-std::vector<NamedShape> shapes_of(const quant::WeightSet& weights) {
-  std::vector<NamedShape> shapes;
-  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
-  return shapes;
-}
-
 }  // namespace
-
-bool is_vae(const std::string& path, const std::optional<std::string>& sidecar_path) {
-  if (sidecar_path) {
-    const nlohmann::json j = read_json_file(*sidecar_path);
-    if (j.is_object() && j.contains("architecture") && j.at("architecture").is_string())
-      return vae_kind_from_name(j.at("architecture").get<std::string>()).has_value();
-  }
-  const formats::Checkpoint checkpoint(path);
-  return looks_like_vae(shapes_of(quant::WeightSet(checkpoint)));
-}
 
 VaeSource open_vae(const std::string& path, const std::optional<std::string>& sidecar_path) {
   VaeSource src;
   src.checkpoint = std::make_unique<formats::Checkpoint>(path);
   src.weights = std::make_unique<quant::WeightSet>(*src.checkpoint);
+  const std::vector<NamedShape> shapes = named_shapes(*src.weights);
   if (sidecar_path) {
     src.config = VaeConfig::from_json(read_json_file(*sidecar_path), *sidecar_path);
     src.config_source = "sidecar " + *sidecar_path;
@@ -49,11 +34,11 @@ VaeSource open_vae(const std::string& path, const std::optional<std::string>& si
     src.config = VaeConfig::from_json(*embedded, path + " (" + synth::kConfigMetadataKey + ")");
     src.config_source = std::string("recorded in the file (") + synth::kConfigMetadataKey + ")";
   } else {
-    src.config = detect_vae(shapes_of(*src.weights), path);
+    src.config = detect_vae(shapes, path);
     src.config.validate(path);
     src.config_source = "detected from tensor shapes";
   }
-  check_vae_tensors(src.config, shapes_of(*src.weights), path);
+  check_vae_tensors(src.config, shapes, path);
   return src;
 }
 

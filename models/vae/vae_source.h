@@ -20,10 +20,6 @@ struct VaeSource {
   std::string config_source;  // "sidecar <path>" or "detected from tensor shapes"
 };
 
-// True when `path` should be opened as a VAE: the sidecar names a VAE architecture, or (no
-// sidecar) the file's tensor names are a VAE's. Fails only when the file cannot be read.
-bool is_vae(const std::string& path, const std::optional<std::string>& sidecar_path);
-
 // Fails with one line naming the file (not a VAE, unreadable, inconsistent sidecar).
 VaeSource open_vae(const std::string& path, const std::optional<std::string>& sidecar_path);
 

@@ -22,8 +22,7 @@ TEST(ReferenceClipText, EveryOutputOfTheOfficialCode) {
   const ClipTextParams params = clip_text_params_from_json(read_json_file(base + ".config.json"), base);
   const formats::Checkpoint checkpoint(base + ".safetensors");
   const quant::WeightSet weights(checkpoint);
-  std::vector<NamedTensorShape> shapes;
-  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
+  const std::vector<NamedShape> shapes = named_shapes(weights);
   ASSERT_TRUE(looks_like_clip_text(shapes));
   EXPECT_EQ(detect_clip_text(shapes, base).num_layers, params.num_layers);
   EXPECT_EQ(detect_clip_text(shapes, base).intermediate_size, params.intermediate_size);

@@ -40,8 +40,7 @@ TEST_P(ReferenceT5, MaskedAndUnmaskedOutputsAndEveryBlock) {
   const T5Params params = t5_params_from_json(read_json_file(base + ".config.json"), base);
   const formats::Checkpoint checkpoint(base + ".safetensors");
   const quant::WeightSet weights(checkpoint);
-  std::vector<NamedTensorShape> shapes;
-  for (const auto& w : weights.weights()) shapes.push_back({w.name, w.shape});
+  const std::vector<NamedShape> shapes = named_shapes(weights);
   ASSERT_TRUE(looks_like_t5(shapes));
   T5Params detected = detect_t5(shapes, base);
   detected.max_distance = params.max_distance;  // not in the shapes: every release uses 128

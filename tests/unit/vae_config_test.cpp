@@ -16,10 +16,7 @@ namespace {
 
 std::vector<NamedShape> shapes_of(const std::string& path) {
   const formats::Checkpoint ck(path);
-  const quant::WeightSet weights(ck);
-  std::vector<NamedShape> out;
-  for (const auto& w : weights.weights()) out.push_back({w.name, w.shape});
-  return out;
+  return named_shapes(quant::WeightSet(ck));
 }
 
 class TinyVae : public testing::TestWithParam<std::string> {};
@@ -32,7 +29,7 @@ TEST_P(TinyVae, DetectionGivesTheSidecarConfig) {
   EXPECT_EQ(detected.kind, sidecar.kind);
   EXPECT_EQ(detected.flux, sidecar.flux);
   EXPECT_EQ(detected.wan, sidecar.wan);
-  EXPECT_TRUE(models::vae::is_vae(base + ".safetensors", std::nullopt));
+  EXPECT_TRUE(looks_like_vae(shapes_of(base + ".safetensors")));
 }
 
 TEST_P(TinyVae, LayoutIsExactlyTheFilesTensors) {

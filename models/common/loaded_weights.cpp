@@ -1,0 +1,35 @@
+#include "models/common/loaded_weights.h"
+
+#include "runtime/core/error.h"
+
+namespace ditrun::models {
+
+const Weight& LoadedWeights::at(const std::string& name) const {
+  const Weight* w = weights_.find(name);
+  if (!w) fail("{}: {} tensor '{}' is missing", source_, what_, name);
+  return *w;
+}
+
+const runtime::DeviceWeight& LoadedWeights::get(const std::string& name, int64_t expected_numel) {
+  if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
+  const Weight& w = at(name);
+  if (expected_numel && w.numel() != expected_numel)
+    fail("{}: {} tensor '{}' {} has {} values, the config needs {}", source_, what_, name, shape_string(w.shape),
+         w.numel(), expected_numel);
+  return loaded_.emplace(name, backend_.load_weight(w, backend_.compute_stream())).first->second;
+}
+
+std::vector<float> LoadedWeights::embedding_rows(const std::string& name, std::span<const float> ids) const {
+  const Weight& table = at(name);
+  const int64_t c = table.cols();
+  std::vector<float> rows(ids.size() * size_t(c));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const int64_t id = int64_t(ids[i]);
+    if (ids[i] != float(id) || id < 0 || id >= table.rows())
+      fail("{}: token id {} is outside the vocabulary of {}", source_, ids[i], table.rows());
+    table.dequantize_rows(id, id + 1, std::span<float>(rows).subspan(i * size_t(c), size_t(c)));
+  }
+  return rows;
+}
+
+}  // namespace ditrun::models
