@@ -120,14 +120,7 @@ class ClipTokenizer final : public Tokenizer {
   }
 
   std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated) const override {
-    std::vector<int64_t> out = ids;
-    if (truncated) *truncated = int64_t(out.size()) > length;
-    if (int64_t(out.size()) > length) {
-      out.resize(size_t(length));
-      out.back() = end_;
-    }
-    out.resize(size_t(length), end_);
-    return out;
+    return fit_ids(ids, length, end_, end_, truncated);  // CLIP pads with end-of-text
   }
 
  private:

@@ -8,6 +8,17 @@
 
 namespace ditrun::models::text {
 
+std::vector<int64_t> fit_ids(const std::vector<int64_t>& ids, int64_t length, int64_t end, int64_t pad, bool* truncated) {
+  std::vector<int64_t> out = ids;
+  if (truncated) *truncated = int64_t(out.size()) > length;
+  if (int64_t(out.size()) > length) {
+    out.resize(size_t(length));
+    out.back() = end;
+  }
+  out.resize(size_t(length), pad);
+  return out;
+}
+
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;

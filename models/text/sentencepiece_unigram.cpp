@@ -95,14 +95,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated) const override {
-    std::vector<int64_t> out = ids;
-    if (truncated) *truncated = int64_t(out.size()) > length;
-    if (int64_t(out.size()) > length) {
-      out.resize(size_t(length));
-      out.back() = eos_;
-    }
-    out.resize(size_t(length), pad_ >= 0 ? pad_ : 0);
-    return out;
+    return fit_ids(ids, length, eos_, pad_ >= 0 ? pad_ : 0, truncated);
   }
 
  private:

@@ -26,6 +26,10 @@ class Tokenizer {
   virtual std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated = nullptr) const = 0;
 };
 
+// `ids` cut to `length` keeping `end` last, then padded with `pad`: what both tokenizers'
+// fit() do with their own end and pad ids.
+std::vector<int64_t> fit_ids(const std::vector<int64_t>& ids, int64_t length, int64_t end, int64_t pad, bool* truncated);
+
 // PATH: a folder holding vocab.json + merges.txt (CLIP, used first) or tokenizer.json; a
 // tokenizer.json; a SentencePiece `*.model`; or a .safetensors/.gguf checkpoint with an
 // embedded `spiece_model` tensor. Fails with one line naming the file and what is wrong.

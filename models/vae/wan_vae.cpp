@@ -72,7 +72,7 @@ class WanVae final : public Vae {
     // The official encode drops the frames beyond 1 + ts·⌊(F−1)/ts⌋.
     const int64_t frames = 1 + ts * ((pixels.shape[2] - 1) / ts);
     HostTensor input = keep_frames(pixels, frames);
-    if (v22_) input = patchify(input);
+    if (v22_) input = repack(input, true);
     Act x = g_.conv(g_.upload(input, true), "encoder.conv1", ConvSpec::causal(3, 3));
     const int64_t stages = int64_t(p_.dim_mult.size());
     int64_t flat = 0;
@@ -145,7 +145,7 @@ class WanVae final : public Vae {
 
   HostTensor pixels_of(const Act& x) {
     HostTensor out = g_.download(x, true);
-    return v22_ ? unpatchify(out) : out;
+    return v22_ ? repack(out, false) : out;
   }
 
   // acc ← acc's frames then part's ([B, C, F, H, W]; acc empty: part).
@@ -274,32 +274,22 @@ class WanVae final : public Vae {
   }
 
   // [B, 3, F, H, W] ↔ [B, 12, F, H/2, W/2], channel c·4 + r·2 + q for row offset q and
-  // column offset r (the column offset the more significant).
-  static HostTensor patchify(const HostTensor& v) {
-    const int64_t b = v.shape[0], c = v.shape[1], f = v.shape[2], h = v.shape[3], w = v.shape[4];
-    HostTensor out(Shape{b, c * 4, f, h / 2, w / 2});
+  // column offset r (the column offset the more significant): one index map, either way.
+  static HostTensor repack(const HostTensor& v, bool to_patches) {
+    const int64_t b = v.shape[0], f = v.shape[2];
+    const int64_t c = to_patches ? v.shape[1] : v.shape[1] / 4;
+    const int64_t h = to_patches ? v.shape[3] : v.shape[3] * 2, w = to_patches ? v.shape[4] : v.shape[4] * 2;
+    HostTensor out(to_patches ? Shape{b, c * 4, f, h / 2, w / 2} : Shape{b, c, f, h, w});
     for (int64_t bi = 0; bi < b; ++bi)
       for (int64_t ci = 0; ci < c; ++ci)
         for (int64_t t = 0; t < f; ++t)
           for (int64_t y = 0; y < h; ++y)
             for (int64_t x = 0; x < w; ++x) {
-              const int64_t oc = ci * 4 + (x % 2) * 2 + y % 2;
-              out.data[size_t((((bi * c * 4 + oc) * f + t) * (h / 2) + y / 2) * (w / 2) + x / 2)] =
-                  v.data[size_t((((bi * c + ci) * f + t) * h + y) * w + x)];
-            }
-    return out;
-  }
-  static HostTensor unpatchify(const HostTensor& v) {
-    const int64_t b = v.shape[0], c = v.shape[1] / 4, f = v.shape[2], h = v.shape[3] * 2, w = v.shape[4] * 2;
-    HostTensor out(Shape{b, c, f, h, w});
-    for (int64_t bi = 0; bi < b; ++bi)
-      for (int64_t ci = 0; ci < c; ++ci)
-        for (int64_t t = 0; t < f; ++t)
-          for (int64_t y = 0; y < h; ++y)
-            for (int64_t x = 0; x < w; ++x) {
-              const int64_t ic = ci * 4 + (x % 2) * 2 + y % 2;
-              out.data[size_t((((bi * c + ci) * f + t) * h + y) * w + x)] =
-                  v.data[size_t((((bi * c * 4 + ic) * f + t) * (h / 2) + y / 2) * (w / 2) + x / 2)];
+              const int64_t pc = ci * 4 + (x % 2) * 2 + y % 2;
+              const size_t pixel = size_t((((bi * c + ci) * f + t) * h + y) * w + x);
+              const size_t patch = size_t((((bi * c * 4 + pc) * f + t) * (h / 2) + y / 2) * (w / 2) + x / 2);
+              if (to_patches) out.data[patch] = v.data[pixel];
+              else out.data[pixel] = v.data[patch];
             }
     return out;
   }
