@@ -121,8 +121,8 @@ void run_plan(PlanOptions& o) {
   o.request.devices.gpus_form_teams = o.cpu_ranks == 1;
   // --vae: the decode's memory on rank 0's GPU (a plan for GPUs; the CPU runs it unbudgeted).
   if (o.pictures.vae && o.cpu_ranks == 1 && !device_inventory(o.request.devices.inventory).gpus().empty())
-    o.request.devices.vae_bytes = vae_device_bytes(o.pictures, job_of(o.request, nullptr),
-                                                   o.request.devices.gpu_activation_bytes);
+    o.request.devices.vae_bytes =
+        RunVae(o.pictures, BackendOptions{}).device_bytes(job_of(o.request, nullptr), o.request.devices.gpu_activation_bytes);
   // The latency objective weighs teams against whole steps when the layout is left to it.
   const bool cpu = o.cpu_ranks > 1;
   const int count = cpu ? o.cpu_ranks : int(device_inventory(o.request.devices.inventory).gpus().size());

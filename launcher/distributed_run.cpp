@@ -52,7 +52,7 @@ struct PlanOrError {
   bool fatal = false;
 };
 PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
-                      const runtime::Model& network, const std::vector<JobLine>& lines) {
+                      const runtime::Model& network, const std::vector<JobLine>& lines, RunVae* vae) {
   const int team = o.devices.team_size();
   if (o.plan_path) {
     try {
@@ -84,8 +84,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
     const models::JobGeometry geometry =
         models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(lines));
     // Rank 0's GPU decodes the pictures too.
-    if (o.pictures.vae && choice.gpu_ranks > 0)
-      choice.vae_bytes = vae_device_bytes(o.pictures, geometry, choice.gpu_activation_bytes);
+    if (vae && choice.gpu_ranks > 0) choice.vae_bytes = vae->device_bytes(geometry, choice.gpu_activation_bytes);
     if (geometry.tokens.image < o.devices.sequence_parallel)
       return {std::nullopt,
               fmt::format("--sp {} splits a job's image tokens over {} ranks, but the largest job ({}x{}) has {}",
@@ -145,18 +144,18 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   spdlog::info("model {}: {} ({} blocks, config {})", o.model, source.config.variant, network->blocks().size(),
                source.config_source);
 
-  PlanOrError planned;
-  if (rank == 0) planned = make_plan(o, channel.size(), source, *network, lines);
   // Rank 0 decodes: a VAE that cannot decode this model's latents fails every job, as a plan
-  // that cannot be made does.
+  // that cannot be made does; on a GPU the plan keeps the VAE's memory out of rank 0's budget.
+  PlanOrError planned;
   std::unique_ptr<RunVae> decoder;
-  if (rank == 0 && o.pictures.vae && planned.plan) {
+  if (rank == 0 && o.pictures.vae) {
     try {
       decoder = std::make_unique<RunVae>(o.pictures, o.backend, source.config);
     } catch (const Error& e) {
       planned = {std::nullopt, e.what(), false};
     }
   }
+  if (rank == 0 && (decoder || !o.pictures.vae)) planned = make_plan(o, channel.size(), source, *network, lines, decoder.get());
   if (rank == 0 && !planned.plan && !planned.fatal && !o.source && channel.size() == 1) {
     const size_t failed = fail_all(o, lines, planned.error);
     return {failed, failed, 0};

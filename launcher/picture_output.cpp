@@ -84,11 +84,17 @@ models::vae::TileGrid RunVae::grid_for(int64_t h, int64_t w) {
   }
   const uint64_t budget = budget_bytes();
   if (budget == 0) return {};
-  if (!footprint_) {
-    open_backend();
-    footprint_ = models::vae::measure_decode_footprint(source_, path_, backend_->precision() == runtime::Precision::F32 ? 4 : 2);
-  }
-  return models::vae::tiles_for_budget(*footprint_, h, w, budget);
+  open_backend();
+  return models::vae::tiles_for_budget(footprint(backend_->precision() == runtime::Precision::F32 ? 4 : 2), h, w, budget);
+}
+
+models::vae::DecodeFootprint RunVae::footprint(double element_bytes) {
+  if (!footprint_f32_) footprint_f32_ = models::vae::measure_decode_footprint(source_, path_, 4);
+  models::vae::DecodeFootprint f = *footprint_f32_;
+  f.bytes_per_position *= element_bytes / 4.0;
+  f.fixed_bytes *= element_bytes / 4.0;
+  f.element_bytes = element_bytes;
+  return f;
 }
 
 HostTensor RunVae::decode(const HostTensor& latent) {
@@ -99,7 +105,10 @@ HostTensor RunVae::decode(const HostTensor& latent) {
   const models::vae::TileGrid grid = grid_for(h, w);
   if (!grid.whole())
     spdlog::info("VAE decode of a {}x{} latent in {}{}", w, h, grid.str(),
-                 footprint_ ? fmt::format(" (about {} MiB each)", footprint_->peak_bytes(grid.tile_h, grid.tile_w) >> 20) : "");
+                 footprint_f32_ ? fmt::format(" (about {} MiB each)",
+                                              footprint(backend_->precision() == runtime::Precision::F32 ? 4 : 2)
+                                                      .peak_bytes(grid.tile_h, grid.tile_w) >> 20)
+                                : "");
   return models::vae::decode_tiled(*vae_, HostTensor(batched, latent.data), grid);
 }
 
@@ -122,17 +131,15 @@ HostTensor RunVae::encode_image(const std::string& png_path, std::optional<int64
   return latent;
 }
 
-uint64_t vae_device_bytes(const PictureOptions& options, const models::JobGeometry& job, double element_bytes) {
+uint64_t RunVae::device_bytes(const models::JobGeometry& job, double element_bytes) {
   constexpr int64_t kPlannedTile = 64;
   constexpr uint64_t kScratch = 128ull << 20;
-  const std::string path = options.vae.value_or("");
-  const models::vae::VaeSource source = models::vae::open_vae(path, options.vae_config);
-  const models::vae::DecodeFootprint f = models::vae::measure_decode_footprint(source, path, element_bytes);
-  const int64_t stride = source.config.spatial_stride();
+  const models::vae::DecodeFootprint f = footprint(element_bytes);
+  const int64_t stride = source_.config.spatial_stride();
   const int64_t h = std::min((job.height + stride - 1) / stride, kPlannedTile);
   const int64_t w = std::min((job.width + stride - 1) / stride, kPlannedTile);
   const uint64_t bytes = f.peak_bytes(h, w) + kScratch;
-  spdlog::info("VAE {}: {} on rank 0's device ({} of weights, a {}x{}-position decode, kernel scratch)", path,
+  spdlog::info("VAE {}: {} on rank 0's device ({} of weights, a {}x{}-position decode, kernel scratch)", path_,
                format_bytes(bytes), format_bytes(f.weight_bytes), w, h);
   return bytes;
 }

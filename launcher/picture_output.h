@@ -56,25 +56,26 @@ class RunVae {
   HostTensor encode_image(const std::string& png_path, std::optional<int64_t> width, std::optional<int64_t> height);
   // How a latent of h×w positions is cut (the footprint is measured on first use).
   models::vae::TileGrid grid_for(int64_t h, int64_t w);
+  // What decoding the pictures of `job` takes on a GPU beside the DiT, for the plan to keep
+  // out of rank 0's budget: the decoder's weights, a decode's activations (the whole latent,
+  // or a 64-position tile when it is larger: the budget then tiles) at `element_bytes`, and
+  // 128 MiB of kernel scratch. The footprint is measured once (vae_tiling.h), for this and
+  // for the tiles.
+  uint64_t device_bytes(const models::JobGeometry& job, double element_bytes);
 
  private:
   void open_backend();
   uint64_t budget_bytes();
+  models::vae::DecodeFootprint footprint(double element_bytes);
 
   std::string path_, name_;
   PictureOptions options_;
   models::vae::VaeSource source_;
   BackendOptions backend_options_;
-  std::optional<models::vae::DecodeFootprint> footprint_;
+  std::optional<models::vae::DecodeFootprint> footprint_f32_;
   std::unique_ptr<runtime::Backend> backend_;
   std::unique_ptr<models::vae::Vae> vae_;
 };
-
-// What decoding the pictures of `job` takes on a GPU beside the DiT, for the plan to keep out
-// of rank 0's budget: the decoder's weights, a decode's activations (the whole latent, or a
-// 64-position tile when it is larger: the budget then tiles) at `element_bytes`, and 128 MiB
-// of kernel scratch. Measured by probe decodes on the CPU (vae_tiling.h).
-uint64_t vae_device_bytes(const PictureOptions& options, const models::JobGeometry& job, double element_bytes);
 
 // The frame rate a model's videos play at: 24 for Wan 2.2 TI2V-5B, else 16 (Wan 2.1, Wan 2.2 A14B).
 double default_fps(const arch::ModelConfig& model);

@@ -56,7 +56,7 @@ struct DeviceChoice {
   int sequence_parallel = 1, cfg_parallel = 1;
   bool gpus_form_teams = false;
   // Rank 0's GPU also decodes every job's pictures (--vae): the VAE's weights and a decode's
-  // activations (picture_output.h, vae_device_bytes) are kept out of its budget.
+  // activations (picture_output.h, RunVae::device_bytes) are kept out of its budget.
   uint64_t vae_bytes = 0;
   int team() const { return sequence_parallel * cfg_parallel; }
 };
