@@ -8,6 +8,7 @@
 #include "models/arch/detect.h"
 #include "models/pipeline/tensor_files.h"
 #include "models/synth/synthetic_model.h"
+#include "models/text/text_encoder_synth.h"
 #include "models/vae/vae_synth.h"
 #include "runtime/core/error.h"
 #include "runtime/sampling/noise.h"
@@ -60,6 +61,16 @@ void BuiltinModel::write_files(const arch::ModelConfig& flux_config, const std::
 
   vae_ = dir_ + "/vae.safetensors";
   models::vae::write_synthetic_vae(models::vae::tiny_vae_preset("flux-ae-tiny"), 0, vae_);
+
+  // Encoders whose widths are the model's (the tiny Flux's context and pooled vector).
+  namespace text = models::text;
+  text::TextEncoderConfig t5 = text::text_encoder_preset("t5-builtin"), clip = text::text_encoder_preset("clip-builtin");
+  if (t5.width() == p.context_in_dim && clip.width() == p.vec_in_dim) {
+    t5_ = dir_ + "/t5.safetensors";
+    clip_ = dir_ + "/clip.safetensors";
+    text::write_synthetic_text_encoder(t5, quant::ConversionTarget::parse("bf16"), 0, t5_);
+    text::write_synthetic_text_encoder(clip, quant::ConversionTarget::parse("bf16"), 0, clip_);
+  }
 }
 
 BuiltinModel::~BuiltinModel() {

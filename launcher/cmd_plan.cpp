@@ -12,6 +12,7 @@
 #include "launcher/device_inventory.h"
 #include "launcher/picture_output.h"
 #include "launcher/planning.h"
+#include "launcher/text_encoders.h"
 #include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/error.h"
@@ -31,6 +32,7 @@ struct PlanOptions {
   PlanRequest request;
   DeviceOptions devices;
   PictureOptions pictures;  // --vae: rank 0's GPU also decodes
+  TextEncoderOptions encoders;  // --t5, --clip, ...: where the planner puts them
   int cpu_ranks = 1;
   std::string out;
   bool json = false;
@@ -52,7 +54,7 @@ std::string block_range(const partition::RankPlan& r) {
   return fmt::format("{} ({}{})", range, r.blocks.size(), streamed ? fmt::format(", {} streamed", streamed) : "");
 }
 
-void print_table(const JobPlan& p, const PlanOptions& o) {
+void print_table(const JobPlan& p, const PlanOptions& o, const std::vector<partition::EncoderPlacement>& encoders) {
   const partition::ModelCost& cost = p.planned.cost;
   const partition::Plan& plan = p.planned.plan;
   fmt::print("model    {}: {} of weights in {} units\n", p.model, format_bytes(cost.weight_bytes()), cost.blocks.size());
@@ -88,6 +90,10 @@ void print_table(const JobPlan& p, const PlanOptions& o) {
   }
 
   fmt::print("\nhost     pinned {} of {}\n", format_bytes(plan.host_pinned_bytes), format_bytes(plan.host_budget_bytes));
+  for (const partition::EncoderPlacement& e : encoders)
+    fmt::print("encoder  {}: {} on {}{}, {} per job; {}\n", e.encoder, partition::to_string(e.where), e.device,
+               e.device_bytes ? fmt::format(" ({})", format_bytes(e.device_bytes)) : "", format_seconds(e.seconds_per_job),
+               e.why);
   std::string step = fmt::format("step     {}", format_seconds(plan.predicted.step_seconds));
   if (plan.group_count() > 1)
     step += fmt::format(", {} amortized over {} groups", format_seconds(plan.predicted.throughput_step_seconds),
@@ -163,10 +169,14 @@ void run_plan(PlanOptions& o) {
     write_json_file(o.out, json);
     spdlog::info("plan written to {}", o.out);
   }
+  // The text encoders take what the DiT's plan leaves on rank 0's GPU (encoder_placement.h).
+  std::vector<partition::EncoderPlacement> encoders;
+  if (o.encoders.given())
+    encoders = RunEncoders(o.encoders, p.config, "", false).placements_for(p.planned.plan, p.planned.inventory);
   if (o.json) {
     fmt::print("{}", json);
   } else {
-    print_table(p, o);
+    print_table(p, o, encoders);
   }
 }
 
@@ -181,6 +191,7 @@ void add_plan_command(CLI::App& app) {
   add_sharing_options(*cmd, o.devices);
   cmd->add_option("--vae", o.pictures.vae, "The VAE that decodes on rank 0's GPU: its memory is kept out of that GPU's budget");
   cmd->add_option("--vae-config", o.pictures.vae_config, "A sidecar config JSON for the VAE");
+  add_text_encoder_options(*cmd, o.encoders);
   cmd->add_option("--cpu-ranks", o.cpu_ranks,
                   "Plan for this many CPU-backend ranks (mpirun -np N on CPUs), each a device cpu:N")
       ->check(CLI::PositiveNumber);

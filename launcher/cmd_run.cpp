@@ -14,6 +14,7 @@
 #include "launcher/builtin_model.h"
 #include "launcher/commands.h"
 #include "launcher/job_file.h"
+#include "launcher/models_dir.h"
 #include "launcher/ledger.h"
 #include "launcher/abort_report.h"
 #include "launcher/distributed_run.h"
@@ -40,9 +41,11 @@ struct RunOptions {
   bool resume = false;
   BackendOptions backend;
   PictureOptions pictures;
+  TextEncoderOptions encoders;
   DeviceOptions devices;
   // The single-job form.
   std::string id = "image", cond, sampler = "euler", shift;
+  std::optional<std::string> prompt, negative_prompt;
   std::optional<int64_t> width, height, frames, steps;
   std::optional<uint64_t> seed;
   std::optional<std::string> noise;
@@ -53,7 +56,9 @@ struct RunOptions {
 Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
   Job job;
   job.id = o.id;
-  job.cond = !o.cond.empty() ? o.cond : builtin ? builtin->cond_path() : "";
+  job.prompt = o.prompt;
+  job.negative_prompt = o.negative_prompt;
+  job.cond = !o.cond.empty() || o.prompt ? o.cond : builtin ? builtin->cond_path() : "";
   job.width = o.width;
   job.height = o.height;
   job.frames = o.frames;
@@ -84,6 +89,7 @@ DistributedRun make_run(const RunOptions& o, const std::string& model) {
   run.resume = o.resume;
   run.backend = o.backend;
   run.pictures = o.pictures;
+  run.encoders = o.encoders;
   run.devices = o.devices;
   run.plan_path = o.plan;
   return run;
@@ -122,10 +128,14 @@ void run_under_mpirun(const RunOptions& o, const std::string& model,
 void run_jobs(RunOptions o) {
   std::unique_ptr<BuiltinModel> builtin;
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
-  const std::string model = builtin ? builtin->model_path() : o.model;
+  const std::string model = builtin ? builtin->model_path() : resolve_model_path(o.model, o.encoders.models_dir);
   if (builtin && !o.pictures.vae) {
     o.pictures.vae = builtin->vae_path();
     o.pictures.vae_name = "built-in flux-ae-tiny";
+  }
+  if (builtin && !o.encoders.given() && !builtin->t5_path().empty()) {
+    o.encoders.t5 = builtin->t5_path();
+    o.encoders.clip = builtin->clip_path();
   }
 
   // The jobs; under mpirun only rank 0 reads them (other nodes need not see the file).
@@ -135,7 +145,8 @@ void run_jobs(RunOptions o) {
       lines = parse_job_file(o.jobs);
       if (lines.empty()) fail("{}: no jobs", o.jobs);
     } else {
-      if (o.cond.empty() && !builtin) fail("--cond is needed (or --jobs FILE): the conditioning safetensors of the job");
+      if (o.cond.empty() && !o.prompt && !builtin)
+        fail("--prompt or --cond is needed (or --jobs FILE): the job's prompt, or its conditioning safetensors");
       lines.push_back({0, o.id, job_from_flags(o, builtin.get()), ""});
     }
     return lines;
@@ -173,8 +184,11 @@ void add_run_command(CLI::App& app) {
   add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
   add_picture_options(*cmd, o.pictures, true);
+  add_text_encoder_options(*cmd, o.encoders);
   auto* single = "Single job (without --jobs)";
   cmd->add_option("--id", o.id, "Job id, names the outputs")->group(single)->capture_default_str();
+  cmd->add_option("--prompt", o.prompt, "The prompt (encoded by --t5/--clip, --text-encoder or --models)")->group(single);
+  cmd->add_option("--negative-prompt", o.negative_prompt, "Wan's negative prompt (default: the release's)")->group(single);
   cmd->add_option("--cond", o.cond, "Conditioning safetensors (Flux: txt, y; Wan: context, context_neg)")->group(single);
   cmd->add_option("--width", o.width, "Width in pixels")->group(single);
   cmd->add_option("--height", o.height, "Height in pixels")->group(single);
@@ -187,9 +201,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--guidance", o.guidance, "Embedded guidance (Flux dev)")->group(single);
   cmd->add_option("--cfg", o.cfg, "Classifier-free guidance scale, 1 = off (Wan)")->group(single);
   cmd->callback([] {
-    if (!o.jobs.empty() && (!o.cond.empty() || o.width || o.height || o.frames || o.seed || o.noise || o.steps ||
+    if (!o.jobs.empty() && (!o.cond.empty() || o.prompt || o.negative_prompt || o.width || o.height || o.frames || o.seed || o.noise || o.steps ||
                             !o.shift.empty() || o.guidance || o.cfg))
-      fail("--jobs and single-job flags (--cond, --width, ...) do not mix: put those values in the job lines");
+      fail("--jobs and single-job flags (--prompt, --cond, --width, ...) do not mix: put those values in the job lines");
     run_jobs(o);
   });
 }

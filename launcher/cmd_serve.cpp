@@ -25,6 +25,7 @@
 #include "launcher/builtin_model.h"
 #include "launcher/commands.h"
 #include "launcher/distributed_run.h"
+#include "launcher/models_dir.h"
 #include "launcher/job_board.h"
 #include "launcher/planning.h"
 #include "launcher/serve_api.h"
@@ -54,6 +55,7 @@ struct ServeOptions {
   int http_threads = 2;
   BackendOptions backend;
   PictureOptions pictures;
+  TextEncoderOptions encoders;
   DeviceOptions devices;
 };
 
@@ -213,6 +215,7 @@ DistributedRun make_run(const ServeOptions& o, const std::string& model) {
   run.backend = o.backend;
   run.pictures = o.pictures;
   run.pictures.preview = true;  // clients poll /preview.png whether or not a VAE decodes
+  run.encoders = o.encoders;
   run.devices = o.devices;
   run.plan_path = o.plan;
   run.plan_for = o.plan_size ? parse_plan_size(*o.plan_size) : models::JobSettings{};
@@ -231,10 +234,14 @@ void serve(ServeOptions o) {
   if (o.plan_size) parse_plan_size(*o.plan_size);
   std::unique_ptr<BuiltinModel> builtin;
   if (o.model.empty()) builtin = std::make_unique<BuiltinModel>();
-  const std::string model = builtin ? builtin->model_path() : o.model;
+  const std::string model = builtin ? builtin->model_path() : resolve_model_path(o.model, o.encoders.models_dir);
   if (builtin && !o.pictures.vae) {
     o.pictures.vae = builtin->vae_path();
     o.pictures.vae_name = "built-in flux-ae-tiny";
+  }
+  if (builtin && !o.encoders.given() && !builtin->t5_path().empty()) {
+    o.encoders.t5 = builtin->t5_path();
+    o.encoders.clip = builtin->clip_path();
   }
   const std::optional<std::string> default_cond =
       builtin ? std::optional<std::string>(builtin->cond_path()) : std::nullopt;
@@ -333,6 +340,7 @@ void add_serve_command(CLI::App& app) {
   add_sharing_options(*cmd, o.devices);
   add_backend_options(*cmd, o.backend);
   add_picture_options(*cmd, o.pictures, false);
+  add_text_encoder_options(*cmd, o.encoders);
   cmd->callback([] { serve(o); });
 }
 

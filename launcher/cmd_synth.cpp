@@ -6,6 +6,7 @@
 #include "runtime/core/progress.h"
 #include "runtime/core/units.h"
 #include "models/arch/detect.h"
+#include "models/text/text_encoder_synth.h"
 #include "models/vae/vae_synth.h"
 #include "models/pipeline/model_source.h"
 #include "models/synth/synthetic_model.h"
@@ -49,19 +50,45 @@ void synth_vae(const std::string& arch, const std::string& preset, const std::st
   spdlog::info("synth: {} VAE seed {} -> {}", arch, seed, out);
 }
 
+// A text encoder: --arch t5|umt5|clip with --preset tiny (the built-in models' encoders),
+// full (T5-XXL, umT5-XXL, CLIP-L), a preset name or a CONFIG.json (the reference schema).
+void synth_text_encoder(const std::string& arch, const std::string& preset, const std::string& weights, uint64_t seed,
+                        const std::string& out) {
+  namespace text = models::text;
+  text::TextEncoderConfig config;
+  if (preset.ends_with(".json")) config = text::TextEncoderConfig::from_json(models::read_json_file(preset), preset);
+  else if (preset == "tiny") config = text::text_encoder_preset(arch == "clip" ? "clip-builtin" : arch + "-builtin");
+  else if (preset == "full") config = text::text_encoder_preset(arch == "clip" ? "clip-l" : arch + "-xxl");
+  else config = text::text_encoder_preset(preset);
+  const std::string want = arch == "clip" ? "clip-text" : arch;
+  if (config.architecture != want) fail("--preset {} is a {} encoder, but --arch is {}", preset, config.architecture, arch);
+  const quant::ConversionTarget target = quant::ConversionTarget::parse(weights);
+  quant::check_container_fits(out, target);
+  if (config.is_clip() && quant::path_is_gguf(out)) fail("--out {}: CLIP text encoders are written as .safetensors", out);
+  Progress progress("synth", "tensors");
+  const auto stats = text::write_synthetic_text_encoder(config, target, seed, out, [&](size_t done, size_t total, const std::string& name) {
+    progress.update(done, total, name);
+  });
+  progress.finish(fmt::format("wrote {} ({} encoder, {} tensors, {}) and its tokenizer {}", out, config.architecture,
+                              stats.tensors_written, format_bytes(uint64_t(stats.bytes)), text::tokenizer_folder_beside(out)));
+}
+
 }  // namespace
 
 void add_synth_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("synth", "Write a model with deterministic random weights (for tests and benchmarks)");
   static std::string family, preset = "tiny", weights = "bf16", out;
   static uint64_t seed = 0;
-  cmd->add_option("--arch", family, "Architecture family: flux, wan, qwen_image, sd3, or a VAE: flux-ae, wan21-vae, wan22-vae");
+  cmd->add_option("--arch", family,
+                  "Architecture family: flux, wan, qwen_image, sd3; a VAE: flux-ae, wan21-vae, wan22-vae; a text encoder: "
+                  "t5, umt5, clip");
   cmd->add_option("--preset", preset, "tiny, full, a preset name, or a CONFIG.json")->capture_default_str();
   cmd->add_option("--weights", weights, "Weight encoding: " + quant::conversion_targets_help())->capture_default_str();
   cmd->add_option("--seed", seed, "Random seed")->capture_default_str();
   cmd->add_option("--out", out, "Output .safetensors or .gguf")->required();
   cmd->callback([] {
     if (models::vae::vae_kind_from_name(family)) return synth_vae(family, preset, weights, seed, out);
+    if (family == "t5" || family == "umt5" || family == "clip") return synth_text_encoder(family, preset, weights, seed, out);
     synth::SynthRequest request;
     request.config = resolve_preset(family, preset);
     request.target = quant::ConversionTarget::parse(weights);

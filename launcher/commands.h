@@ -17,5 +17,6 @@ void add_bench_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 void add_decode_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
+void add_encode_command(CLI::App& app);
 
 }  // namespace ditrun::launcher

@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <set>
 
+#include "launcher/device_inventory.h"
 #include "launcher/job_feed.h"
+#include "launcher/models_dir.h"
 #include "launcher/ledger.h"
 #include "models/pipeline/model_cost.h"
 #include "models/pipeline/model_source.h"
@@ -148,14 +150,31 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   // that cannot be made does; on a GPU the plan keeps the VAE's memory out of rank 0's budget.
   PlanOrError planned;
   std::unique_ptr<RunVae> decoder;
-  if (rank == 0 && o.pictures.vae) {
+  PictureOptions pictures = o.pictures;
+  if (rank == 0 && !pictures.vae && o.encoders.models_dir)
+    pictures.vae = find_vae_in_models_dir(*o.encoders.models_dir, source.config);
+  if (rank == 0 && pictures.vae) {
     try {
-      decoder = std::make_unique<RunVae>(o.pictures, o.backend, source.config);
+      decoder = std::make_unique<RunVae>(pictures, o.backend, source.config);
     } catch (const Error& e) {
       planned = {std::nullopt, e.what(), false};
     }
   }
-  if (rank == 0 && (decoder || !o.pictures.vae)) planned = make_plan(o, channel.size(), source, *network, lines, decoder.get());
+  if (rank == 0 && planned.error.empty()) planned = make_plan(o, channel.size(), source, *network, lines, decoder.get());
+  // Rank 0 encodes prompts. Encoders that cannot serve this model (or be placed) fail the jobs
+  // with prompts, each naming the problem; jobs with cond files still run.
+  std::unique_ptr<RunEncoders> encoders;
+  std::string encoders_error;
+  if (rank == 0 && o.encoders.given() && planned.plan) {
+    try {
+      encoders = std::make_unique<RunEncoders>(o.encoders, source.config, (std::filesystem::path(o.out) / "prompt-cache").string());
+      encoders->place(*planned.plan, device_inventory(o.devices.inventory), o.backend);
+    } catch (const Error& e) {
+      encoders.reset();
+      encoders_error = e.what();
+      spdlog::error("text encoders: {}", encoders_error);
+    }
+  }
   if (rank == 0 && !planned.plan && !planned.fatal && !o.source && channel.size() == 1) {
     const size_t failed = fail_all(o, lines, planned.error);
     return {failed, failed, 0};
@@ -191,7 +210,7 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   }
   JobListSource listed(to_render);
   JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, source.config, *denoiser, config, decoder.get(),
-               o.pictures.preview);
+               o.pictures.preview, encoders.get(), encoders_error);
   runtime::ExecutorSetup setup;
   setup.network = network.get();
   setup.find_weight = [&](const std::string& n) { return source.weights->find(n); };
@@ -219,6 +238,8 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
     setup.on_in_flight = o.on_in_flight;
   }
   const runtime::ExecutorOutcome done = runtime::execute(channel, setup);
+  if (encoders && (encoders->cache().encodings() || encoders->cache().hits()))
+    spdlog::info("prompts: {} encoded, {} from the prompt cache", encoders->cache().encodings(), encoders->cache().hits());
   return {done.run + finished + finish_failed, done.failed + finish_failed, 0};
 }
 

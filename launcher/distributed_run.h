@@ -15,6 +15,7 @@
 #include "launcher/job_source.h"
 #include "launcher/picture_output.h"
 #include "launcher/planning.h"
+#include "launcher/text_encoders.h"
 #include "transport/channel.h"
 #include "transport/device_link.h"
 
@@ -35,6 +36,7 @@ struct DistributedRun {
   bool resume = false;
   BackendOptions backend;
   PictureOptions pictures;  // rank 0: the VAE that decodes final latents, and previews
+  TextEncoderOptions encoders;  // rank 0: the text encoders of jobs' prompts (none given: such jobs fail)
   DeviceOptions devices;
   std::optional<std::string> plan_path;
   std::function<void(const std::string&)> on_in_flight;  // rank 0: the jobs in flight, when they change

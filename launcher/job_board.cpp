@@ -90,7 +90,7 @@ size_t JobBoard::resume() {
     if (r.status.state != JobState::queued || r.job) continue;  // over since, or already taken
     try {
       nlohmann::json line = r.status.job;
-      if (default_cond_ && !line.contains("cond")) line["cond"] = *default_cond_;
+      if (default_cond_ && !line.contains("cond") && !line.contains("prompt")) line["cond"] = *default_cond_;
       r.job = parse_job_object(line, "");
     } catch (const Error& e) {
       // A line this server wrote cannot be bad unless edited; say so and leave it be.

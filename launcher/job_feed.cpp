@@ -27,7 +27,7 @@ LedgerEntry ledger_entry(const runtime::JobOutcome& o) {
 
 JobFeed::JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
                  const models::Denoiser& denoiser, std::optional<std::string> run_config, RunVae* decoder,
-                 bool preview)
+                 bool preview, RunEncoders* encoders, std::string encoders_error)
     : lines_(lines),
       jobs_file_(std::move(jobs_file)),
       out_dir_(std::move(out_dir)),
@@ -35,7 +35,9 @@ JobFeed::JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_di
       denoiser_(denoiser),
       run_config_(std::move(run_config)),
       decoder_(decoder),
-      preview_(preview) {}
+      preview_(preview),
+      encoders_(encoders),
+      encoders_error_(std::move(encoders_error)) {}
 
 std::optional<runtime::JobTicket> JobFeed::next() {
   std::optional<JobLine> line = lines_.next();
@@ -70,7 +72,15 @@ std::optional<runtime::JobTicket> JobFeed::next() {
     std::lock_guard lock(requests_mutex_);
     requests_[job.id] = {job.output.value_or(""), job.fps};
   }
-  ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_, decoder_); };
+  if (job.prompt && !encoders_) {
+    ticket.error =
+        !encoders_error_.empty()
+            ? fmt::format("{}job '{}': prompt: {}", ticket.where, job.id, encoders_error_)
+            : fmt::format("{}job '{}': prompt: needs the text encoders (run with {}, or --models DIR)", ticket.where,
+                          job.id, config_.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
+    return ticket;
+  }
+  ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_, decoder_, encoders_); };
   return ticket;
 }
 

@@ -24,10 +24,11 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   // --config; a job line that asks for another config fails (every rank loads one model).
   // Holds references to `lines`, `config` and `denoiser`.
   // `decoder` (may be null: no VAE) turns final latents into pictures; `preview` asks for
-  // the latent preview beside them.
+  // the latent preview beside them; `encoders` (may be null) encode jobs' prompts, and
+  // `encoders_error` says why there are none when they were asked for.
   JobFeed(JobLineSource& lines, std::string jobs_file, std::string out_dir, const arch::ModelConfig& config,
           const models::Denoiser& denoiser, std::optional<std::string> run_config, RunVae* decoder = nullptr,
-          bool preview = false);
+          bool preview = false, RunEncoders* encoders = nullptr, std::string encoders_error = "");
 
   // runtime::JobSource
   std::optional<runtime::JobTicket> next() override;
@@ -53,6 +54,8 @@ class JobFeed : public runtime::JobSource, public runtime::JobSink {
   std::optional<std::string> run_config_;
   RunVae* decoder_;
   bool preview_;
+  RunEncoders* encoders_;  // a job's prompts (may be null: such jobs fail)
+  std::string encoders_error_;
   // Each job's picture choices, from next() until its outputs are written.
   std::mutex requests_mutex_;
   std::map<std::string, std::pair<std::string, std::optional<double>>> requests_;  // id → (output, fps)

@@ -16,11 +16,12 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKnownKeys =
-    "id, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, config, output, fps, "
-    "image, denoise";
+    "id, prompt, negative_prompt, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, "
+    "config, output, fps, image, denoise";
 const std::set<std::string, std::less<>> kKeys{"id",    "cond",  "width",   "height", "frames",   "seed", "noise",
                                                "steps", "sampler", "shift", "guidance", "cfg", "config",
-                                               "output", "fps", "image", "denoise"};
+                                               "output", "fps", "image", "denoise", "prompt",
+                                               "negative_prompt"};
 
 // Bounds that catch mistakes (a size in latent units, an extra digit) rather than limits of
 // the runtime: no model is trained near them.
@@ -69,6 +70,8 @@ Job job_from_json(const json& j, const std::string& base_dir) {
     if (!kKeys.contains(key)) fail("unknown key '{}' (known keys: {})", printable(key), kKnownKeys);
     if (key == "id") job.id = get_string(v, key);
     else if (key == "cond") job.cond = resolve(get_string(v, key), base_dir);
+    else if (key == "prompt") job.prompt = get_string(v, key);
+    else if (key == "negative_prompt") job.negative_prompt = get_string(v, key);
     else if (key == "width") job.width = get_int(v, key);
     else if (key == "height") job.height = get_int(v, key);
     else if (key == "frames") job.frames = get_int(v, key);
@@ -138,7 +141,9 @@ Job parse_job_object(const json& object, const std::string& base_dir) {
 json job_to_json(const Job& job) {
   json j;
   j["id"] = job.id;
-  j["cond"] = job.cond;
+  if (job.prompt) j["prompt"] = *job.prompt;
+  if (job.negative_prompt) j["negative_prompt"] = *job.negative_prompt;
+  if (!job.cond.empty()) j["cond"] = job.cond;
   if (job.width) j["width"] = *job.width;
   if (job.height) j["height"] = *job.height;
   if (job.frames) j["frames"] = *job.frames;
@@ -171,7 +176,11 @@ void validate_job(const Job& job) {
   }
   if (job.id.front() == '.') fail("id: must not start with '.' (it names files)");
   if (job.id.size() > 200) fail("id: {} characters; at most 200", job.id.size());
-  if (job.cond.empty()) fail("cond: missing (the conditioning safetensors file)");
+  // An empty prompt is a prompt (its tokens are the end token alone).
+  if (job.cond.empty() && !job.prompt) fail("prompt or cond: one is needed (a prompt, or a conditioning safetensors file)");
+  if (!job.cond.empty() && job.prompt) fail("prompt and cond: give one, not both");
+  if (job.negative_prompt && !job.prompt)
+    fail("negative_prompt: goes with a prompt (a cond file holds its own context_neg)");
 
   if (job.seed && job.noise) fail("seed and noise: give one, not both");
   if (!job.seed && !job.noise) fail("seed or noise: one is needed (a seed >= 0 or a noise file)");

@@ -2,10 +2,12 @@
 // command-line flags. Both produce the same Job and pass the same validate_job, so a job
 // means the same thing however it was given.
 //
-// A job line (keys; all but id, cond and seed|noise optional, model defaults apply):
+// A job line (keys; all but id, prompt|cond and seed|noise optional, model defaults apply):
 //   {"id": "cat-01",             unique in the file; [A-Za-z0-9._-], not starting with '.',
 //                                since it names the job's output files
-//    "cond": "cond/cat.safetensors",   conditioning tensors (text embeddings, ...)
+//    "prompt": "a red fox in snow",    encoded by the run's text encoders (text_encoders.h)
+//    "negative_prompt": "blurry",      Wan's guided jobs (default: the release's)
+//    "cond": "cond/cat.safetensors",   or conditioning tensors made elsewhere (`ditrun encode`)
 //    "width": 1024, "height": 768,     pixels; both or neither (a noise file fixes the size)
 //    "frames": 81,                     video models
 //    "seed": 42  |  "noise": "n.safetensors",   exactly one
@@ -30,7 +32,8 @@ namespace ditrun::launcher {
 
 struct Job {
   std::string id;
-  std::string cond;  // path, resolved
+  std::optional<std::string> prompt, negative_prompt;
+  std::string cond;  // path, resolved; empty for a job with a prompt
   std::optional<int64_t> width, height, frames;
   std::optional<uint64_t> seed;
   std::optional<std::string> noise;  // path, resolved

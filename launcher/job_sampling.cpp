@@ -18,14 +18,29 @@
 namespace ditrun::launcher {
 
 runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
-                                 RunVae* vae) {
+                                 RunVae* vae, RunEncoders* encoders) {
   const arch::SamplingDefaults& defaults = config.sampling;
   runtime::SamplingJob p;
   p.id = job.id;
   p.line = job.line;
   p.seed = job.seed;
   p.guidance = {job.guidance.value_or(defaults.guidance), job.cfg.value_or(defaults.cfg)};
-  p.cond = {models::read_host_tensors(job.cond), job.cond};
+  if (job.prompt) {
+    if (!encoders)
+      fail("prompt: needs the text encoders (run with {}, or --models DIR)",
+           config.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
+    // A guided Wan job without a negative prompt gets its release's default one.
+    std::optional<std::string> negative = job.negative_prompt;
+    if (config.family == arch::Family::Wan) {
+      if (p.guidance.cfg == 1) negative.reset();
+      else if (!negative) negative = models::text::default_negative_prompt(config);
+    }
+    p.cond = {encoders->conditioning(job.id, *job.prompt, negative), "prompt"};
+    p.prompt = job.prompt;
+    p.negative_prompt = negative;
+  } else {
+    p.cond = {models::read_host_tensors(job.cond), job.cond};
+  }
   denoiser.check_conditioning(p.cond, p.guidance);
   HostTensor image_latent;
   if (job.image) {
@@ -121,7 +136,12 @@ std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfi
   if (p.seed) j["seed"] = *p.seed;
   else j["noise"] = "file";
   j["sigma_start"] = p.sigmas.empty() ? 0.0 : p.sigmas.front();
-  j["cond"] = p.cond.source;
+  if (p.prompt) {
+    j["prompt"] = *p.prompt;
+    if (p.negative_prompt) j["negative_prompt"] = *p.negative_prompt;
+  } else {
+    j["cond"] = p.cond.source;
+  }
   if (!vae.empty()) j["vae"] = vae;
   return j.dump();
 }

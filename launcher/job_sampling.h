@@ -11,6 +11,7 @@
 #include "launcher/job_file.h"
 #include "launcher/ledger.h"
 #include "launcher/picture_output.h"
+#include "launcher/text_encoders.h"
 #include "models/arch/model_config.h"
 #include "models/pipeline/denoiser.h"
 #include "runtime/run/sampling_job.h"
@@ -18,9 +19,10 @@
 namespace ditrun::launcher {
 
 // Fails (ditrun::Error, without a job prefix) when the conditioning, noise or image cannot be
-// read or does not fit the model. `vae` encodes a job's `image` (none: such a job fails).
+// read or does not fit the model. `vae` encodes a job's `image` (none: such a job fails);
+// `encoders` its `prompt` (none: such a job fails).
 runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
-                                 RunVae* vae = nullptr);
+                                 RunVae* vae = nullptr, RunEncoders* encoders = nullptr);
 
 // How a job's final latent becomes pictures (picture_output.h): the run's VAE (none: the
 // latent preview is the picture) and the job's own choices.

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   ditrun::launcher::add_serve_command(app);
   ditrun::launcher::add_decode_command(app);
   ditrun::launcher::add_tokenize_command(app);
+  ditrun::launcher::add_encode_command(app);
 
   try {
     app.parse(argc, argv);

@@ -251,7 +251,7 @@ Response ServeApi::submit(const Request& request) {
         }
       }
     }
-    if (!body.contains("cond") && settings_.default_cond) body["cond"] = *settings_.default_cond;
+    if (!body.contains("cond") && !body.contains("prompt") && settings_.default_cond) body["cond"] = *settings_.default_cond;
     job = parse_job_object(body, "");
     // Read and check everything the job needs now, so a client hears of a bad job at once
     // instead of finding it failed later. It is prepared again when it runs.

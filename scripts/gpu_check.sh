@@ -463,7 +463,8 @@ part_smoke() {
 
   t0=$(now)
   d=$(mktemp -d)
-  local -a cmd=("$B/bin/ditrun" run --backend cuda --out "$d" --width 256 --height 256 --steps 4)
+  # From a prompt: the built-in T5 and CLIP are placed on the GPU too (resident on cuda:0).
+  local -a cmd=("$B/bin/ditrun" run --backend cuda --out "$d" --width 256 --height 256 --steps 4 --prompt "a red fox")
   say "== ${cmd[*]#"$B/"}"
   rc=0
   logged "$((t - 20 > 20 ? t - 20 : 20))" "$OUT/smoke.log" "${cmd[@]}" || rc=$?
@@ -474,7 +475,8 @@ part_smoke() {
       row smoke FAIL $(($(now) - t0)) "--backend cuda without a GPU: exit $rc, expected 2 with 'no usable GPU'"
     else
       rc=0
-      logged 60 "$OUT/smoke-cpu.log" "$B/bin/ditrun" run --backend cpu --out "$d" --width 256 --height 256 --steps 4 || rc=$?
+      logged 60 "$OUT/smoke-cpu.log" "$B/bin/ditrun" run --backend cpu --out "$d" --width 256 --height 256 --steps 4 \
+        --prompt "a red fox" || rc=$?
       if [ "$rc" -eq 0 ] && [ -s "$d/image.png" ]; then
         row smoke PASS $(($(now) - t0)) "cuda refused cleanly (no GPU); the cpu backend rendered image.png"
       else
@@ -483,7 +485,7 @@ part_smoke() {
     fi
   elif [ "$rc" -eq 0 ] && [ -s "$d/image.png" ]; then
     cp "$d/image.png" "$OUT/smoke.png"
-    row smoke PASS $(($(now) - t0)) "built-in tiny Flux, 256x256, 4 steps on cuda"
+    row smoke PASS $(($(now) - t0)) "built-in tiny Flux from a prompt (encoders: $(grep -o 'text encoder t5: [a-z]* on [a-z0-9:]*' "$OUT/smoke.log" | head -1)), 256x256, 4 steps on cuda"
   else
     row smoke FAIL $(($(now) - t0)) "$( [ "$rc" -ge 124 ] && echo "timed out after ${t}s" || echo "exit $rc")"
   fi

@@ -32,4 +32,15 @@ std::vector<float> LoadedWeights::embedding_rows(const std::string& name, std::s
   return rows;
 }
 
+void LoadedWeights::release(const std::string& prefix) {
+  backend_.synchronize(backend_.compute_stream());
+  for (auto it = loaded_.lower_bound(prefix); it != loaded_.end() && it->first.starts_with(prefix);) it = loaded_.erase(it);
+}
+
+uint64_t LoadedWeights::loaded_bytes() const {
+  uint64_t bytes = 0;
+  for (const auto& [name, w] : loaded_) bytes += w.source->stored_bytes();
+  return bytes;
+}
+
 }  // namespace ditrun::models

@@ -29,6 +29,10 @@ class LoadedWeights {
   // Rows `ids` (token ids as values) of the embedding table `name` [vocab, C]: ids.size() × C
   // values; fails naming an id outside the table.
   std::vector<float> embedding_rows(const std::string& name, std::span<const float> ids) const;
+  // Drops the backend's copies of the weights whose names start with `prefix`, once the work
+  // queued on the compute stream is done: a model streamed a layer at a time holds one.
+  void release(const std::string& prefix);
+  uint64_t loaded_bytes() const;
 
  private:
   const Weight& at(const std::string& name) const;

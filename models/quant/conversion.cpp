@@ -17,16 +17,17 @@ DType kept_float(DType source) {
   return (source == DType::F32 || source == DType::F16 || source == DType::BF16) ? source : DType::BF16;
 }
 
-TensorConversion plan_gguf(const ConversionTarget& target, arch::Family family, const std::string& name,
+TensorConversion plan_gguf(const ConversionTarget& target, std::optional<arch::Family> family, const std::string& name,
                            const Shape& shape, DType source) {
   const int64_t elems = formats::element_count(shape);
-  const auto f32_fragments = arch::gguf_f32_name_fragments(family);
+  // Outside a DiT family (text encoders) no tensor is kept back by name.
+  const auto f32_fragments = family ? arch::gguf_f32_name_fragments(*family) : std::span<const std::string_view>{};
   const bool hiprec = std::any_of(f32_fragments.begin(), f32_fragments.end(),
                                   [&](std::string_view f) { return name.find(f) != std::string::npos; });
   // convert.py: 1-D, tiny, >4-D (re-added by fix_5d_tensors) and keys_hiprec tensors are F32.
   if (shape.size() <= 1 || elems <= 1024 || shape.size() > 4 || hiprec) return {DType::F32};
   const DType base = source == DType::F32 ? DType::F16 : kept_float(source);
-  const auto keep = arch::gguf_unquantized_prefixes(family);
+  const auto keep = family ? arch::gguf_unquantized_prefixes(*family) : std::span<const std::string_view>{};
   const bool excluded = std::any_of(keep.begin(), keep.end(), [&](std::string_view p) { return name.starts_with(p); });
   // The patched llama-quantize only quantizes 2-D tensors whose name ends in "weight".
   if (excluded || shape.size() != 2 || !name.ends_with("weight")) return {base};
@@ -105,7 +106,7 @@ uint32_t ConversionTarget::gguf_file_type() const {
   }
 }
 
-TensorConversion plan_conversion(const ConversionTarget& target, arch::Family family, const std::string& name,
+TensorConversion plan_conversion(const ConversionTarget& target, std::optional<arch::Family> family, const std::string& name,
                                  const Shape& shape, DType source, bool inside_block) {
   const bool is_float_source = dtype_info(source).kind != DTypeKind::Integer;
   if (!is_float_source) return {source};  // integer tensors (markers, indices) pass through

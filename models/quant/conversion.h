@@ -13,6 +13,7 @@
 //   bf16 / f16 / f32: every floating tensor in that type.
 #pragma once
 
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -51,7 +52,7 @@ struct TensorConversion {
 
 // `source` is the tensor's stored type in the input (its float type is kept for
 // high-precision tensors; quantized or fp8 inputs keep bf16).
-TensorConversion plan_conversion(const ConversionTarget& target, arch::Family family, const std::string& name,
+TensorConversion plan_conversion(const ConversionTarget& target, std::optional<arch::Family> family, const std::string& name,
                                  const Shape& shape, DType source, bool inside_block);
 
 struct OutputTensor {

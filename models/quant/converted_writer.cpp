@@ -19,7 +19,7 @@ void check_container_fits(const std::string& path, const ConversionTarget& targe
   if (!gguf && target.kind == TargetKind::Gguf) fail("{}: {} is a GGUF type; write a .gguf file", path, target.spec);
 }
 
-WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, arch::Family family,
+WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, std::optional<arch::Family> family,
                                  const std::vector<SourceTensor>& tensors, const ConvertedModelInfo& info,
                                  const WriteProgress& progress) {
   check_container_fits(path, target);

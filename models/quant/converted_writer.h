@@ -38,7 +38,7 @@ bool path_is_gguf(const std::string& path);
 // Fails unless the output's container (by extension) can hold the target encoding.
 void check_container_fits(const std::string& path, const ConversionTarget& target);
 
-WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, arch::Family family,
+WriteStats write_converted_model(const std::string& path, const ConversionTarget& target, std::optional<arch::Family> family,
                                  const std::vector<SourceTensor>& tensors, const ConvertedModelInfo& info,
                                  const WriteProgress& progress = {});
 

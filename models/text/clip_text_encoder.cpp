@@ -115,6 +115,7 @@ ClipTextOutputs ClipTextEncoder::encode(const HostTensor& ids, const EncoderSink
     backend_.quick_gelu(mlp, mlp);
     backend_.linear(mlp, weight(pre + "mlp.fc2.weight"), &weight(pre + "mlp.fc2.bias"), delta);
     backend_.add(x, delta, x);
+    if (streamed_) weights_.release(pre);
     if (sink || n == p_.num_layers - 2) {
       HostTensor t = host_of(backend_, x);
       if (n == p_.num_layers - 2) {

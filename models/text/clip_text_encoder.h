@@ -42,6 +42,8 @@ class ClipTextEncoder {
   ClipTextEncoder(ClipTextParams params, runtime::Backend& backend, const quant::WeightSet& weights, std::string source);
   // ids [B, L ≤ max_positions] as values; `sink` receives `layers.N.out`.
   ClipTextOutputs encode(const HostTensor& ids, const EncoderSink& sink = {});
+  // Each layer's weights dropped after the layer (T5Encoder::set_streamed).
+  void set_streamed(bool streamed) { streamed_ = streamed; }
 
  private:
   const runtime::DeviceWeight& weight(const std::string& name) { return weights_.get(name); }
@@ -50,6 +52,7 @@ class ClipTextEncoder {
   ClipTextParams p_;
   runtime::Backend& backend_;
   LoadedWeights weights_;
+  bool streamed_ = false;
 };
 
 }  // namespace ditrun::models::text

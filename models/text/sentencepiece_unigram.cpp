@@ -49,9 +49,6 @@ class ProtoWriter {
   std::string out_;
 };
 
-// sentencepiece_model.proto's numbers.
-enum PieceType { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4 };
-
 std::string base64_decode(const std::string& in, const std::string& source) {
   static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -129,55 +126,64 @@ std::unique_ptr<Tokenizer> sentencepiece_from_tokenizer_json(const std::string& 
   std::map<int64_t, std::string> special;
   for (const auto& t : j.value("added_tokens", nlohmann::json::array()))
     if (t.value("special", false)) special[t.at("id").get<int64_t>()] = t.at("content").get<std::string>();
-  int64_t eos = -1, pad = -1;
+  UnigramVocab v;
+  v.unk = unk;
+  v.eos = v.pad = -1;
   const std::regex extra_id("<extra_id_[0-9]+>");
-  ProtoWriter proto;
   for (size_t id = 0; id < vocab.size(); ++id) {
     const auto& entry = vocab[id];
     if (!entry.is_array() || entry.size() != 2 || !entry[0].is_string() || !entry[1].is_number())
       fail("{}: model.vocab[{}] is not [piece, score]", path, id);
-    const std::string piece = entry[0].get<std::string>();
-    int type = kNormal;
-    if (int64_t(id) == unk) type = kUnknown;
-    else if (special.count(int64_t(id))) type = std::regex_match(piece, extra_id) ? kUserDefined : kControl;
-    if (piece == "</s>") eos = int64_t(id);
-    if (piece == "<pad>") pad = int64_t(id);
-    ProtoWriter p;
-    p.bytes_field(1, piece);
-    p.float_field(2, entry[1].get<float>());
-    p.varint_field(3, uint64_t(type));
-    proto.bytes_field(1, p.bytes());
+    UnigramVocab::Piece piece{entry[0].get<std::string>(), entry[1].get<float>(), UnigramVocab::Type::Normal};
+    if (int64_t(id) == unk) piece.type = UnigramVocab::Type::Unknown;
+    else if (special.count(int64_t(id)))
+      piece.type = std::regex_match(piece.text, extra_id) ? UnigramVocab::Type::UserDefined : UnigramVocab::Type::Control;
+    if (piece.text == "</s>") v.eos = int64_t(id);
+    if (piece.text == "<pad>") v.pad = int64_t(id);
+    v.pieces.push_back(std::move(piece));
   }
-  if (eos < 0) fail("{}: no </s> piece", path);
+  if (v.eos < 0) fail("{}: no </s> piece", path);
+  v.byte_fallback = model.value("byte_fallback", false);
 
-  ProtoWriter trainer;
-  trainer.varint_field(3, 1);  // model_type UNIGRAM
-  trainer.int32_field(4, int64_t(vocab.size()));
-  trainer.varint_field(35, model.value("byte_fallback", false) ? 1 : 0);
-  trainer.int32_field(40, unk);
-  trainer.int32_field(41, -1);  // no BOS
-  trainer.int32_field(42, eos);
-  trainer.int32_field(43, pad);
-  proto.bytes_field(2, trainer.bytes());
-
-  // The normaliser: the precompiled map (the first Precompiled normaliser of the sequence),
-  // dummy prefix (Metaspace's prepended "▁"), extra whitespace removed (Strip + Replace).
-  std::string charsmap;
+  // The precompiled map: the first Precompiled normaliser of the sequence. Metaspace's
+  // prepended "▁" is the dummy prefix; Strip + Replace remove extra whitespace.
   const nlohmann::json& norm = j.value("normalizer", nlohmann::json::object());
   const auto find_map = [&](const nlohmann::json& n) {
-    if (n.is_object() && n.value("type", "") == "Precompiled") charsmap = base64_decode(n.at("precompiled_charsmap"), path);
+    if (n.is_object() && n.value("type", "") == "Precompiled")
+      v.precompiled_charsmap = base64_decode(n.at("precompiled_charsmap"), path);
   };
   find_map(norm);
   if (norm.is_object() && norm.contains("normalizers"))
     for (const auto& n : norm.at("normalizers")) find_map(n);
+  return std::make_unique<SentencePieceTokenizer>(sentencepiece_model_proto(v), path);
+}
+
+std::string sentencepiece_model_proto(const UnigramVocab& v) {
+  ProtoWriter proto;
+  for (const UnigramVocab::Piece& piece : v.pieces) {
+    ProtoWriter p;
+    p.bytes_field(1, piece.text);
+    p.float_field(2, piece.score);
+    p.varint_field(3, uint64_t(piece.type));
+    proto.bytes_field(1, p.bytes());
+  }
+  ProtoWriter trainer;
+  trainer.varint_field(3, 1);  // model_type UNIGRAM
+  trainer.int32_field(4, int64_t(v.pieces.size()));
+  trainer.varint_field(35, v.byte_fallback ? 1 : 0);
+  trainer.int32_field(40, v.unk);
+  trainer.int32_field(41, -1);  // no BOS
+  trainer.int32_field(42, v.eos);
+  trainer.int32_field(43, v.pad);
+  proto.bytes_field(2, trainer.bytes());
   ProtoWriter normalizer;
-  normalizer.bytes_field(1, charsmap.empty() ? "identity" : "nmt_nfkc");
-  if (!charsmap.empty()) normalizer.bytes_field(2, charsmap);
+  normalizer.bytes_field(1, v.precompiled_charsmap.empty() ? "identity" : "nmt_nfkc");
+  if (!v.precompiled_charsmap.empty()) normalizer.bytes_field(2, v.precompiled_charsmap);
   normalizer.varint_field(3, 1);  // add_dummy_prefix
   normalizer.varint_field(4, 1);  // remove_extra_whitespaces
   normalizer.varint_field(5, 1);  // escape_whitespaces
   proto.bytes_field(3, normalizer.bytes());
-  return std::make_unique<SentencePieceTokenizer>(proto.bytes(), path);
+  return proto.bytes();
 }
 
 }  // namespace ditrun::models::text

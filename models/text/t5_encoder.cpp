@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "models/text/text_encoder_config.h"
 #include "runtime/core/error.h"
 
 namespace ditrun::models::text {
@@ -45,14 +46,16 @@ T5Params t5_params_from_json(const nlohmann::json& j, const std::string& source)
   return p;
 }
 
-bool looks_like_t5(const std::vector<NamedShape>& t) {
+bool looks_like_t5(const std::vector<NamedShape>& tensors) {
+  if (uses_llama_t5_names(tensors)) return true;
+  const auto& t = tensors;
   const auto has = [&](const std::string& n) { return std::any_of(t.begin(), t.end(), [&](const auto& s) { return s.name == n; }); };
   return has("shared.weight") && has("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
 }
 
-T5Params detect_t5(const std::vector<NamedShape>& t, const std::string& source) {
+T5Params detect_t5(const std::vector<NamedShape>& tensors, const std::string& source) {
   std::map<std::string, formats::Shape> by_name;
-  for (const auto& s : t) by_name.emplace(s.name, s.shape);
+  for (const auto& s : uses_llama_t5_names(tensors) ? as_hf_t5_names(tensors) : tensors) by_name.emplace(s.name, s.shape);
   const auto shape = [&](const std::string& n) -> const formats::Shape& {
     const auto it = by_name.find(n);
     if (it == by_name.end() || it->second.size() != 2) fail("{}: cannot detect the T5 encoder: no 2-D tensor '{}'", source, n);
@@ -83,10 +86,18 @@ int64_t t5_bucket(int64_t i, int64_t j, int64_t num_buckets, int64_t max_distanc
 }
 
 T5Encoder::T5Encoder(T5Params params, runtime::Backend& backend, const quant::WeightSet& weights, std::string source)
-    : p_(std::move(params)), backend_(backend), weights_(backend, weights, std::move(source), "T5") {}
+    : p_(std::move(params)),
+      backend_(backend),
+      weights_(backend, weights, std::move(source), "T5"),
+      llama_names_(weights.find("token_embd.weight") != nullptr) {}
+
+std::string T5Encoder::stored(const std::string& hf_name) const {
+  if (!llama_names_) return hf_name;
+  return llama_t5_name_of_hf(hf_name).value_or(hf_name);
+}
 
 Tensor T5Encoder::position_bias(int64_t block_index, int64_t length) {
-  const Weight* table = weights_.find(block(block_index) + "0.SelfAttention.relative_attention_bias.weight");
+  const Weight* table = weights_.find(stored(block(block_index) + "0.SelfAttention.relative_attention_bias.weight"));
   if (!table) fail("{}: T5 block {} has no relative_attention_bias", weights_.source(), block_index);
   const std::vector<float> t = table->dequantize();  // [buckets, heads]
   const int64_t heads = p_.num_heads;
@@ -109,7 +120,7 @@ HostTensor T5Encoder::encode(const HostTensor& ids, const std::vector<int64_t>& 
   if (!lengths.empty() && int64_t(lengths.size()) != b)
     fail("{}: {} lengths for {} prompts", weights_.source(), lengths.size(), b);
   Tensor x = backend_.empty(Shape{b, l, d});
-  backend_.upload(weights_.embedding_rows("shared.weight", ids.data), x, backend_.compute_stream());
+  backend_.upload(weights_.embedding_rows(stored("shared.weight"), ids.data), x, backend_.compute_stream());
 
   const float eps = float(p_.eps);
   Tensor bias = position_bias(0, l);
@@ -134,6 +145,7 @@ HostTensor T5Encoder::encode(const HostTensor& ids, const std::vector<int64_t>& 
     backend_.mul(gate, lin, gate);
     backend_.linear(gate, weight(pre + "1.DenseReluDense.wo.weight"), nullptr, delta);
     backend_.add(x, delta, x);
+    if (streamed_) weights_.release(llama_names_ ? fmt::format("enc.blk.{}.", n) : pre);
     if (sink) {
       HostTensor t(Shape{b, l, d});
       backend_.download(x, t.data, backend_.compute_stream());

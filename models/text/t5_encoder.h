@@ -53,14 +53,21 @@ class T5Encoder {
   // receives `blocks.N.out` (the residual stream after block N).
   HostTensor encode(const HostTensor& ids, const std::vector<int64_t>& lengths, const EncoderSink& sink = {});
   const T5Params& params() const { return p_; }
+  // Streamed: each block's weights go to the backend before the block and are dropped after
+  // it, so the encoder holds one block at a time (the placement of a large encoder on a GPU
+  // without room for all of it). Default: loaded on first use and kept.
+  void set_streamed(bool streamed) { streamed_ = streamed; }
 
  private:
-  const runtime::DeviceWeight& weight(const std::string& name) { return weights_.get(name); }
+  // Hugging Face's name as the file spells it (llama.cpp's names in the GGUF files).
+  std::string stored(const std::string& hf_name) const;
+  const runtime::DeviceWeight& weight(const std::string& hf_name) { return weights_.get(stored(hf_name)); }
   Tensor position_bias(int64_t block, int64_t length);
 
   T5Params p_;
   runtime::Backend& backend_;
   LoadedWeights weights_;
+  bool llama_names_ = false, streamed_ = false;
 };
 
 }  // namespace ditrun::models::text

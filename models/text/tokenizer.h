@@ -36,6 +36,23 @@ std::vector<int64_t> fit_ids(const std::vector<int64_t>& ids, int64_t length, in
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
 
 std::unique_ptr<Tokenizer> clip_tokenizer(const std::string& vocab_json, const std::string& merges_txt);
+
+// A unigram vocabulary as SentencePiece's ModelProto holds it, whatever it was read from
+// (tokenizer.json, a GGUF file's tokenizer.ggml.* keys) or made for (synthetic encoders).
+struct UnigramVocab {
+  enum class Type { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Byte = 6 };  // the proto's numbers
+  struct Piece {
+    std::string text;
+    float score = 0;
+    Type type = Type::Normal;
+  };
+  std::vector<Piece> pieces;
+  int64_t unk = 2, eos = 1, pad = 0;
+  bool byte_fallback = false;
+  std::string precompiled_charsmap;  // empty: no normalisation beyond whitespace
+};
+// The serialized ModelProto sentencepiece loads (dummy prefix, extra whitespace removed).
+std::string sentencepiece_model_proto(const UnigramVocab& vocab);
 std::unique_ptr<Tokenizer> sentencepiece_from_model(std::span<const uint8_t> model_proto, const std::string& source);
 std::unique_ptr<Tokenizer> sentencepiece_from_tokenizer_json(const std::string& path);
 

@@ -9,6 +9,8 @@ void put_job(const SamplingJob& p, transport::TensorMessage& m) {
                         {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}, {"shift", p.shift.str()},
                         {"sigmas", p.sigmas}};
   if (p.seed) job["seed"] = *p.seed;
+  if (p.prompt) job["prompt"] = *p.prompt;
+  if (p.negative_prompt) job["negative_prompt"] = *p.negative_prompt;
   m.header["job"] = std::move(job);
   for (const auto& [name, t] : p.cond.tensors) m.tensors["cond/" + name] = t;
   m.tensors["x"] = p.x;
@@ -22,6 +24,8 @@ SamplingJob take_job(transport::TensorMessage& m) {
     p.line = j.at("line").get<int>();
     if (j.contains("seed")) p.seed = j.at("seed").get<uint64_t>();
     p.cond.source = j.at("cond_source").get<std::string>();
+    if (j.contains("prompt")) p.prompt = j.at("prompt").get<std::string>();
+    if (j.contains("negative_prompt")) p.negative_prompt = j.at("negative_prompt").get<std::string>();
     p.guidance = {j.at("guidance").get<double>(), j.at("cfg").get<double>()};
     p.shift = Shift::parse(j.at("shift").get<std::string>());
     p.sigmas = j.at("sigmas").get<std::vector<double>>();

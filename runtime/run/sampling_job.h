@@ -31,6 +31,8 @@ struct SamplingJob {
   int line = 0;                  // its line in a job file (0: none), for messages
   std::optional<uint64_t> seed;  // recorded with the outputs (none: the latent came from a file)
   Conditioning cond;
+  // Set when `cond` was encoded from prompts: recorded in the pictures' parameters.
+  std::optional<std::string> prompt, negative_prompt;
   Guidance guidance;
   HostTensor x;                  // the starting latent
   Shift shift;

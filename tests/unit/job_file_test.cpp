@@ -126,8 +126,13 @@ TEST(JobFile, EveryErrorNamesLineAndJob) {
       {R"({"id": "j", "cond": "c", "seed": 1, "width": 0, "height": 64})", "width: must be an integer from 1 to 16384, got 0"},
       {R"({"id": "j", "cond": "c", "seed": 1, "width": 64, "height": 99999})", "height: must be an integer from 1 to 16384"},
       {R"({"id": "j", "cond": "c", "seed": 1, "width": 64, "height": null})", "height: must be an integer, got null"},
-      {R"({"id": "j", "seed": 1, "width": 64, "height": 64})", "cond: missing"},
-      {R"({"id": "j", "cond": "", "seed": 1, "width": 64, "height": 64})", "cond: missing"},
+      {R"({"id": "j", "seed": 1, "width": 64, "height": 64})", "prompt or cond: one is needed"},
+      {R"({"id": "j", "cond": "", "seed": 1, "width": 64, "height": 64})", "prompt or cond: one is needed"},
+      {R"({"id": "j", "cond": "c", "prompt": "a fox", "seed": 1, "width": 64, "height": 64})",
+       "prompt and cond: give one, not both"},
+      {R"({"id": "j", "cond": "c", "negative_prompt": "blur", "seed": 1, "width": 64, "height": 64})",
+       "negative_prompt: goes with a prompt"},
+      {R"({"id": "j", "prompt": 5, "seed": 1, "width": 64, "height": 64})", "prompt: must be a string, got number"},
       {R"({"id": "j", "cond": "c", "noise": "", "width": 64, "height": 64})", "noise: empty path"},
   };
   for (const Case& c : cases) {
@@ -135,6 +140,25 @@ TEST(JobFile, EveryErrorNamesLineAndJob) {
     EXPECT_THAT(e, StartsWith("jobs.jsonl:1: job 'j': ")) << c.line;
     EXPECT_THAT(e, HasSubstr(c.what)) << c.line;
   }
+}
+
+TEST(JobFile, PromptsAreJobsToo) {
+  const auto lines = parse_job_text(
+      R"({"id": "a", "prompt": "a red fox", "negative_prompt": "blurry", "seed": 1, "width": 64, "height": 64})"
+      "\n"
+      R"({"id": "b", "prompt": "", "seed": 2, "width": 64, "height": 64})",
+      "jobs.jsonl", "");
+  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_TRUE(lines[0].ok()) << lines[0].error;
+  ASSERT_TRUE(lines[1].ok()) << lines[1].error << " (an empty prompt is a prompt)";
+  EXPECT_EQ(lines[0].job->prompt, "a red fox");
+  EXPECT_EQ(lines[0].job->negative_prompt, "blurry");
+  EXPECT_TRUE(lines[0].job->cond.empty());
+  EXPECT_EQ(lines[1].job->prompt, "");
+  const Job back = parse_job_object(job_to_json(*lines[0].job), "");
+  EXPECT_EQ(back.prompt, lines[0].job->prompt);
+  EXPECT_EQ(back.negative_prompt, lines[0].job->negative_prompt);
+  EXPECT_FALSE(job_to_json(*lines[0].job).contains("cond"));
 }
 
 TEST(JobFile, IdErrors) {

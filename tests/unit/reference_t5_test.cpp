@@ -11,7 +11,9 @@
 #include "models/formats/checkpoint.h"
 #include "models/pipeline/model_source.h"
 #include "models/pipeline/tensor_files.h"
+#include "models/quant/converted_writer.h"
 #include "models/text/t5_encoder.h"
+#include "models/text/text_encoder_config.h"
 #include "runtime/backend/cpu_backend.h"
 #include "test_paths.h"
 
@@ -74,6 +76,71 @@ TEST_P(ReferenceT5, MaskedAndUnmaskedOutputsAndEveryBlock) {
       EXPECT_LT(max_diff_rows(blocks.at(fmt::format("blocks.{}.out", n)), io.at(name), rows), 1e-4) << name;
     }
   }
+}
+
+// Wan's conditioning runs the real tokens alone, unmasked (prompt_conditioner.h): its rows
+// must equal the official masked output's rows at the real positions. Streaming the blocks
+// (one on the backend at a time) changes nothing.
+TEST_P(ReferenceT5, TrimmedRunEqualsMaskedRowsAndStreamingChangesNothing) {
+  const std::string base = test::testdata("reference/" + GetParam());
+  const T5Params params = t5_params_from_json(read_json_file(base + ".config.json"), base);
+  const formats::Checkpoint checkpoint(base + ".safetensors");
+  const quant::WeightSet weights(checkpoint);
+  const auto io = read_host_tensors(base + ".io.safetensors");
+  const HostTensor& ids = io.at("in.ids");
+  const HostTensor& want = io.at("out");
+  const int64_t l = ids.shape[1], c = want.shape[2];
+  auto backend = runtime::make_cpu_backend({});
+  T5Encoder resident(params, *backend, weights, base), streamed(params, *backend, weights, base);
+  streamed.set_streamed(true);
+  for (int64_t item = 0; item < ids.shape[0]; ++item) {
+    int64_t length = 0;
+    for (int64_t j = 0; j < l; ++j) length += io.at("in.mask").data[size_t(item * l + j)] != 0.0f;
+    HostTensor real(Shape{1, length});
+    std::copy_n(ids.data.begin() + item * l, length, real.data.begin());
+    const HostTensor out = resident.encode(real, {});
+    ASSERT_EQ(out.shape, (Shape{1, length, c}));
+    double worst = 0;
+    for (int64_t i = 0; i < length * c; ++i)
+      worst = std::max(worst, std::fabs(double(out.data[size_t(i)]) - want.data[size_t(item * l * c + i)]));
+    EXPECT_LT(worst, 1e-4) << "item " << item << " (" << length << " tokens)";
+    EXPECT_EQ(streamed.encode(real, {}).data, out.data) << "streamed";
+  }
+}
+
+// The same weights under llama.cpp's names in a GGUF file (as the t5-v1_1-xxl-encoder-*.gguf
+// files users have) give the official output.
+TEST_P(ReferenceT5, LlamaCppNamesInGguf) {
+  const std::string base = test::testdata("reference/" + GetParam());
+  const T5Params params = t5_params_from_json(read_json_file(base + ".config.json"), base);
+  const formats::Checkpoint checkpoint(base + ".safetensors");
+  const quant::WeightSet weights(checkpoint);
+  std::vector<quant::SourceTensor> tensors;
+  for (const Weight& w : weights.weights()) {
+    quant::SourceTensor t;
+    t.name = llama_t5_name_of_hf(w.name).value();
+    t.shape = w.shape;
+    t.source = w.storage;
+    t.fill = [&w](std::span<float> out) { w.dequantize(out); };
+    tensors.push_back(std::move(t));
+  }
+  const std::string path = test::temp_dir("t5-gguf") + "/" + GetParam() + ".gguf";
+  quant::write_converted_model(path, quant::ConversionTarget::parse("f32"), std::nullopt, tensors,
+                               {"t5encoder", GetParam(), {}});
+  const formats::Checkpoint gguf(path);
+  const quant::WeightSet gguf_weights(gguf);
+  const std::vector<NamedShape> shapes = named_shapes(gguf_weights);
+  ASSERT_TRUE(uses_llama_t5_names(shapes));
+  T5Params detected = detect_t5(shapes, path);
+  detected.max_distance = params.max_distance;
+  EXPECT_EQ(detected, params);
+
+  const auto io = read_host_tensors(base + ".io.safetensors");
+  auto backend = runtime::make_cpu_backend({});
+  T5Encoder encoder(params, *backend, gguf_weights, path);
+  const HostTensor out = encoder.encode(io.at("in.ids"), {});
+  const int64_t b = out.shape[0];
+  EXPECT_LT(max_diff_rows(out, io.at("out.nomask"), std::vector<int64_t>(size_t(b), out.shape[1])), 1e-4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ReferenceT5, testing::Values("t5-tiny", "umt5-tiny"), [](const auto& info) {

@@ -1,4 +1,5 @@
 // Plain (one element per block) storage types.
+#include <array>
 #include <cstring>
 
 #include "runtime/core/codecs/codecs.h"
@@ -26,7 +27,14 @@ void dequant_bf16(const uint8_t* src, float* dst, int64_t n) {
 }
 void dequant_f64(const uint8_t* src, float* dst, int64_t n) { widen<double>(src, dst, n); }
 void dequant_f8_e4m3(const uint8_t* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f8e4m3_to_f32(src[i]);
+  // A table of the 256 values: the CPU's fp8 GEMMs decode every weight per call, and the
+  // branchy bit decode per element made T5-XXL in fp8 5.7x slower than in bf16.
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) t[size_t(v)] = f8e4m3_to_f32(uint8_t(v));
+    return t;
+  }();
+  for (int64_t i = 0; i < n; ++i) dst[i] = table[src[i]];
 }
 void dequant_f8_e5m2(const uint8_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f8e5m2_to_f32(src[i]);

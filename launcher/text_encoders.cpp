@@ -1,0 +1,207 @@
+#include "launcher/text_encoders.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "launcher/models_dir.h"
+#include "models/pipeline/model_cost.h"
+#include "models/pipeline/model_source.h"
+#include "models/text/text_encoder_cost.h"
+#include "runtime/core/error.h"
+#include "runtime/core/units.h"
+
+namespace ditrun::launcher {
+namespace text = models::text;
+namespace {
+
+// What a family's prompts need: T5 + CLIP for Flux, umT5 for Wan.
+struct Wanted {
+  std::string architecture;
+  int64_t width = 0;
+  std::string option;
+};
+
+std::vector<Wanted> wanted_encoders(const arch::ModelConfig& model) {
+  if (model.family == arch::Family::Flux) {
+    const arch::FluxParams& p = arch::flux_params(model);
+    return {{"clip-text", p.vec_in_dim, "--clip"}, {"t5", p.context_in_dim, "--t5"}};
+  }
+  if (model.family == arch::Family::Wan) return {{"umt5", arch::wan_params(model).text_dim, "--text-encoder"}};
+  return {};
+}
+
+// The first candidate of the architecture and width, with what else would have done.
+std::optional<std::string> pick(const std::vector<std::string>& candidates, const Wanted& want, const std::string& dir) {
+  std::vector<std::string> matching;
+  for (const std::string& path : candidates) {
+    try {
+      const text::TextEncoderSource src = text::open_text_encoder(path);
+      if (src.config.architecture == want.architecture && src.config.width() == want.width) matching.push_back(path);
+    } catch (const Error& e) {
+      spdlog::debug("--models: {} is not a text encoder this run can use: {}", path, e.what());
+    }
+  }
+  if (matching.empty()) return std::nullopt;
+  spdlog::info("--models {}: {} {} for {}{}", dir, want.option, matching.front(), want.architecture,
+               matching.size() > 1 ? fmt::format(" (also found: {})", fmt::join(matching.begin() + 1, matching.end(), ", ")) : "");
+  return matching.front();
+}
+
+}  // namespace
+
+void add_text_encoder_options(CLI::App& cmd, TextEncoderOptions& o) {
+  const char* group = "Prompts (jobs with 'prompt')";
+  cmd.add_option("--clip", o.clip, "CLIP-L text encoder (Flux), e.g. clip_l.safetensors")->group(group);
+  cmd.add_option("--t5", o.t5, "T5-XXL encoder (Flux): t5xxl_fp16/fp8 .safetensors or t5-v1_1-xxl-encoder-*.gguf")->group(group);
+  cmd.add_option("--text-encoder", o.text_encoder, "umT5-XXL encoder (Wan), e.g. umt5_xxl_fp8_e4m3fn_scaled.safetensors")
+      ->group(group);
+  cmd.add_option("--models", o.models_dir,
+                 "A ComfyUI models/ folder: the model may be named by file (diffusion_models/, unet/); text encoders "
+                 "and the VAE not given are found in text_encoders/, clip/ and vae/")
+      ->group(group);
+  cmd.add_option("--clip-tokenizer", o.clip_tokenizer, "CLIP tokenizer: a folder with vocab.json + merges.txt")->group(group);
+  cmd.add_option("--t5-tokenizer", o.t5_tokenizer, "T5/umT5 tokenizer: tokenizer.json, spiece.model or their folder")
+      ->group(group);
+  cmd.add_option("--encoders-on", o.encoders_on, "auto (the planner's choice), gpu or cpu")
+      ->check(CLI::IsMember({"auto", "gpu", "cpu"}))
+      ->group(group)
+      ->capture_default_str();
+}
+
+EncoderFiles find_encoder_files(const TextEncoderOptions& o, const arch::ModelConfig& model) {
+  EncoderFiles files;
+  const bool flux = model.family == arch::Family::Flux;
+  if (o.text_encoder && flux) fail("--text-encoder is Wan's umT5; Flux takes --t5 and --clip");
+  if ((o.t5 || o.clip) && model.family == arch::Family::Wan) fail("--t5 and --clip are Flux's; Wan takes --text-encoder (umT5)");
+  files.clip = o.clip;
+  files.t5 = flux ? o.t5 : o.text_encoder;
+  if (!o.models_dir) return files;
+  namespace fs = std::filesystem;
+  const fs::path comfy = fs::path(*o.models_dir).parent_path() / "comfy";
+  files.clip_tokenizer_places = {(comfy / "sd1_tokenizer").string()};
+  files.t5_tokenizer_places = {(comfy / "text_encoders" / "t5_tokenizer").string(), (comfy / "t5_tokenizer").string()};
+  const std::vector<Wanted> wanted = wanted_encoders(model);
+  const bool need = std::any_of(wanted.begin(), wanted.end(), [&](const Wanted& w) {
+    return !(w.architecture == "clip-text" ? files.clip : files.t5);
+  });
+  if (!need) return files;
+  const std::vector<std::string> candidates = files_in_models_dir(*o.models_dir, {"text_encoders", "clip"});
+  for (const Wanted& w : wanted) {
+    std::optional<std::string>& slot = w.architecture == "clip-text" ? files.clip : files.t5;
+    if (!slot) slot = pick(candidates, w, *o.models_dir);
+    if (!slot)
+      fail("--models {}: no {} encoder of width {} in text_encoders/ or clip/ ({} files looked at); give {} FILE",
+           *o.models_dir, w.architecture, w.width, candidates.size(), w.option);
+  }
+  return files;
+}
+
+RunEncoders::RunEncoders(const TextEncoderOptions& o, const arch::ModelConfig& model, std::string cache_dir,
+                         bool tokenizers)
+    : model_(model), force_(o.encoders_on == "auto" ? "" : o.encoders_on), cache_(std::move(cache_dir)) {
+  const EncoderFiles files = find_encoder_files(o, model);
+  const auto open = [&](const std::optional<std::string>& path, const std::optional<std::string>& tokenizer,
+                        const std::vector<std::string>& places, const char* option) {
+    std::unique_ptr<text::TextEncoderSource> src;
+    if (!path) return src;
+    try {
+      const auto search = tokenizers ? std::optional(text::TokenizerSearch{tokenizer, places}) : std::nullopt;
+      src = std::make_unique<text::TextEncoderSource>(text::open_text_encoder(*path, std::nullopt, search));
+    } catch (const Error& e) {
+      fail("{} {}: {}", option, *path, e.what());
+    }
+    spdlog::info("{}: {}{}", option, src->describe(), src->tokenizer ? "; tokenizer " + src->tokenizer->describe() : "");
+    return src;
+  };
+  const bool flux = model.family == arch::Family::Flux;
+  clip_ = open(files.clip, o.clip_tokenizer, files.clip_tokenizer_places, "--clip");
+  t5_ = open(files.t5, o.t5_tokenizer, files.t5_tokenizer_places, flux ? "--t5" : "--text-encoder");
+  // Checked now (architecture, width), before any job; the backends come with place().
+  const auto unplaced = [](const std::unique_ptr<text::TextEncoderSource>& s) {
+    return s ? std::optional<text::PlacedEncoder>(text::PlacedEncoder{s.get(), nullptr, false}) : std::nullopt;
+  };
+  text::PromptConditioner::check(model, unplaced(clip_), unplaced(t5_), tokenizers);
+}
+
+RunEncoders::~RunEncoders() = default;
+
+std::vector<partition::EncoderCost> RunEncoders::costs(int activation_bytes) const {
+  std::vector<partition::EncoderCost> out;
+  const bool flux = model_.family == arch::Family::Flux;
+  // Flux pads T5 to its full length; Wan's prompts are priced at the model's longest.
+  const int64_t t5_tokens = flux ? (arch::flux_params(model_).guidance_embed ? 512 : 256) : arch::wan_params(model_).text_len;
+  if (t5_) out.push_back(text::text_encoder_cost(*t5_, t5_tokens, activation_bytes, t5_->config.architecture));
+  if (clip_) out.push_back(text::text_encoder_cost(*clip_, clip_->config.clip.max_positions, activation_bytes, "clip"));
+  return out;
+}
+
+std::vector<partition::EncoderPlacement> RunEncoders::placements_for(const partition::Plan& plan,
+                                                                     const partition::DeviceInventory& inventory) const {
+  const partition::DeviceSpec* rank0 = plan.ranks.empty() ? nullptr : inventory.find(plan.ranks.front().device);
+  const bool gpu = rank0 && rank0->kind == partition::HardwareKind::gpu;
+  return partition::place_encoders(costs(gpu ? models::kGpuActivationBytes : models::kCpuActivationBytes), plan, inventory,
+                                   force_);
+}
+
+void RunEncoders::place(const partition::Plan& plan, const partition::DeviceInventory& inventory,
+                        const BackendOptions& backend) {
+  placements_ = placements_for(plan, inventory);
+  // placements_ follow costs(): T5 (or umT5), then CLIP.
+  std::optional<text::PlacedEncoder> t5, clip;
+  runtime::Backend *cpu_backend = nullptr, *gpu_backend = nullptr;
+  size_t next = 0;
+  using Slot = std::pair<text::TextEncoderSource*, std::optional<text::PlacedEncoder>*>;
+  for (const auto& [src, slot] : {Slot{t5_.get(), &t5}, Slot{clip_.get(), &clip}}) {
+    if (!src) continue;
+    const partition::EncoderPlacement& p = placements_[next++];
+    // One backend per device: the encoders run one after the other.
+    const bool cpu = p.where == partition::EncoderWhere::cpu;
+    runtime::Backend*& on = cpu ? cpu_backend : gpu_backend;
+    if (!on) {
+      BackendOptions options = backend;
+      options.device_memory.clear();  // the DiT's budget is not the encoder's
+      if (cpu) options.backend = "cpu", options.precision = "auto";
+      backends_.push_back(make_backend(options));
+      on = backends_.back().get();
+    }
+    spdlog::info("text encoder {}: {} on {}; {}", p.encoder, partition::to_string(p.where), p.device, p.why);
+    *slot = text::PlacedEncoder{src, on, p.where == partition::EncoderWhere::streamed};
+  }
+  conditioner_ = std::make_unique<text::PromptConditioner>(model_, clip, t5);
+}
+
+void RunEncoders::place_on(const BackendOptions& backend) {
+  backends_.push_back(make_backend(backend));
+  const auto on = [&](const std::unique_ptr<text::TextEncoderSource>& s) {
+    return s ? std::optional<text::PlacedEncoder>(text::PlacedEncoder{s.get(), backends_.back().get(), false})
+             : std::nullopt;
+  };
+  conditioner_ = std::make_unique<text::PromptConditioner>(model_, on(clip_), on(t5_));
+}
+
+runtime::HostTensors RunEncoders::conditioning(const std::string& job, const std::string& prompt,
+                                               const std::optional<std::string>& negative) {
+  if (!conditioner_) fail("the text encoders are not placed yet");
+  const std::string key = fmt::format("{}\n{}\n{}", conditioner_->identity(), prompt, negative ? "-" + *negative : "");
+  return cache_.get(key, [&] {
+    std::vector<text::PromptTokens> tokens;
+    runtime::HostTensors tensors = conditioner_->encode(prompt, negative, &tokens);
+    for (const text::PromptTokens& t : tokens)
+      if (t.truncated())
+        spdlog::warn("job '{}': {} has {} {} tokens, the model takes {}: the rest is cut off", job, t.field, t.tokens,
+                     t.encoder, t.limit);
+    return tensors;
+  });
+}
+
+std::string RunEncoders::describe() const {
+  std::vector<std::string> parts;
+  if (t5_) parts.push_back(t5_->path);
+  if (clip_) parts.push_back(clip_->path);
+  return fmt::format("{}", fmt::join(parts, " + "));
+}
+
+}  // namespace ditrun::launcher

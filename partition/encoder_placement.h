@@ -1,0 +1,51 @@
+// Where a run's text encoders go: resident on rank 0's GPU, streamed to it a layer at a time,
+// or on the CPU, by the predicted seconds per job. Rank 0 prepares every job (it reads the
+// prompts and encodes them), so its GPU and the host are the candidates.
+//
+// Encoders run once per job, DiT blocks once per step: a byte of GPU memory saves `steps`
+// times more as a resident DiT block, so the DiT is planned first and the encoders take what
+// its plan leaves on rank 0's GPU (budget − peak). Per job:
+//   resident  compute on the GPU                       (needs all layers + activations)
+//   streamed  compute on the GPU + weights / host→device rate (needs two layers + activations)
+//   cpu       compute on the host                      (the weights stay mapped in host RAM)
+// Encoders are placed in the order given, each taking its GPU bytes from what is left.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "partition/cost_model.h"
+#include "partition/device_spec.h"
+#include "partition/plan.h"
+
+namespace ditrun::partition {
+
+struct EncoderCost {
+  std::string name;                // "T5 t5xxl_fp16.safetensors"
+  std::vector<BlockCost> layers;   // one job's encoding; what is not a layer (embeddings) is read on the host
+  uint64_t activation_bytes = 0;   // its working buffers on the device
+
+  uint64_t weight_bytes() const;
+  uint64_t largest_layer_bytes() const;
+};
+
+enum class EncoderWhere { resident, streamed, cpu };
+std::string_view to_string(EncoderWhere where);
+
+struct EncoderPlacement {
+  std::string encoder;
+  EncoderWhere where = EncoderWhere::cpu;
+  std::string device;         // "cuda:0" or "cpu"
+  uint64_t device_bytes = 0;  // what it holds on the GPU (0 on the CPU)
+  double seconds_per_job = 0;
+  std::string why;            // the alternatives' times, or why they were out
+};
+
+// The encoders placed against rank 0 of `plan` (a GPU device of `inventory`, or the CPU).
+// `force` (optional): "cpu" or "gpu" instead of the cheapest; "gpu" fails naming the encoder
+// when neither GPU form fits.
+std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& encoders, const Plan& plan,
+                                             const DeviceInventory& inventory, std::string_view force = "");
+
+}  // namespace ditrun::partition
