@@ -133,6 +133,9 @@ void run_plan(PlanOptions& o) {
   const bool cpu = o.cpu_ranks > 1;
   const int count = cpu ? o.cpu_ranks : int(device_inventory(o.request.devices.inventory).gpus().size());
   JobPlan p;
+  std::unique_ptr<RunEncoders> encoders;
+  std::vector<partition::EncoderPlacement> placements;
+  std::string encoder_choice;
   if (team == 1 && count > 1 && o.request.devices.objective == partition::Objective::latency &&
       o.devices.mode == "auto" && o.devices.stages == 0 && o.devices.allocation.empty()) {
     arch::ModelConfig config;
@@ -151,6 +154,23 @@ void run_plan(PlanOptions& o) {
     p.planned = choice.planned;
     p.planned.plan = choice.plan;
     if (!o.json) fmt::print("layout   {}\n\n", choice.why);
+  } else if (o.encoders.given() && team == 1) {
+    // The DiT and the encoders together: room kept for the encoders on rank 0's GPU when it
+    // shortens the job (plan_with_encoders).
+    arch::ModelConfig config;
+    job_of(o.request, &config);
+    encoders = std::make_unique<RunEncoders>(o.encoders, config, "", false);
+    PlanWithEncoders with = plan_with_encoders(*encoders, [&](uint64_t bytes) {
+      PlanRequest request = o.request;
+      request.devices.encoder_bytes = bytes;
+      p = plan_job(request);
+      return p.planned;
+    });
+    p.planned = std::move(with.planned);
+    placements = std::move(with.placements);
+    encoder_choice = with.reserved_bytes ? fmt::format("{} kept on rank 0's GPU for the text encoders; {}",
+                                                       format_bytes(with.reserved_bytes), with.why)
+                                         : with.why;
   } else {
     p = plan_job(o.request);
   }
@@ -169,14 +189,14 @@ void run_plan(PlanOptions& o) {
     write_json_file(o.out, json);
     spdlog::info("plan written to {}", o.out);
   }
-  // The text encoders take what the DiT's plan leaves on rank 0's GPU (encoder_placement.h).
-  std::vector<partition::EncoderPlacement> encoders;
-  if (o.encoders.given())
-    encoders = RunEncoders(o.encoders, p.config, "", false).placements_for(p.planned.plan, p.planned.inventory);
+  // Shared steps: the text encoders take what the DiT's plan leaves on rank 0's GPU.
+  if (o.encoders.given() && !encoders)
+    placements = RunEncoders(o.encoders, p.config, "", false).placements_for(p.planned.plan, p.planned.inventory);
   if (o.json) {
     fmt::print("{}", json);
   } else {
-    print_table(p, o, encoders);
+    print_table(p, o, placements);
+    if (!encoder_choice.empty()) fmt::print("encoders {}\n", encoder_choice);
   }
 }
 

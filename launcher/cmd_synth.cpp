@@ -69,8 +69,10 @@ void synth_text_encoder(const std::string& arch, const std::string& preset, cons
   const auto stats = text::write_synthetic_text_encoder(config, target, seed, out, [&](size_t done, size_t total, const std::string& name) {
     progress.update(done, total, name);
   });
-  progress.finish(fmt::format("wrote {} ({} encoder, {} tensors, {}) and its tokenizer {}", out, config.architecture,
-                              stats.tensors_written, format_bytes(uint64_t(stats.bytes)), text::tokenizer_folder_beside(out)));
+  const std::string tokenizer =
+      quant::path_is_gguf(out) ? "in its metadata" : "in " + text::tokenizer_folder_beside(out);
+  progress.finish(fmt::format("wrote {} ({} encoder, {} tensors, {}), its tokenizer {}", out, config.architecture,
+                              stats.tensors_written, format_bytes(uint64_t(stats.bytes)), tokenizer));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "models/pipeline/model_source.h"
 #include "models/pipeline/network.h"
 #include "runtime/core/error.h"
+#include "runtime/core/units.h"
 #include "runtime/run/executor.h"
 
 namespace ditrun::launcher {
@@ -49,12 +50,24 @@ std::optional<std::string> config_of(const JobLine& l, const std::optional<std::
 // that cannot be made (the model does not fit) is its error, which fails the jobs; a --plan
 // file that cannot be followed fails the run (`fatal`).
 struct PlanOrError {
+  PlanOrError() = default;
+  PlanOrError(std::optional<partition::Plan> plan, std::string error, bool fatal,
+              std::optional<partition::DeviceInventory> inventory = std::nullopt, uint64_t encoder_bytes = 0)
+      : plan(std::move(plan)),
+        error(std::move(error)),
+        fatal(fatal),
+        inventory(std::move(inventory)),
+        encoder_bytes(encoder_bytes) {}
   std::optional<partition::Plan> plan;
   std::string error;
   bool fatal = false;
+  std::optional<partition::DeviceInventory> inventory;  // what the plan was made for (none: read from --plan)
+  uint64_t encoder_bytes = 0;                           // room it keeps for the text encoders on rank 0's GPU
 };
+// `encoders` (may be null): a plan made here weighs keeping room for them (plan_with_encoders).
 PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
-                      const runtime::Model& network, const std::vector<JobLine>& lines, RunVae* vae) {
+                      const runtime::Model& network, const std::vector<JobLine>& lines, RunVae* vae,
+                      const RunEncoders* encoders) {
   const int team = o.devices.team_size();
   if (o.plan_path) {
     try {
@@ -105,15 +118,29 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
         return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, positions);
       });
       spdlog::info("layout: {}", chosen.why);
-      return {chosen.plan, "", false};
+      return {chosen.plan, "", false, chosen.planned.inventory, 0};
     }
-    const ModelPlan planned =
-        plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, choice);
+    const auto plan_for = [&](uint64_t encoder_bytes) {
+      DeviceChoice c = choice;
+      c.encoder_bytes = encoder_bytes;
+      return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, c);
+    };
+    ModelPlan planned;
+    uint64_t encoder_bytes = 0;
+    if (encoders && team == 1) {
+      PlanWithEncoders with = plan_with_encoders(*encoders, plan_for);
+      if (with.reserved_bytes) spdlog::info("text encoders: {} kept for them on rank 0's GPU ({})",
+                                            format_bytes(with.reserved_bytes), with.why);
+      planned = std::move(with.planned);
+      encoder_bytes = with.reserved_bytes;
+    } else {
+      planned = plan_for(0);
+    }
     spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,
                  geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
                  geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
-    if (team == 1) return {planned.plan, "", false};
-    return {share_planned_steps(planned, o.devices, source.config), "", false};
+    if (team == 1) return {planned.plan, "", false, planned.inventory, encoder_bytes};
+    return {share_planned_steps(planned, o.devices, source.config), "", false, planned.inventory, 0};
   } catch (const Error& e) {
     return {std::nullopt, e.what(), false};
   }
@@ -160,19 +187,30 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
       planned = {std::nullopt, e.what(), false};
     }
   }
-  if (rank == 0 && planned.error.empty()) planned = make_plan(o, channel.size(), source, *network, lines, decoder.get());
   // Rank 0 encodes prompts. Encoders that cannot serve this model (or be placed) fail the jobs
   // with prompts, each naming the problem; jobs with cond files still run.
   std::unique_ptr<RunEncoders> encoders;
   std::string encoders_error;
-  if (rank == 0 && o.encoders.given() && planned.plan) {
+  const auto encoders_failed = [&](const Error& e) {
+    encoders.reset();
+    encoders_error = e.what();
+    spdlog::error("text encoders: {}", encoders_error);
+  };
+  if (rank == 0 && o.encoders.given() && planned.error.empty()) {
     try {
       encoders = std::make_unique<RunEncoders>(o.encoders, source.config, (std::filesystem::path(o.out) / "prompt-cache").string());
-      encoders->place(*planned.plan, device_inventory(o.devices.inventory), o.backend);
     } catch (const Error& e) {
-      encoders.reset();
-      encoders_error = e.what();
-      spdlog::error("text encoders: {}", encoders_error);
+      encoders_failed(e);
+    }
+  }
+  if (rank == 0 && planned.error.empty())
+    planned = make_plan(o, channel.size(), source, *network, lines, decoder.get(), encoders.get());
+  if (encoders && planned.plan) {
+    try {
+      encoders->place(*planned.plan, planned.inventory ? *planned.inventory : device_inventory(o.devices.inventory),
+                      o.backend, planned.encoder_bytes);
+    } catch (const Error& e) {
+      encoders_failed(e);
     }
   }
   if (rank == 0 && !planned.plan && !planned.fatal && !o.source && channel.size() == 1) {

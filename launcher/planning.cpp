@@ -33,15 +33,18 @@ partition::Budgets budgets_for(const partition::ModelCost& cost, const partition
   // block of the exact shares (DisTorch splits tensors; ditrun places blocks).
   options.gpu_overhead_bytes = cost.step_activation_bytes + cost.largest_block_bytes();
   partition::Budgets budgets = partition::resolve_budgets(partition::parse_allocation(devices.allocation), inventory, options);
-  // The VAE decodes on rank 0's device: the first GPU with a budget.
-  if (devices.vae_bytes > 0) {
+  // The VAE decodes, and the encoders given room run, on rank 0's device: the first GPU with a budget.
+  if (devices.vae_bytes + devices.encoder_bytes > 0) {
     for (auto& g : budgets.gpus) {
       if (g.bytes == 0) continue;
       if (g.bytes <= devices.vae_bytes)
         fail("{}'s budget ({}) cannot hold the VAE that decodes on it ({}): give it more memory, or smaller tiles "
              "(--vae-memory)",
              g.device, format_bytes(g.bytes), format_bytes(devices.vae_bytes));
-      g.bytes -= devices.vae_bytes;
+      if (g.bytes <= devices.vae_bytes + devices.encoder_bytes)
+        fail("{}'s budget ({}) cannot hold the text encoders ({}) beside the VAE ({})", g.device, format_bytes(g.bytes),
+             format_bytes(devices.encoder_bytes), format_bytes(devices.vae_bytes));
+      g.bytes -= devices.vae_bytes + devices.encoder_bytes;
       break;
     }
   }

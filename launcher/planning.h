@@ -58,6 +58,9 @@ struct DeviceChoice {
   // Rank 0's GPU also decodes every job's pictures (--vae): the VAE's weights and a decode's
   // activations (picture_output.h, RunVae::device_bytes) are kept out of its budget.
   uint64_t vae_bytes = 0;
+  // Rank 0's GPU also runs the text encoders, when the plan keeps room for them
+  // (plan_with_encoders, text_encoders.h): kept out of its budget like the VAE's.
+  uint64_t encoder_bytes = 0;
   int team() const { return sequence_parallel * cfg_parallel; }
 };
 

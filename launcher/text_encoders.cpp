@@ -139,16 +139,17 @@ std::vector<partition::EncoderCost> RunEncoders::costs(int activation_bytes) con
 }
 
 std::vector<partition::EncoderPlacement> RunEncoders::placements_for(const partition::Plan& plan,
-                                                                     const partition::DeviceInventory& inventory) const {
+                                                                     const partition::DeviceInventory& inventory,
+                                                                     uint64_t reserved) const {
   const partition::DeviceSpec* rank0 = plan.ranks.empty() ? nullptr : inventory.find(plan.ranks.front().device);
   const bool gpu = rank0 && rank0->kind == partition::HardwareKind::gpu;
   return partition::place_encoders(costs(gpu ? models::kGpuActivationBytes : models::kCpuActivationBytes), plan, inventory,
-                                   force_);
+                                   force_, reserved);
 }
 
 void RunEncoders::place(const partition::Plan& plan, const partition::DeviceInventory& inventory,
-                        const BackendOptions& backend) {
-  placements_ = placements_for(plan, inventory);
+                        const BackendOptions& backend, uint64_t reserved) {
+  placements_ = placements_for(plan, inventory, reserved);
   // placements_ follow costs(): T5 (or umT5), then CLIP.
   std::optional<text::PlacedEncoder> t5, clip;
   runtime::Backend *cpu_backend = nullptr, *gpu_backend = nullptr;
@@ -202,6 +203,50 @@ std::string RunEncoders::describe() const {
   if (t5_) parts.push_back(t5_->path);
   if (clip_) parts.push_back(clip_->path);
   return fmt::format("{}", fmt::join(parts, " + "));
+}
+
+PlanWithEncoders plan_with_encoders(const RunEncoders& encoders, const std::function<ModelPlan(uint64_t)>& plan_for) {
+  std::optional<PlanWithEncoders> best;
+  double best_seconds = 0;
+  std::vector<std::string> tried;
+  std::optional<Error> first_error;
+  const auto job_seconds = [](const ModelPlan& p) {
+    return p.plan.predicted.job_seconds.value_or(p.plan.predicted.step_seconds);
+  };
+  const auto consider = [&](uint64_t reserve, const char* what) {
+    PlanWithEncoders c;
+    try {
+      c.planned = plan_for(reserve);
+    } catch (const Error& e) {
+      if (!first_error) first_error = e;
+      tried.push_back(fmt::format("{}: cannot be planned", what));
+      return;
+    }
+    c.reserved_bytes = reserve;
+    c.placements = encoders.placements_for(c.planned.plan, c.planned.inventory, reserve);
+    double seconds = job_seconds(c.planned);
+    for (const auto& p : c.placements) seconds += p.seconds_per_job;
+    tried.push_back(fmt::format("{} {}", what, format_seconds(seconds)));
+    if (!best || seconds < best_seconds) best = std::move(c), best_seconds = seconds;
+  };
+  consider(0, "encoders in what the plan leaves");
+  const bool gpu = best && !encoders.forced_to_cpu() && std::any_of(best->placements.begin(), best->placements.end(), [](const auto& p) {
+    return p.where == partition::EncoderWhere::cpu;
+  });
+  const partition::DeviceSpec* rank0 =
+      best && !best->planned.plan.ranks.empty() ? best->planned.inventory.find(best->planned.plan.ranks.front().device) : nullptr;
+  if (gpu && rank0 && rank0->kind == partition::HardwareKind::gpu) {
+    uint64_t streamed = 0, resident = 0;
+    for (const partition::EncoderCost& e : encoders.costs(models::kGpuActivationBytes)) {
+      streamed += 2 * e.largest_layer_bytes() + e.activation_bytes;
+      resident += e.weight_bytes() + e.activation_bytes;
+    }
+    consider(streamed, "room for them streamed");
+    consider(resident, "room for them resident");
+  }
+  if (!best) throw *first_error;
+  best->why = fmt::format("predicted job: {}", fmt::join(tried, "; "));
+  return std::move(*best);
 }
 
 }  // namespace ditrun::launcher

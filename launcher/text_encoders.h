@@ -5,12 +5,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "launcher/backend_options.h"
+#include "launcher/planning.h"
 #include "launcher/prompt_cache.h"
 #include "models/arch/model_config.h"
 #include "models/text/prompt_conditioner.h"
@@ -47,12 +49,16 @@ class RunEncoders {
 
   // The planner's view of each encoder for one job on `activation_bytes`-wide activations.
   std::vector<partition::EncoderCost> costs(int activation_bytes) const;
-  // Where the planner puts the encoders against rank 0 of the DiT's plan (what place() does).
+  // Where the planner puts the encoders against rank 0 of the DiT's plan (what place() does);
+  // `reserved`: the room that plan kept for them on rank 0's GPU.
   std::vector<partition::EncoderPlacement> placements_for(const partition::Plan& plan,
-                                                          const partition::DeviceInventory& inventory) const;
+                                                          const partition::DeviceInventory& inventory,
+                                                          uint64_t reserved = 0) const;
   // Places the encoders against rank 0 of the DiT's plan and opens their backends
   // (`backend`: the run's options; a GPU placement uses its device). Logs the choice.
-  void place(const partition::Plan& plan, const partition::DeviceInventory& inventory, const BackendOptions& backend);
+  void place(const partition::Plan& plan, const partition::DeviceInventory& inventory, const BackendOptions& backend,
+             uint64_t reserved = 0);
+  bool forced_to_cpu() const { return force_ == "cpu"; }
   const std::vector<partition::EncoderPlacement>& placements() const { return placements_; }
   // Without a plan (`ditrun encode`): every encoder resident on one backend of `backend`.
   void place_on(const BackendOptions& backend);
@@ -73,5 +79,19 @@ class RunEncoders {
   std::unique_ptr<models::text::PromptConditioner> conditioner_;
   PromptCache cache_;
 };
+
+// The DiT's plan and the encoders' places decided together. `plan_for(bytes)` plans the DiT
+// with `bytes` kept off rank 0's GPU budget. Tried: nothing kept (the encoders take what the
+// plan leaves), room for the encoders streamed, room for them resident. The one with the
+// shortest predicted job (the DiT's steps plus the encodings) wins: a GPU that streams DiT
+// blocks with their copies hidden can spare an encoder's two layers at little cost per step,
+// and save seconds per job over the CPU. Candidates that cannot be planned are left out.
+struct PlanWithEncoders {
+  ModelPlan planned;
+  std::vector<partition::EncoderPlacement> placements;
+  uint64_t reserved_bytes = 0;  // kept for the encoders (pass to place())
+  std::string why;              // the candidates' predicted jobs
+};
+PlanWithEncoders plan_with_encoders(const RunEncoders& encoders, const std::function<ModelPlan(uint64_t)>& plan_for);
 
 }  // namespace ditrun::launcher

@@ -32,7 +32,8 @@ std::string_view to_string(EncoderWhere where) {
 }
 
 std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& encoders, const Plan& plan,
-                                             const DeviceInventory& inventory, std::string_view force) {
+                                             const DeviceInventory& inventory, std::string_view force,
+                                             uint64_t reserved_bytes) {
   if (force != "" && force != "cpu" && force != "gpu") fail("encoder placement '{}': expected cpu, gpu or auto", force);
   const DeviceSpec* gpu = nullptr;
   uint64_t free = 0;
@@ -41,7 +42,7 @@ std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& enc
     const DeviceSpec* device = inventory.find(rank0.device);
     if (device && device->kind == HardwareKind::gpu) {
       gpu = device;
-      free = rank0.budget_bytes > rank0.peak_bytes ? rank0.budget_bytes - rank0.peak_bytes : 0;
+      free = (rank0.budget_bytes > rank0.peak_bytes ? rank0.budget_bytes - rank0.peak_bytes : 0) + reserved_bytes;
     }
   }
   const DeviceSpec& host = inventory.host();
@@ -63,7 +64,7 @@ std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& enc
       const double copy = gpu->throughput.host_to_device_bytes_per_s;
       if (resident_bytes <= free) resident = on_gpu;
       if (streamed_bytes <= free && copy > 0) streamed = on_gpu + double(e.weight_bytes()) / copy;
-      gpu_note = fmt::format("{} has {} free after the DiT's plan; resident needs {}, streamed {}", gpu->name,
+      gpu_note = fmt::format("{} has {} for it beside the DiT's plan; resident needs {}, streamed {}", gpu->name,
                              format_bytes(free), format_bytes(resident_bytes), format_bytes(streamed_bytes));
     }
     EncoderPlacement p;

@@ -2,9 +2,9 @@
 // or on the CPU, by the predicted seconds per job. Rank 0 prepares every job (it reads the
 // prompts and encodes them), so its GPU and the host are the candidates.
 //
-// Encoders run once per job, DiT blocks once per step: a byte of GPU memory saves `steps`
-// times more as a resident DiT block, so the DiT is planned first and the encoders take what
-// its plan leaves on rank 0's GPU (budget − peak). Per job:
+// The DiT is planned first and the encoders take what its plan leaves on rank 0's GPU
+// (budget − peak), plus any room the plan was made to keep for them (the launcher's
+// plan_with_encoders weighs that room against the DiT's slower steps). Per job:
 //   resident  compute on the GPU                       (needs all layers + activations)
 //   streamed  compute on the GPU + weights / host→device rate (needs two layers + activations)
 //   cpu       compute on the host                      (the weights stay mapped in host RAM)
@@ -43,9 +43,11 @@ struct EncoderPlacement {
 };
 
 // The encoders placed against rank 0 of `plan` (a GPU device of `inventory`, or the CPU).
-// `force` (optional): "cpu" or "gpu" instead of the cheapest; "gpu" fails naming the encoder
-// when neither GPU form fits.
+// `reserved_bytes`: room the plan kept off rank 0's budget for them (added to what its plan
+// leaves). `force` (optional): "cpu" or "gpu" instead of the cheapest; "gpu" fails naming
+// the encoder when neither GPU form fits.
 std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& encoders, const Plan& plan,
-                                             const DeviceInventory& inventory, std::string_view force = "");
+                                             const DeviceInventory& inventory, std::string_view force = "",
+                                             uint64_t reserved_bytes = 0);
 
 }  // namespace ditrun::partition

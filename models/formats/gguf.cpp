@@ -131,6 +131,24 @@ GgufValue GgufValue::i32_array(const std::vector<int64_t>& v) {
   return {GgufType::ARRAY, GgufType::I32, std::move(items)};
 }
 
+GgufValue GgufValue::f32_array(const std::vector<float>& v) {
+  std::vector<GgufValue> items;
+  for (float x : v) items.push_back({GgufType::F32, GgufType::U8, double(x)});
+  return {GgufType::ARRAY, GgufType::F32, std::move(items)};
+}
+
+GgufValue GgufValue::u8_array(std::string_view bytes) {
+  std::vector<GgufValue> items;
+  for (unsigned char x : bytes) items.push_back({GgufType::U8, GgufType::U8, uint64_t(x)});
+  return {GgufType::ARRAY, GgufType::U8, std::move(items)};
+}
+
+GgufValue GgufValue::string_array(const std::vector<std::string>& v) {
+  std::vector<GgufValue> items;
+  for (const std::string& x : v) items.push_back(string(x));
+  return {GgufType::ARRAY, GgufType::STRING, std::move(items)};
+}
+
 std::optional<int64_t> GgufValue::as_int() const {
   if (const auto* u = std::get_if<uint64_t>(&value)) return *u <= uint64_t(INT64_MAX) ? std::optional<int64_t>(int64_t(*u)) : std::nullopt;
   if (const auto* i = std::get_if<int64_t>(&value)) return *i;

@@ -33,6 +33,9 @@ struct GgufValue {
   static GgufValue string(std::string s) { return {GgufType::STRING, GgufType::U8, std::move(s)}; }
   static GgufValue u32(uint32_t v) { return {GgufType::U32, GgufType::U8, uint64_t(v)}; }
   static GgufValue i32_array(const std::vector<int64_t>& v);
+  static GgufValue f32_array(const std::vector<float>& v);
+  static GgufValue u8_array(std::string_view bytes);
+  static GgufValue string_array(const std::vector<std::string>& v);
 
   std::optional<int64_t> as_int() const;
   std::optional<std::string> as_string() const;

@@ -43,6 +43,7 @@ WriteStats write_converted_model(const std::string& path, const ConversionTarget
     kv.emplace_back("general.quantization_version", formats::GgufValue::u32(2));
     kv.emplace_back("general.file_type", formats::GgufValue::u32(target.gguf_file_type()));
     for (const auto& [k, v] : info.metadata) kv.emplace_back(k, formats::GgufValue::string(v));
+    for (const auto& [k, v] : info.gguf_metadata) kv.emplace_back(k, v);
     std::vector<formats::GgufEntry> entries;
     for (const auto& o : outputs) entries.push_back({o.name, o.dtype, o.shape});
     gg = std::make_unique<formats::GgufWriter>(path, std::move(kv), std::move(entries));

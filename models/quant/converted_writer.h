@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/formats/gguf.h"
 #include "models/quant/conversion.h"
 
 namespace ditrun::quant {
@@ -24,6 +25,7 @@ struct ConvertedModelInfo {
   std::string architecture;  // GGUF general.architecture
   std::string name;          // GGUF general.name
   std::map<std::string, std::string> metadata;  // safetensors __metadata__ / GGUF string keys
+  std::vector<std::pair<std::string, formats::GgufValue>> gguf_metadata;  // typed GGUF keys (tokenizers)
 };
 
 struct WriteStats {

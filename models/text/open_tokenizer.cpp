@@ -3,6 +3,7 @@
 #include <iterator>
 
 #include "models/formats/checkpoint.h"
+#include "models/text/gguf_tokenizer.h"
 #include "models/text/tokenizer.h"
 #include "runtime/core/error.h"
 
@@ -35,9 +36,15 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   if (path.ends_with(".json")) return sentencepiece_from_tokenizer_json(path);
   if (path.ends_with(".safetensors") || path.ends_with(".gguf")) {
     const formats::Checkpoint checkpoint(path);
-    const formats::TensorRecord* t = checkpoint.find("spiece_model");
-    if (!t) fail("{}: the checkpoint has no embedded spiece_model tensor", path);
-    return sentencepiece_from_model(checkpoint.data(*t), path + " (spiece_model)");
+    if (const formats::TensorRecord* t = checkpoint.find("spiece_model"))
+      return sentencepiece_from_model(checkpoint.data(*t), path + " (spiece_model)");
+    if (checkpoint.gguf())
+      if (const auto vocab = unigram_vocab_from_gguf(*checkpoint.gguf(), path)) {
+        const std::string proto = sentencepiece_model_proto(*vocab);
+        return sentencepiece_from_model({reinterpret_cast<const uint8_t*>(proto.data()), proto.size()},
+                                        path + " (tokenizer.ggml.*)");
+      }
+    fail("{}: the checkpoint embeds no tokenizer (no spiece_model tensor, no tokenizer.ggml.* metadata)", path);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open", path);

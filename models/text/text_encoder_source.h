@@ -2,7 +2,8 @@
 // tokenizer. The config comes from a sidecar JSON (the reference configs' schema), else the
 // one ditrun recorded in the file (ditrun.text_encoder), else the tensor names and shapes
 // (Hugging Face's or llama.cpp's). The tokenizer is looked for in this order: the path given,
-// the `spiece_model` tensor some umT5 checkpoints embed, a `<file>.tokenizer/` folder beside
+// the `spiece_model` tensor some umT5 checkpoints embed or the tokenizer.ggml.* vocabulary of
+// llama.cpp's T5 GGUF files, a `<file>.tokenizer/` folder beside
 // the file (what `synth` writes), then the extra places the caller names (ComfyUI's own
 // tokenizer folders).
 #pragma once

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "models/synth/synthetic_values.h"
+#include "models/text/gguf_tokenizer.h"
 #include "models/text/synthetic_tokenizers.h"
 #include "runtime/core/atomic_file.h"
 #include "runtime/core/float_codecs.h"
@@ -58,8 +59,11 @@ quant::WriteStats write_synthetic_text_encoder(const TextEncoderConfig& config, 
     };
     tensors.push_back(std::move(s));
   }
-  write_tokenizer(config, tokenizer_folder_beside(path));
   quant::ConvertedModelInfo info;
+  // A GGUF T5 carries its vocabulary in its metadata, as llama.cpp writes it; the others get
+  // a tokenizer folder beside them.
+  if (llama_names) info.gguf_metadata = gguf_tokenizer_metadata(synthetic_unigram_vocab(config.vocab()));
+  else write_tokenizer(config, tokenizer_folder_beside(path));
   info.architecture = config.is_clip() ? "clip-text" : "t5encoder";  // llama.cpp's name for a T5 encoder
   info.name = "ditrun synthetic " + config.architecture + " seed " + std::to_string(seed);
   info.metadata[kTextEncoderMetadataKey] = config.to_json().dump();

@@ -32,7 +32,7 @@ std::vector<int64_t> fit_ids(const std::vector<int64_t>& ids, int64_t length, in
 
 // PATH: a folder holding vocab.json + merges.txt (CLIP, used first) or tokenizer.json; a
 // tokenizer.json; a SentencePiece `*.model`; or a .safetensors/.gguf checkpoint with an
-// embedded `spiece_model` tensor. Fails with one line naming the file and what is wrong.
+// embedded `spiece_model` tensor or (GGUF) llama.cpp's tokenizer.ggml.* vocabulary. Fails with one line naming the file and what is wrong.
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
 
 std::unique_ptr<Tokenizer> clip_tokenizer(const std::string& vocab_json, const std::string& merges_txt);

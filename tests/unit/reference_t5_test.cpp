@@ -126,7 +126,7 @@ TEST_P(ReferenceT5, LlamaCppNamesInGguf) {
   }
   const std::string path = test::temp_dir("t5-gguf") + "/" + GetParam() + ".gguf";
   quant::write_converted_model(path, quant::ConversionTarget::parse("f32"), std::nullopt, tensors,
-                               {"t5encoder", GetParam(), {}});
+                               {"t5encoder", GetParam(), {}, {}});
   const formats::Checkpoint gguf(path);
   const quant::WeightSet gguf_weights(gguf);
   const std::vector<NamedShape> shapes = named_shapes(gguf_weights);

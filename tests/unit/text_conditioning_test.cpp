@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "launcher/prompt_cache.h"
+#include "launcher/text_encoders.h"
 #include "models/arch/detect.h"
 #include "models/pipeline/model_source.h"
 #include "models/text/prompt_conditioner.h"
@@ -17,13 +18,15 @@
 #include "test_paths.h"
 
 namespace ditrun::models::text {
-namespace {
 
+// A synthetic encoder of `preset` (seed 7) in a fresh folder, its tokenizer beside it.
 std::string synth(const std::string& preset, const std::string& file, const std::string& weights = "bf16") {
   const std::string path = test::temp_dir("text-" + preset + "-" + weights) + "/" + file;
   write_synthetic_text_encoder(text_encoder_preset(preset), quant::ConversionTarget::parse(weights), 7, path);
   return path;
 }
+
+namespace {
 
 TEST(SyntheticTokenizers, SplitRealTextIntoIdsOfTheVocabulary) {
   const std::string dir = test::temp_dir("synthetic-tokenizers");
@@ -89,6 +92,13 @@ TEST(TextEncoderFiles, GgufAndSafetensorsOfOneSeedAgree) {
     outs.push_back(encoder.encode(ids, {}));
   }
   EXPECT_EQ(outs[0].data, outs[1].data);
+  // The GGUF carries its vocabulary as llama.cpp's files do, and it tokenizes alike.
+  const TextEncoderSource from_st = open_text_encoder(st, std::nullopt, TokenizerSearch{});
+  const TextEncoderSource from_gguf = open_text_encoder(gg, std::nullopt, TokenizerSearch{});
+  EXPECT_NE(from_gguf.tokenizer->describe().find("tokenizer.ggml"), std::string::npos) << from_gguf.tokenizer->describe();
+  EXPECT_FALSE(std::filesystem::exists(tokenizer_folder_beside(gg)));
+  for (const std::string text : {"a red fox", "Ünïcödé 日本"})
+    EXPECT_EQ(from_gguf.tokenizer->encode(text), from_st.tokenizer->encode(text)) << text;
   double error = 0, norm = 0;
   for (size_t i = 0; i < outs[0].data.size(); ++i) {
     error += std::pow(double(outs[0].data[i]) - outs[2].data[i], 2);
@@ -204,6 +214,53 @@ TEST(PromptCache, RemembersAndReadsBackFromItsFolder) {
   PromptCache memory_only("");
   memory_only.get("k1", encode);
   EXPECT_EQ(encoded, 3);
+}
+
+// The DiT's plan and the encoders' room decided together: room is kept on rank 0's GPU only
+// when the encodings it speeds up outweigh the DiT's slower steps.
+TEST(PlanWithEncoders, KeepsRoomOnlyWhenTheJobGetsShorter) {
+  TextEncoderOptions options;
+  options.t5 = models::text::synth("t5-builtin", "t5.safetensors");
+  options.clip = models::text::synth("clip-builtin", "clip.safetensors");
+  const RunEncoders encoders(options, arch::preset("flux-tiny", "test"), "", false);
+  // A GPU and a very slow host: the encoders belong on the GPU if they can have room there.
+  partition::DeviceSpec gpu;
+  gpu.name = "cuda:0";
+  gpu.total_bytes = gpu.free_bytes = uint64_t(8) << 30;
+  gpu.throughput.gemm_flops = {{"bf16", 1e14}};
+  gpu.throughput.attention_flops = gpu.throughput.memory_bytes_per_s = 1e12;
+  gpu.throughput.host_to_device_bytes_per_s = 2e10;
+  partition::DeviceInventory inventory = partition::make_inventory({gpu}, uint64_t(64) << 30, uint64_t(64) << 30);
+  for (auto& d : inventory.devices)
+    if (d.kind == partition::HardwareKind::cpu) {
+      d.throughput.gemm_flops = {{"bf16", 1e6}};
+      d.throughput.attention_flops = d.throughput.memory_bytes_per_s = 1e6;
+    }
+  // The DiT fills its budget; keeping room costs `penalty` seconds per job.
+  const auto plans = [&](double penalty) {
+    return [&inventory, penalty](uint64_t reserved) {
+      ModelPlan p;
+      p.inventory = inventory;
+      partition::RankPlan r;
+      r.device = "cuda:0";
+      r.budget_bytes = r.peak_bytes = (uint64_t(8) << 30) - reserved;
+      p.plan.ranks.push_back(r);
+      p.plan.predicted.step_seconds = 1;
+      p.plan.predicted.job_seconds = 30 + (reserved ? penalty : 0);
+      return p;
+    };
+  };
+  double cpu_seconds = 0;
+  for (const auto& p : encoders.placements_for(plans(0)(0).plan, inventory)) {
+    EXPECT_EQ(p.where, partition::EncoderWhere::cpu) << "nothing left on the GPU";
+    cpu_seconds += p.seconds_per_job;
+  }
+  ASSERT_GT(cpu_seconds, 1.0);
+  const PlanWithEncoders cheap = plan_with_encoders(encoders, plans(0.1));
+  EXPECT_GT(cheap.reserved_bytes, 0u) << cheap.why;
+  for (const auto& p : cheap.placements) EXPECT_NE(p.where, partition::EncoderWhere::cpu) << p.why;
+  const PlanWithEncoders dear = plan_with_encoders(encoders, plans(cpu_seconds + 1));
+  EXPECT_EQ(dear.reserved_bytes, 0u) << dear.why;
 }
 
 }  // namespace
