@@ -165,7 +165,7 @@ struct Service {
           std::optional<std::string> default_cond, int ranks, std::optional<std::string> token)
       : board(o.out, o.max_queue, config.sampling.steps, default_cond),
         roots(o.allow_roots),
-        api(board, roots, config, ServeSettings{o.out, model, default_cond, ranks, o.pictures.vae.has_value()}) {
+        api(board, roots, config, ServeSettings{o.out, model, default_cond, ranks, o.pictures.vae.has_value(), o.encoders.given()}) {
     const size_t resumed = board.resume();
     if (resumed) spdlog::info("resumed {} queued job(s) from {}", resumed, ledger_path(o.out));
     const server::ListenAddress address = server::parse_listen_address(o.listen);

@@ -17,15 +17,20 @@
 
 namespace ditrun::launcher {
 
-runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
-                                 RunVae* vae, RunEncoders* encoders) {
+namespace {
+
+// prepare_job; without `encode_prompts` a job's prompt is left for later (check_job).
+runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
+                             RunVae* vae, RunEncoders* encoders, bool encode_prompts) {
   const arch::SamplingDefaults& defaults = config.sampling;
   runtime::SamplingJob p;
   p.id = job.id;
   p.line = job.line;
   p.seed = job.seed;
   p.guidance = {job.guidance.value_or(defaults.guidance), job.cfg.value_or(defaults.cfg)};
-  if (job.prompt) {
+  if (job.prompt && !encode_prompts) {
+    // Encoded when the job runs (its errors are the job's then).
+  } else if (job.prompt) {
     if (!encoders)
       fail("prompt: needs the text encoders (run with {}, or --models DIR)",
            config.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
@@ -41,7 +46,7 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
   } else {
     p.cond = {models::read_host_tensors(job.cond), job.cond};
   }
-  denoiser.check_conditioning(p.cond, p.guidance);
+  if (!job.prompt || encode_prompts) denoiser.check_conditioning(p.cond, p.guidance);
   HostTensor image_latent;
   if (job.image) {
     if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
@@ -79,6 +84,17 @@ runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config
       p.x.data[i] = float(s0 * p.x.data[i] + (1.0 - s0) * image_latent.data[i]);
   }
   return p;
+}
+
+}  // namespace
+
+runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
+                                 RunVae* vae, RunEncoders* encoders) {
+  return prepare(job, config, denoiser, vae, encoders, true);
+}
+
+void check_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser) {
+  prepare(job, config, denoiser, nullptr, nullptr, false);
 }
 
 namespace {

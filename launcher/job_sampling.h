@@ -23,6 +23,9 @@ namespace ditrun::launcher {
 // `encoders` its `prompt` (none: such a job fails).
 runtime::SamplingJob prepare_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
                                  RunVae* vae = nullptr, RunEncoders* encoders = nullptr);
+// What prepare_job checks before anything runs (a server answering a submission), without a
+// VAE and without encoding a prompt (that waits for the job's turn).
+void check_job(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser);
 
 // How a job's final latent becomes pictures (picture_output.h): the run's VAE (none: the
 // latent preview is the picture) and the job's own choices.

@@ -253,9 +253,11 @@ Response ServeApi::submit(const Request& request) {
     }
     if (!body.contains("cond") && !body.contains("prompt") && settings_.default_cond) body["cond"] = *settings_.default_cond;
     job = parse_job_object(body, "");
+    if (job.prompt && !settings_.encodes)
+      fail("prompt: the server runs without text encoders (start it with --t5 and --clip, --text-encoder, or --models)");
     // Read and check everything the job needs now, so a client hears of a bad job at once
     // instead of finding it failed later. It is prepared again when it runs.
-    prepare_job(job, config_, *denoiser_);
+    check_job(job, config_, *denoiser_);
   } catch (const Error& e) {
     // The client knows its upload by the key it sent, not by the server's file name.
     std::string message = e.what();

@@ -40,6 +40,7 @@ struct ServeSettings {
   std::optional<std::string> default_cond; // the built-in model's prompt, for jobs without one
   int ranks = 1;
   bool decodes = false;  // a VAE decodes final latents: <id>.png is the picture, the preview <id>.preview.png
+  bool encodes = false;  // text encoders turn jobs' prompts into conditioning
 };
 
 class ServeApi {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `ditrun serve` through a real HTTP client (curl): a job by default conditioning, by inline
-# upload and by server-side path renders bit-identically to `ditrun run`; status, latent,
+# upload, by server-side path and by prompt (the built-in tiny encoders) renders
+# bit-identically to `ditrun run`; status, latent,
 # decoded image (the built-in tiny VAE), preview, listing, cancel, metrics, the bearer token, and a clean drain on SIGINT.
 # Usage: serve_api.sh DITRUN_BINARY TESTDATA_DIR
 set -euo pipefail
@@ -21,13 +22,17 @@ expect_status 401 "$(http GET /v1/jobs)" 'token'
 expect_status 401 "$(http GET /metrics -H 'Authorization: Bearer wrong')"
 expect_status 401 "$(http POST /v1/jobs -d "{\"id\": \"x\", \"seed\": 1, $size}")"
 
-# Three ways to give the conditioning; each output equals `ditrun run` of the same job.
+# Four ways to give the conditioning; each output equals `ditrun run` of the same job.
 expect_status 201 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"builtin\", \"seed\": 1, $size}")" '"position"'
 cond_b64=$(base64 -w0 "$tmp/inputs/cond.safetensors")
 printf '{"id": "upload", "seed": 2, "cond_b64": "%s", %s}' "$cond_b64" "$size" >"$tmp/upload.json"
 expect_status 201 "$(http POST /v1/jobs "${auth[@]}" --data-binary @"$tmp/upload.json")"
 expect_status 201 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"path\", \"seed\": 3, \"cond\": \"cond.safetensors\", $size}")"
-for id in builtin upload path; do wait_job "$id" done; done
+expect_status 201 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"prompt\", \"seed\": 6, \"prompt\": \"a red fox\", $size}")"
+for id in builtin upload path prompt; do wait_job "$id" done; done
+curl -sf "${auth[@]}" "$base/v1/jobs/prompt/latent" -o "$tmp/prompt.safetensors"
+"$ditrun" run --id prompt --seed 6 --width 256 --height 256 --steps 4 --prompt "a red fox" --out "$tmp/ref" >/dev/null 2>&1
+cmp "$tmp/prompt.safetensors" "$tmp/ref/prompt.safetensors"
 curl -sf "${auth[@]}" "$base/v1/jobs/builtin/latent" -o "$tmp/builtin.safetensors"
 curl -sf "${auth[@]}" "$base/v1/jobs/upload/latent" -o "$tmp/upload.safetensors"
 curl -sf "${auth[@]}" "$base/v1/jobs/path/image" -o "$tmp/path.png"
