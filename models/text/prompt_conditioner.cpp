@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "models/text/text_cleaning.h"
 #include "models/text/wan_negative_prompt.h"
 #include "runtime/core/error.h"
 
@@ -101,8 +102,9 @@ PromptConditioner::PromptConditioner(const arch::ModelConfig& model, std::option
 
 HostTensor PromptConditioner::run_t5(const std::string& text, const std::string& field, std::vector<PromptTokens>* tokens) {
   const Tokenizer& tokenizer = *t5_->source->tokenizer;
-  const std::vector<int64_t> ids = tokenizer.encode(text);
   const bool flux = model_.family == arch::Family::Flux;
+  // Wan's tokenizer cleans the text first (clean='whitespace'); BFL's Flux code does not.
+  const std::vector<int64_t> ids = tokenizer.encode(flux ? text : clean_prompt(text));
   const int64_t limit = flux ? (arch::flux_params(model_).guidance_embed ? 512 : 256) : arch::wan_params(model_).text_len;
   if (tokens) tokens->push_back({field, t5_->source->config.architecture, int64_t(ids.size()), limit});
   if (flux) {

@@ -2,7 +2,8 @@
 //   Flux  T5 (v1.1 XXL) over the prompt padded to 512 tokens (dev) or 256 (schnell), run
 //         without a mask as BFL's code does → `txt` [L, 4096]; CLIP-L's pooled output (the
 //         final norm's row at the end-of-text token) → `y` [768].
-//   Wan   umT5 over the prompt, masked, the output trimmed to the prompt's length (</s>
+//   Wan   umT5 over the prompt (cleaned as Wan's tokenizer does: text_cleaning.h), masked,
+//         the output trimmed to the prompt's length (</s>
 //         included) → `context`; the negative prompt the same way → `context_neg`.
 //         Masked keys contribute nothing and T5's position bias depends only on i − j, so the
 //         trimmed rows equal those of the unmasked run over the real tokens alone, which is

@@ -47,7 +47,7 @@ T5Params t5_params_from_json(const nlohmann::json& j, const std::string& source)
 }
 
 bool looks_like_t5(const std::vector<NamedShape>& tensors) {
-  if (uses_llama_t5_names(tensors)) return true;
+  if (t5_naming_of(tensors) != T5Naming::HuggingFace) return true;
   const auto& t = tensors;
   const auto has = [&](const std::string& n) { return std::any_of(t.begin(), t.end(), [&](const auto& s) { return s.name == n; }); };
   return has("shared.weight") && has("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
@@ -55,7 +55,7 @@ bool looks_like_t5(const std::vector<NamedShape>& tensors) {
 
 T5Params detect_t5(const std::vector<NamedShape>& tensors, const std::string& source) {
   std::map<std::string, formats::Shape> by_name;
-  for (const auto& s : uses_llama_t5_names(tensors) ? as_hf_t5_names(tensors) : tensors) by_name.emplace(s.name, s.shape);
+  for (const auto& s : as_hf_t5_names(tensors)) by_name.emplace(s.name, s.shape);
   const auto shape = [&](const std::string& n) -> const formats::Shape& {
     const auto it = by_name.find(n);
     if (it == by_name.end() || it->second.size() != 2) fail("{}: cannot detect the T5 encoder: no 2-D tensor '{}'", source, n);
@@ -88,12 +88,18 @@ int64_t t5_bucket(int64_t i, int64_t j, int64_t num_buckets, int64_t max_distanc
 T5Encoder::T5Encoder(T5Params params, runtime::Backend& backend, const quant::WeightSet& weights, std::string source)
     : p_(std::move(params)),
       backend_(backend),
-      weights_(backend, weights, std::move(source), "T5"),
-      llama_names_(weights.find("token_embd.weight") != nullptr) {}
+      weights_(backend, weights, std::move(source), "T5") {
+  std::vector<NamedShape> names;
+  for (const Weight& w : weights.weights()) names.push_back({w.name, w.shape});
+  naming_ = t5_naming_of(names);
+  if (naming_ != T5Naming::HuggingFace)
+    for (const NamedShape& n : names)
+      if (const auto hf = t5_name_from(n.name, naming_)) stored_names_.emplace(*hf, n.name);
+}
 
 std::string T5Encoder::stored(const std::string& hf_name) const {
-  if (!llama_names_) return hf_name;
-  return llama_t5_name_of_hf(hf_name).value_or(hf_name);
+  const auto it = stored_names_.find(hf_name);
+  return it == stored_names_.end() ? hf_name : it->second;
 }
 
 Tensor T5Encoder::position_bias(int64_t block_index, int64_t length) {
@@ -145,7 +151,7 @@ HostTensor T5Encoder::encode(const HostTensor& ids, const std::vector<int64_t>& 
     backend_.mul(gate, lin, gate);
     backend_.linear(gate, weight(pre + "1.DenseReluDense.wo.weight"), nullptr, delta);
     backend_.add(x, delta, x);
-    if (streamed_) weights_.release(llama_names_ ? fmt::format("enc.blk.{}.", n) : pre);
+    if (streamed_) weights_.release(t5_block_prefix(naming_, n));
     if (sink) {
       HostTensor t(Shape{b, l, d});
       backend_.download(x, t.data, backend_.compute_stream());

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,9 @@
 #include "runtime/backend/backend.h"
 
 namespace ditrun::models::text {
+
+// The namings T5 files use (text_encoder_config.h maps them to Hugging Face's).
+enum class T5Naming { HuggingFace, LlamaCpp, Wan };
 
 struct T5Params {
   std::string architecture = "t5";  // "t5" or "umt5"
@@ -59,7 +63,7 @@ class T5Encoder {
   void set_streamed(bool streamed) { streamed_ = streamed; }
 
  private:
-  // Hugging Face's name as the file spells it (llama.cpp's names in the GGUF files).
+  // Hugging Face's name as the file spells it (text_encoder_config.h: T5Naming).
   std::string stored(const std::string& hf_name) const;
   const runtime::DeviceWeight& weight(const std::string& hf_name) { return weights_.get(stored(hf_name)); }
   Tensor position_bias(int64_t block, int64_t length);
@@ -67,7 +71,9 @@ class T5Encoder {
   T5Params p_;
   runtime::Backend& backend_;
   LoadedWeights weights_;
-  bool llama_names_ = false, streamed_ = false;
+  T5Naming naming_ = T5Naming::HuggingFace;
+  std::map<std::string, std::string> stored_names_;  // Hugging Face's name → the file's, when they differ
+  bool streamed_ = false;
 };
 
 }  // namespace ditrun::models::text

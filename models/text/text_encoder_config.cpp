@@ -37,21 +37,43 @@ nlohmann::json clip_to_json(const ClipTextParams& p) {
             {"layer_norm_eps", p.eps}}}};
 }
 
-// llama.cpp's per-layer T5 encoder names (gguf-py tensor_mapping) and Hugging Face's.
-const std::vector<std::pair<std::string, std::string>>& layer_names() {
-  static const std::vector<std::pair<std::string, std::string>> names = {
-      {"attn_norm.weight", "layer.0.layer_norm.weight"},
-      {"attn_q.weight", "layer.0.SelfAttention.q.weight"},
-      {"attn_k.weight", "layer.0.SelfAttention.k.weight"},
-      {"attn_v.weight", "layer.0.SelfAttention.v.weight"},
-      {"attn_o.weight", "layer.0.SelfAttention.o.weight"},
-      {"attn_rel_b.weight", "layer.0.SelfAttention.relative_attention_bias.weight"},
-      {"ffn_norm.weight", "layer.1.layer_norm.weight"},
-      {"ffn_gate.weight", "layer.1.DenseReluDense.wi_0.weight"},
-      {"ffn_up.weight", "layer.1.DenseReluDense.wi_1.weight"},
-      {"ffn_down.weight", "layer.1.DenseReluDense.wo.weight"},
-  };
-  return names;
+// Per layer: Hugging Face's name (after "encoder.block.N.layer."), llama.cpp's (after
+// "enc.blk.N.") and Wan's (after "blocks.N.").
+struct LayerName {
+  const char *hf, *llama, *wan;
+};
+constexpr LayerName kLayerNames[] = {
+    {"0.layer_norm.weight", "attn_norm.weight", "norm1.weight"},
+    {"0.SelfAttention.q.weight", "attn_q.weight", "attn.q.weight"},
+    {"0.SelfAttention.k.weight", "attn_k.weight", "attn.k.weight"},
+    {"0.SelfAttention.v.weight", "attn_v.weight", "attn.v.weight"},
+    {"0.SelfAttention.o.weight", "attn_o.weight", "attn.o.weight"},
+    {"0.SelfAttention.relative_attention_bias.weight", "attn_rel_b.weight", "pos_embedding.embedding.weight"},
+    {"1.layer_norm.weight", "ffn_norm.weight", "norm2.weight"},
+    {"1.DenseReluDense.wi_0.weight", "ffn_gate.weight", "ffn.gate.0.weight"},  // through GELU
+    {"1.DenseReluDense.wi_1.weight", "ffn_up.weight", "ffn.fc1.weight"},
+    {"1.DenseReluDense.wo.weight", "ffn_down.weight", "ffn.fc2.weight"},
+};
+// Outside the layers: embedding, final norm (and Wan's shared bias table).
+constexpr LayerName kModelNames[] = {
+    {"shared.weight", "token_embd.weight", "token_embedding.weight"},
+    {"encoder.final_layer_norm.weight", "enc.output_norm.weight", "norm.weight"},
+};
+constexpr const char* kHfBlock0Bias = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
+constexpr const char* kWanSharedBias = "pos_embedding.embedding.weight";
+
+const char* in(const LayerName& n, T5Naming naming) {
+  return naming == T5Naming::HuggingFace ? n.hf : naming == T5Naming::LlamaCpp ? n.llama : n.wan;
+}
+std::string block_prefix(T5Naming naming, const std::string& block) {
+  return naming == T5Naming::HuggingFace ? "encoder.block." + block + ".layer."
+         : naming == T5Naming::LlamaCpp  ? "enc.blk." + block + "."
+                                         : "blocks." + block + ".";
+}
+const std::regex& block_pattern(T5Naming naming) {
+  static const std::regex hf(R"(encoder\.block\.([0-9]+)\.layer\.(.*))"), llama(R"(enc\.blk\.([0-9]+)\.(.*))"),
+      wan(R"(blocks\.([0-9]+)\.(.*))");
+  return naming == T5Naming::HuggingFace ? hf : naming == T5Naming::LlamaCpp ? llama : wan;
 }
 
 }  // namespace
@@ -161,44 +183,54 @@ std::vector<NamedShape> text_encoder_layout(const TextEncoderConfig& c) {
 }
 
 int64_t text_encoder_layer_of(const std::string& name) {
-  static const std::regex layer(R"((?:encoder\.block|text_model\.encoder\.layers|enc\.blk)\.([0-9]+)\..*)");
+  static const std::regex layer(R"((?:encoder\.block|text_model\.encoder\.layers|enc\.blk|blocks)\.([0-9]+)\..*)");
   std::smatch m;
   return std::regex_match(name, m, layer) ? std::stoll(m[1]) : -1;
 }
 
-std::optional<std::string> hf_name_of_llama_t5(const std::string& name) {
-  if (name == "token_embd.weight") return "shared.weight";
-  if (name == "enc.output_norm.weight") return "encoder.final_layer_norm.weight";
-  static const std::regex block(R"(enc\.blk\.([0-9]+)\.(.*))");
+std::string t5_block_prefix(T5Naming naming, int64_t block) { return block_prefix(naming, std::to_string(block)); }
+
+std::string_view to_string(T5Naming naming) {
+  return naming == T5Naming::HuggingFace ? "Hugging Face" : naming == T5Naming::LlamaCpp ? "llama.cpp" : "Wan";
+}
+
+std::optional<std::string> t5_name_as(const std::string& hf_name, T5Naming naming, bool shared_pos) {
+  if (naming == T5Naming::Wan && shared_pos && hf_name == kHfBlock0Bias) return kWanSharedBias;
+  for (const LayerName& n : kModelNames)
+    if (hf_name == n.hf) return in(n, naming);
   std::smatch m;
-  if (!std::regex_match(name, m, block)) return std::nullopt;
-  for (const auto& [llama, hf] : layer_names())
-    if (m[2] == llama) return fmt::format("encoder.block.{}.{}", m[1].str(), hf);
+  if (!std::regex_match(hf_name, m, block_pattern(T5Naming::HuggingFace))) return std::nullopt;
+  for (const LayerName& n : kLayerNames)
+    if (m[2] == n.hf) return block_prefix(naming, m[1]) + in(n, naming);
   return std::nullopt;
 }
 
-std::optional<std::string> llama_t5_name_of_hf(const std::string& name) {
-  if (name == "shared.weight") return "token_embd.weight";
-  if (name == "encoder.final_layer_norm.weight") return "enc.output_norm.weight";
-  static const std::regex block(R"(encoder\.block\.([0-9]+)\.(.*))");
+std::optional<std::string> t5_name_from(const std::string& name, T5Naming naming) {
+  if (naming == T5Naming::Wan && name == kWanSharedBias) return kHfBlock0Bias;
+  for (const LayerName& n : kModelNames)
+    if (name == in(n, naming)) return n.hf;
   std::smatch m;
-  if (!std::regex_match(name, m, block)) return std::nullopt;
-  for (const auto& [llama, hf] : layer_names())
-    if (m[2] == hf) return fmt::format("enc.blk.{}.{}", m[1].str(), llama);
+  if (!std::regex_match(name, m, block_pattern(naming))) return std::nullopt;
+  for (const LayerName& n : kLayerNames)
+    if (m[2] == in(n, naming)) return block_prefix(T5Naming::HuggingFace, m[1]) + n.hf;
   return std::nullopt;
 }
 
-bool uses_llama_t5_names(const std::vector<NamedShape>& tensors) {
+T5Naming t5_naming_of(const std::vector<NamedShape>& tensors) {
   const auto has = [&](const char* n) {
     return std::any_of(tensors.begin(), tensors.end(), [&](const NamedShape& s) { return s.name == n; });
   };
-  return has("token_embd.weight") && has("enc.blk.0.attn_rel_b.weight");
+  if (has("token_embd.weight") && has("enc.blk.0.attn_q.weight")) return T5Naming::LlamaCpp;
+  if (has("token_embedding.weight") && has("blocks.0.attn.q.weight")) return T5Naming::Wan;
+  return T5Naming::HuggingFace;
 }
 
 std::vector<NamedShape> as_hf_t5_names(const std::vector<NamedShape>& tensors) {
+  const T5Naming naming = t5_naming_of(tensors);
+  if (naming == T5Naming::HuggingFace) return tensors;
   std::vector<NamedShape> out;
   for (const NamedShape& t : tensors)
-    if (const auto hf = hf_name_of_llama_t5(t.name)) out.push_back({*hf, t.shape});
+    if (const auto hf = t5_name_from(t.name, naming)) out.push_back({*hf, t.shape});
   return out;
 }
 

@@ -43,12 +43,20 @@ std::vector<NamedShape> text_encoder_layout(const TextEncoderConfig& config);
 // norm, projection), and which layer (-1 for none).
 int64_t text_encoder_layer_of(const std::string& hf_name);
 
-// llama.cpp's T5 encoder names (`token_embd.weight`, `enc.blk.N.attn_q.weight`, ...) to
-// Hugging Face's, and back; nullopt for a name outside the map.
-std::optional<std::string> hf_name_of_llama_t5(const std::string& llama_name);
-std::optional<std::string> llama_t5_name_of_hf(const std::string& hf_name);
-// Whether the tensors use llama.cpp's T5 names; the shapes under Hugging Face's names.
-bool uses_llama_t5_names(const std::vector<NamedShape>& tensors);
+// The T5/umT5 namings files use: Hugging Face's (`shared.weight`,
+// `encoder.block.N.layer.0.SelfAttention.q.weight`, ...: ComfyUI's files), llama.cpp's
+// (`token_embd.weight`, `enc.blk.N.attn_q.weight`, ...: the GGUF files) and Wan's own
+// (`token_embedding.weight`, `blocks.N.attn.q.weight`, ...: its umt5-xxl checkpoint).
+std::string_view to_string(T5Naming naming);
+// A Hugging Face name in `naming` (`shared_pos`: Wan's T5 v1.1 keeps block 0's bias table
+// at the top level), and a name in `naming` back to Hugging Face's; nullopt outside the map.
+std::optional<std::string> t5_name_as(const std::string& hf_name, T5Naming naming, bool shared_pos = false);
+std::optional<std::string> t5_name_from(const std::string& name, T5Naming naming);
+// The naming of a T5 encoder's tensors (Hugging Face's when none matches), and the tensors
+// under Hugging Face's names.
+T5Naming t5_naming_of(const std::vector<NamedShape>& tensors);
 std::vector<NamedShape> as_hf_t5_names(const std::vector<NamedShape>& tensors);
+// What every tensor of T5 block `block` starts with in `naming`.
+std::string t5_block_prefix(T5Naming naming, int64_t block);
 
 }  // namespace ditrun::models::text

@@ -22,8 +22,11 @@ partition::EncoderCost text_encoder_cost(const TextEncoderSource& encoder, int64
 
   std::map<int64_t, partition::BlockCost> layers;
   std::map<int64_t, std::map<std::string, uint64_t>> class_bytes;
+  std::vector<NamedShape> names;
+  for (const Weight& w : encoder.weights->weights()) names.push_back({w.name, w.shape});
+  const T5Naming naming = c.is_clip() ? T5Naming::HuggingFace : t5_naming_of(names);
   for (const Weight& w : encoder.weights->weights()) {
-    const std::string hf = hf_name_of_llama_t5(w.name).value_or(w.name);
+    const std::string hf = t5_name_from(w.name, naming).value_or(w.name);
     const int64_t layer = text_encoder_layer_of(hf);
     if (layer < 0) continue;  // embeddings are read on the host; the final norm is tiny
     partition::BlockCost& b = layers[layer];

@@ -53,7 +53,7 @@ std::string TextEncoderSource::describe() const {
 
 std::optional<std::string> text_encoder_architecture(const std::vector<NamedShape>& tensors) {
   if (looks_like_t5(tensors)) {
-    const auto hf = uses_llama_t5_names(tensors) ? as_hf_t5_names(tensors) : tensors;
+    const auto hf = as_hf_t5_names(tensors);
     const bool own_tables = std::any_of(hf.begin(), hf.end(), [](const NamedShape& s) {
       return s.name == "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight";
     });

@@ -45,7 +45,7 @@ quant::WriteStats write_synthetic_text_encoder(const TextEncoderConfig& config, 
   std::vector<quant::SourceTensor> tensors;
   for (const NamedShape& t : text_encoder_layout(config)) {
     quant::SourceTensor s;
-    s.name = llama_names ? llama_t5_name_of_hf(t.name).value() : t.name;
+    s.name = llama_names ? t5_name_as(t.name, T5Naming::LlamaCpp).value() : t.name;
     s.shape = t.shape;
     s.source = DType::BF16;
     s.inside_block = text_encoder_layer_of(t.name) >= 0;

@@ -109,38 +109,40 @@ TEST_P(ReferenceT5, TrimmedRunEqualsMaskedRowsAndStreamingChangesNothing) {
 }
 
 // The same weights under llama.cpp's names in a GGUF file (as the t5-v1_1-xxl-encoder-*.gguf
-// files users have) give the official output.
-TEST_P(ReferenceT5, LlamaCppNamesInGguf) {
+// files users have) and under Wan's own names (its umt5-xxl checkpoint's) give the official
+// output, and detection reads them.
+TEST_P(ReferenceT5, LlamaCppAndWanNames) {
   const std::string base = test::testdata("reference/" + GetParam());
   const T5Params params = t5_params_from_json(read_json_file(base + ".config.json"), base);
   const formats::Checkpoint checkpoint(base + ".safetensors");
   const quant::WeightSet weights(checkpoint);
-  std::vector<quant::SourceTensor> tensors;
-  for (const Weight& w : weights.weights()) {
-    quant::SourceTensor t;
-    t.name = llama_t5_name_of_hf(w.name).value();
-    t.shape = w.shape;
-    t.source = w.storage;
-    t.fill = [&w](std::span<float> out) { w.dequantize(out); };
-    tensors.push_back(std::move(t));
-  }
-  const std::string path = test::temp_dir("t5-gguf") + "/" + GetParam() + ".gguf";
-  quant::write_converted_model(path, quant::ConversionTarget::parse("f32"), std::nullopt, tensors,
-                               {"t5encoder", GetParam(), {}, {}});
-  const formats::Checkpoint gguf(path);
-  const quant::WeightSet gguf_weights(gguf);
-  const std::vector<NamedShape> shapes = named_shapes(gguf_weights);
-  ASSERT_TRUE(uses_llama_t5_names(shapes));
-  T5Params detected = detect_t5(shapes, path);
-  detected.max_distance = params.max_distance;
-  EXPECT_EQ(detected, params);
-
   const auto io = read_host_tensors(base + ".io.safetensors");
-  auto backend = runtime::make_cpu_backend({});
-  T5Encoder encoder(params, *backend, gguf_weights, path);
-  const HostTensor out = encoder.encode(io.at("in.ids"), {});
-  const int64_t b = out.shape[0];
-  EXPECT_LT(max_diff_rows(out, io.at("out.nomask"), std::vector<int64_t>(size_t(b), out.shape[1])), 1e-4);
+  for (const auto& [naming, file] : {std::pair{T5Naming::LlamaCpp, ".gguf"}, std::pair{T5Naming::Wan, ".safetensors"}}) {
+    std::vector<quant::SourceTensor> tensors;
+    for (const Weight& w : weights.weights()) {
+      quant::SourceTensor t;
+      t.name = t5_name_as(w.name, naming, params.shared_pos).value();
+      t.shape = w.shape;
+      t.source = w.storage;
+      t.fill = [&w](std::span<float> out) { w.dequantize(out); };
+      tensors.push_back(std::move(t));
+    }
+    const std::string path = test::temp_dir("t5-names") + "/" + GetParam() + file;
+    quant::write_converted_model(path, quant::ConversionTarget::parse("f32"), std::nullopt, tensors,
+                                 {"t5encoder", GetParam(), {}, {}});
+    const formats::Checkpoint renamed(path);
+    const quant::WeightSet renamed_weights(renamed);
+    const std::vector<NamedShape> shapes = named_shapes(renamed_weights);
+    ASSERT_EQ(t5_naming_of(shapes), naming) << path;
+    T5Params detected = detect_t5(shapes, path);
+    detected.max_distance = params.max_distance;
+    EXPECT_EQ(detected, params) << to_string(naming);
+    auto backend = runtime::make_cpu_backend({});
+    T5Encoder encoder(params, *backend, renamed_weights, path);
+    const HostTensor out = encoder.encode(io.at("in.ids"), {});
+    EXPECT_LT(max_diff_rows(out, io.at("out.nomask"), std::vector<int64_t>(size_t(out.shape[0]), out.shape[1])), 1e-4)
+        << to_string(naming);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, ReferenceT5, testing::Values("t5-tiny", "umt5-tiny"), [](const auto& info) {

@@ -65,16 +65,23 @@ TEST(TextEncoderFiles, SynthRecordsItsConfigAndDetectionAgrees) {
   }
 }
 
-TEST(TextEncoderFiles, LlamaCppNamesMapBothWays) {
-  for (const NamedShape& t : text_encoder_layout(text_encoder_preset("umt5-builtin"))) {
-    const auto llama = llama_t5_name_of_hf(t.name);
-    ASSERT_TRUE(llama) << t.name;
-    EXPECT_EQ(hf_name_of_llama_t5(*llama), t.name);
+TEST(TextEncoderFiles, LlamaCppAndWanNamesMapBothWays) {
+  for (const std::string preset : {"umt5-builtin", "t5-builtin"}) {
+    const TextEncoderConfig config = text_encoder_preset(preset);
+    for (const NamedShape& t : text_encoder_layout(config))
+      for (const T5Naming naming : {T5Naming::LlamaCpp, T5Naming::Wan}) {
+        const auto name = t5_name_as(t.name, naming, config.t5.shared_pos);
+        ASSERT_TRUE(name) << t.name;
+        EXPECT_EQ(t5_name_from(*name, naming), t.name) << to_string(naming);
+      }
   }
-  EXPECT_EQ(llama_t5_name_of_hf("encoder.block.3.layer.1.DenseReluDense.wi_0.weight"), "enc.blk.3.ffn_gate.weight");
-  EXPECT_EQ(hf_name_of_llama_t5("enc.blk.0.attn_rel_b.weight"),
+  EXPECT_EQ(t5_name_as("encoder.block.3.layer.1.DenseReluDense.wi_0.weight", T5Naming::LlamaCpp), "enc.blk.3.ffn_gate.weight");
+  EXPECT_EQ(t5_name_as("encoder.block.3.layer.1.DenseReluDense.wi_0.weight", T5Naming::Wan), "blocks.3.ffn.gate.0.weight");
+  EXPECT_EQ(t5_name_from("enc.blk.0.attn_rel_b.weight", T5Naming::LlamaCpp),
             "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
-  EXPECT_FALSE(hf_name_of_llama_t5("dec.blk.0.attn_q.weight"));
+  EXPECT_EQ(t5_name_from("pos_embedding.embedding.weight", T5Naming::Wan),
+            "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight");
+  EXPECT_FALSE(t5_name_from("dec.blk.0.attn_q.weight", T5Naming::LlamaCpp));
 }
 
 // A GGUF T5 (llama.cpp's names) and the safetensors one of a seed encode alike: bf16 exactly,
