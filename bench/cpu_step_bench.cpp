@@ -5,7 +5,6 @@
 // no dequantization at all.
 //
 //   ditrun_bench_cpu [--testdata DIR] [--encodings bf16,q8_0,f32] [--tokens 4608] [--skip-block]
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +12,7 @@
 #include <map>
 #include <random>
 
+#include "bench/sgemm_limit.h"
 #include "models/arch/layout.h"
 #include "models/flux/flux_blocks.h"
 #include "models/pipeline/denoiser.h"
@@ -26,32 +26,11 @@
 #include "runtime/exec/weight_store.h"
 
 using namespace ditrun;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
+using bench::measured_sgemm_gflops;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// Best of three sgemm runs at the shape of a block's typical GEMM: tokens × 3072 × 3072.
-double measured_sgemm_gflops(int64_t m, int64_t n, int64_t k) {
-  // The kernels run OpenBLAS single-threaded and split work themselves; the limit is
-  // OpenBLAS with every core.
-  openblas_set_num_threads(int(host_threads()));
-  std::vector<float> a(size_t(m * k)), b(size_t(n * k)), c(size_t(m * n));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> nd;
-  for (float& v : a) v = nd(rng);
-  for (float& v : b) v = nd(rng);
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    const auto t = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(m), int(n), int(k), 1.0f, a.data(), int(k), b.data(),
-                int(k), 0.0f, c.data(), int(n));
-    best = std::min(best, seconds_since(t));
-  }
-  return 2.0 * double(m) * double(n) * double(k) / best / 1e9;
-}
-
 
 // Seconds per Euler step (one velocity evaluation; both CFG halves for Wan) of a reference case.
 void bench_tiny_model(const std::string& testdata, const std::string& name, double peak_gflops) {

@@ -8,13 +8,13 @@
 // extrapolated to T5-XXL from the per-prompt latency measured above.
 //
 //   ditrun_bench_text [--prompts 3] [--small-jobs 100] T5_FILE...
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 
+#include "bench/sgemm_limit.h"
 #include "launcher/prompt_cache.h"
 #include "models/arch/detect.h"
 #include "models/text/prompt_conditioner.h"
@@ -24,24 +24,10 @@
 
 using namespace ditrun;
 using namespace ditrun::models::text;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double measured_sgemm_gflops() {
-  openblas_set_num_threads(int(host_threads()));
-  const int m = 512, n = 4096, k = 4096;  // one T5-XXL projection over 512 tokens
-  std::vector<float> a(size_t(m) * k, 0.5f), b(size_t(n) * k, 0.25f), c(size_t(m) * n);
-  double best = 1e30;
-  for (int r = 0; r < 5; ++r) {
-    const auto t = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
-    best = std::min(best, seconds_since(t));
-  }
-  return 2.0 * m * n * double(k) / best / 1e9;
-}
 
 // GEMM + attention FLOPs of one encoding of `l` tokens.
 double t5_flops(const T5Params& p, int64_t l) {
@@ -143,7 +129,7 @@ int main(int argc, char** argv) {
   app.add_option("--small-jobs", jobs, "Jobs of the prompt-cache run")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
-  const double sgemm = measured_sgemm_gflops();
+  const double sgemm = bench::measured_sgemm_gflops(512, 4096, 4096, 5);  // one T5-XXL projection over 512 tokens
   fmt::print("measured OpenBLAS sgemm 512x4096x4096 on {} threads: {:.1f} GFLOP/s (the limit below)\n", host_threads(), sgemm);
   std::vector<double> seconds;
   for (const std::string& f : files) seconds.push_back(bench_t5(f, prompts, sgemm));

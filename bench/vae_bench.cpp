@@ -5,7 +5,6 @@
 // (the simplest alternative) in the same run.
 //
 //   ditrun_bench_vae [--skip-flux] [--skip-wan] [--wan-frames 2] [--tile 64] [--size 1024]
-#include <cblas.h>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +12,7 @@
 #include <filesystem>
 #include <random>
 
+#include "bench/sgemm_limit.h"
 #include "models/vae/vae_layout.h"
 #include "models/vae/vae_synth.h"
 #include "models/vae/vae_tiling.h"
@@ -21,24 +21,10 @@
 
 using namespace ditrun;
 using namespace ditrun::models::vae;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double measured_sgemm_gflops() {
-  openblas_set_num_threads(int(host_threads()));
-  const int m = 4096, n = 512, k = 4608;  // a 3x3 conv of 512 channels over 4096 positions
-  std::vector<float> a(size_t(m) * k, 0.5f), b(size_t(n) * k, 0.25f), c(size_t(m) * n);
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    const auto t = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
-    best = std::min(best, seconds_since(t));
-  }
-  return 2.0 * m * n * double(k) / best / 1e9;
-}
 
 // Multiply-adds ×2 of the Flux decoder's convs at a latent of h×w: each conv's weight times the
 // positions of the level it runs at (an upsampler's conv runs after the ×2).
@@ -71,7 +57,7 @@ Run decode_once(Vae& vae, runtime::Backend& backend, const HostTensor& z, const 
   return {seconds_since(t), double(backend.memory_stats().peak_bytes) / 1048576.0};
 }
 
-void bench(const std::string& label, const VaeConfig& config, int64_t frames, int64_t h, int64_t w, int64_t tile,
+void bench_decode(const std::string& label, const VaeConfig& config, int64_t frames, int64_t h, int64_t w, int64_t tile,
            double sgemm_gflops, double flops, const std::string& dir) {
   const std::string path = dir + "/" + config.name() + ".safetensors";
   write_synthetic_vae(config, 0, path);
@@ -131,15 +117,15 @@ int main(int argc, char** argv) {
 
   const std::string dir = (std::filesystem::temp_directory_path() / fmt::format("ditrun-bench-vae-{}", ::getpid())).string();
   std::filesystem::create_directories(dir);
-  const double sgemm = measured_sgemm_gflops();
+  const double sgemm = bench::measured_sgemm_gflops(4096, 512, 4608);  // a 3x3 conv of 512 channels over 4096 positions
   fmt::print("measured OpenBLAS sgemm 4096x512x4608 on {} threads: {:.1f} GFLOP/s (the limit below)\n", host_threads(),
              sgemm);
   if (!skip_flux) {
     const VaeConfig c = vae_preset("flux-ae");
-    bench(fmt::format("Flux AE decode {}x{}", size, size), c, 1, size / 8, size / 8, tile, sgemm,
+    bench_decode(fmt::format("Flux AE decode {}x{}", size, size), c, 1, size / 8, size / 8, tile, sgemm,
           flux_decoder_flops(c, size / 8, size / 8), dir);
   }
   if (!skip_wan)
-    bench("Wan 2.1 VAE decode 832x480", vae_preset("wan2.1-vae"), wan_frames, 60, 104, tile, sgemm, 0, dir);
+    bench_decode("Wan 2.1 VAE decode 832x480", vae_preset("wan2.1-vae"), wan_frames, 60, 104, tile, sgemm, 0, dir);
   std::filesystem::remove_all(dir);
 }

@@ -76,8 +76,7 @@ std::optional<runtime::JobTicket> JobFeed::next() {
     ticket.error =
         !encoders_error_.empty()
             ? fmt::format("{}job '{}': prompt: {}", ticket.where, job.id, encoders_error_)
-            : fmt::format("{}job '{}': prompt: needs the text encoders (run with {}, or --models DIR)", ticket.where,
-                          job.id, config_.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
+            : fmt::format("{}job '{}': {}", ticket.where, job.id, missing_encoders_message(config_));
     return ticket;
   }
   ticket.prepare = [this, job] { return prepare_job(job, config_, denoiser_, decoder_, encoders_); };

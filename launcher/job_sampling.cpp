@@ -31,9 +31,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   if (job.prompt && !encode_prompts) {
     // Encoded when the job runs (its errors are the job's then).
   } else if (job.prompt) {
-    if (!encoders)
-      fail("prompt: needs the text encoders (run with {}, or --models DIR)",
-           config.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
+    if (!encoders) fail("{}", missing_encoders_message(config));
     // A guided Wan job without a negative prompt gets its release's default one.
     std::optional<std::string> negative = job.negative_prompt;
     if (config.family == arch::Family::Wan) {

@@ -71,6 +71,11 @@ void add_text_encoder_options(CLI::App& cmd, TextEncoderOptions& o) {
       ->capture_default_str();
 }
 
+std::string missing_encoders_message(const arch::ModelConfig& model) {
+  return fmt::format("prompt: needs the text encoders (run with {}, or --models DIR)",
+                     model.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
+}
+
 EncoderFiles find_encoder_files(const TextEncoderOptions& o, const arch::ModelConfig& model) {
   EncoderFiles files;
   const bool flux = model.family == arch::Family::Flux;
@@ -164,7 +169,13 @@ void RunEncoders::place(const partition::Plan& plan, const partition::DeviceInve
     if (!on) {
       BackendOptions options = backend;
       options.device_memory.clear();  // the DiT's budget is not the encoder's
-      if (cpu) options.backend = "cpu", options.precision = "auto";
+      if (cpu) {
+        options.backend = "cpu";
+        options.precision = "auto";
+      } else {
+        // The room the plan kept: the DiT's arena holds its own budget.
+        options.device_memory = std::to_string(reserved);
+      }
       backends_.push_back(make_backend(options));
       on = backends_.back().get();
     }
@@ -229,13 +240,10 @@ PlanWithEncoders plan_with_encoders(const RunEncoders& encoders, const std::func
     tried.push_back(fmt::format("{} {}", what, format_seconds(seconds)));
     if (!best || seconds < best_seconds) best = std::move(c), best_seconds = seconds;
   };
-  consider(0, "encoders in what the plan leaves");
-  const bool gpu = best && !encoders.forced_to_cpu() && std::any_of(best->placements.begin(), best->placements.end(), [](const auto& p) {
-    return p.where == partition::EncoderWhere::cpu;
-  });
+  consider(0, "no room kept (encoders on the CPU)");
   const partition::DeviceSpec* rank0 =
       best && !best->planned.plan.ranks.empty() ? best->planned.inventory.find(best->planned.plan.ranks.front().device) : nullptr;
-  if (gpu && rank0 && rank0->kind == partition::HardwareKind::gpu) {
+  if (!encoders.forced_to_cpu() && rank0 && rank0->kind == partition::HardwareKind::gpu) {
     uint64_t streamed = 0, resident = 0;
     for (const partition::EncoderCost& e : encoders.costs(models::kGpuActivationBytes)) {
       streamed += 2 * e.largest_layer_bytes() + e.activation_bytes;

@@ -27,6 +27,8 @@ struct TextEncoderOptions {
   bool given() const { return clip || t5 || text_encoder || models_dir; }
 };
 void add_text_encoder_options(CLI::App& cmd, TextEncoderOptions& options);
+// What a job with a prompt is told when the run has no text encoders for `model`.
+std::string missing_encoders_message(const arch::ModelConfig& model);
 
 // The encoder files a model family needs: those given, the rest found under --models DIR
 // (ComfyUI's `text_encoders/` and `clip/`, by architecture and width; the choice is logged).
@@ -81,11 +83,11 @@ class RunEncoders {
 };
 
 // The DiT's plan and the encoders' places decided together. `plan_for(bytes)` plans the DiT
-// with `bytes` kept off rank 0's GPU budget. Tried: nothing kept (the encoders take what the
-// plan leaves), room for the encoders streamed, room for them resident. The one with the
-// shortest predicted job (the DiT's steps plus the encodings) wins: a GPU that streams DiT
-// blocks with their copies hidden can spare an encoder's two layers at little cost per step,
-// and save seconds per job over the CPU. Candidates that cannot be planned are left out.
+// with `bytes` kept off rank 0's GPU budget. Tried: nothing kept (the encoders on the CPU),
+// room for the encoders streamed, room for them resident. The one with the shortest
+// predicted job (the DiT's steps plus the encodings) wins: a GPU that streams DiT blocks with
+// their copies hidden can spare an encoder's two layers at little cost per step, and save
+// seconds per job over the CPU. Candidates that cannot be planned are left out.
 struct PlanWithEncoders {
   ModelPlan planned;
   std::vector<partition::EncoderPlacement> placements;

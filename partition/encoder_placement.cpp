@@ -42,7 +42,7 @@ std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& enc
     const DeviceSpec* device = inventory.find(rank0.device);
     if (device && device->kind == HardwareKind::gpu) {
       gpu = device;
-      free = (rank0.budget_bytes > rank0.peak_bytes ? rank0.budget_bytes - rank0.peak_bytes : 0) + reserved_bytes;
+      free = reserved_bytes;
     }
   }
   const DeviceSpec& host = inventory.host();
@@ -64,7 +64,7 @@ std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& enc
       const double copy = gpu->throughput.host_to_device_bytes_per_s;
       if (resident_bytes <= free) resident = on_gpu;
       if (streamed_bytes <= free && copy > 0) streamed = on_gpu + double(e.weight_bytes()) / copy;
-      gpu_note = fmt::format("{} has {} for it beside the DiT's plan; resident needs {}, streamed {}", gpu->name,
+      gpu_note = fmt::format("{} has {} kept for it beside the DiT; resident needs {}, streamed {}", gpu->name,
                              format_bytes(free), format_bytes(resident_bytes), format_bytes(streamed_bytes));
     }
     EncoderPlacement p;

@@ -2,9 +2,10 @@
 // or on the CPU, by the predicted seconds per job. Rank 0 prepares every job (it reads the
 // prompts and encodes them), so its GPU and the host are the candidates.
 //
-// The DiT is planned first and the encoders take what its plan leaves on rank 0's GPU
-// (budget − peak), plus any room the plan was made to keep for them (the launcher's
-// plan_with_encoders weighs that room against the DiT's slower steps). Per job:
+// On the GPU an encoder gets only room the DiT's plan was made to keep for it, off rank 0's
+// budget: the DiT's backend takes its whole budget as its arena, so what its plan leaves
+// under the budget is not free for another backend. The launcher's plan_with_encoders
+// weighs that room against the DiT's slower steps. Per job:
 //   resident  compute on the GPU                       (needs all layers + activations)
 //   streamed  compute on the GPU + weights / host→device rate (needs two layers + activations)
 //   cpu       compute on the host                      (the weights stay mapped in host RAM)
@@ -43,8 +44,7 @@ struct EncoderPlacement {
 };
 
 // The encoders placed against rank 0 of `plan` (a GPU device of `inventory`, or the CPU).
-// `reserved_bytes`: room the plan kept off rank 0's budget for them (added to what its plan
-// leaves). `force` (optional): "cpu" or "gpu" instead of the cheapest; "gpu" fails naming
+// `reserved_bytes`: the room the plan kept off rank 0's GPU budget for them. `force` (optional): "cpu" or "gpu" instead of the cheapest; "gpu" fails naming
 // the encoder when neither GPU form fits.
 std::vector<EncoderPlacement> place_encoders(const std::vector<EncoderCost>& encoders, const Plan& plan,
                                              const DeviceInventory& inventory, std::string_view force = "",

@@ -11,6 +11,10 @@ const Weight& LoadedWeights::at(const std::string& name) const {
 }
 
 const runtime::DeviceWeight& LoadedWeights::get(const std::string& name, int64_t expected_numel) {
+  if (auto it = arriving_.find(name); it != arriving_.end()) {
+    backend_.wait_event(backend_.compute_stream(), it->second);
+    arriving_.erase(it);
+  }
   if (auto it = loaded_.find(name); it != loaded_.end()) return it->second;
   const Weight& w = at(name);
   if (expected_numel && w.numel() != expected_numel)
@@ -32,9 +36,25 @@ std::vector<float> LoadedWeights::embedding_rows(const std::string& name, std::s
   return rows;
 }
 
+void LoadedWeights::prefetch(const std::vector<std::string>& names, runtime::Stream copy) {
+  std::vector<std::string> started;
+  for (const std::string& name : names) {
+    const Weight* w = weights_.find(name);
+    if (!w || loaded_.count(name)) continue;
+    loaded_.emplace(name, backend_.load_weight(*w, copy));
+    started.push_back(name);
+  }
+  if (started.empty()) return;
+  const runtime::Event done = backend_.record_event(copy);
+  for (const std::string& name : started) arriving_.insert_or_assign(name, done);
+}
+
 void LoadedWeights::release(const std::string& prefix) {
   backend_.synchronize(backend_.compute_stream());
-  for (auto it = loaded_.lower_bound(prefix); it != loaded_.end() && it->first.starts_with(prefix);) it = loaded_.erase(it);
+  for (auto it = loaded_.lower_bound(prefix); it != loaded_.end() && it->first.starts_with(prefix);) {
+    arriving_.erase(it->first);
+    it = loaded_.erase(it);
+  }
 }
 
 uint64_t LoadedWeights::loaded_bytes() const {

@@ -29,8 +29,13 @@ class LoadedWeights {
   // Rows `ids` (token ids as values) of the embedding table `name` [vocab, C]: ids.size() × C
   // values; fails naming an id outside the table.
   std::vector<float> embedding_rows(const std::string& name, std::span<const float> ids) const;
+  // Starts loading `names` (those present and not loaded yet) on `copy`, a stream of the
+  // backend: get() of one of them makes the compute stream wait for its copy, so a streamed
+  // model's next layer arrives while this one computes.
+  void prefetch(const std::vector<std::string>& names, runtime::Stream copy);
   // Drops the backend's copies of the weights whose names start with `prefix`, once the work
-  // queued on the compute stream is done: a model streamed a layer at a time holds one.
+  // queued on the compute stream is done: a model streamed a layer at a time holds one (two
+  // while the next one arrives).
   void release(const std::string& prefix);
   uint64_t loaded_bytes() const;
 
@@ -41,6 +46,7 @@ class LoadedWeights {
   const quant::WeightSet& weights_;
   std::string source_, what_;
   std::map<std::string, runtime::DeviceWeight> loaded_;
+  std::map<std::string, runtime::Event> arriving_;  // prefetched weights whose copy was not waited for
 };
 
 }  // namespace ditrun::models

@@ -135,8 +135,20 @@ HostTensor T5Encoder::encode(const HostTensor& ids, const std::vector<int64_t>& 
          v = backend_.empty(Shape{b, l, p_.dim_attn}), attended = backend_.empty(Shape{b, l, p_.dim_attn});
   Tensor gate = backend_.empty(Shape{b, l, p_.dim_ffn}), lin = backend_.empty(Shape{b, l, p_.dim_ffn});
   Tensor delta = backend_.empty(Shape{b, l, d});
+  // The weights of block n, in the file's names (streamed: prefetched one block ahead).
+  const auto block_weights = [&](int64_t n) {
+    std::vector<std::string> names;
+    for (const char* w : {"0.layer_norm.weight", "0.SelfAttention.q.weight", "0.SelfAttention.k.weight",
+                          "0.SelfAttention.v.weight", "0.SelfAttention.o.weight", "1.layer_norm.weight",
+                          "1.DenseReluDense.wi_0.weight", "1.DenseReluDense.wi_1.weight", "1.DenseReluDense.wo.weight"})
+      names.push_back(stored(block(n) + w));
+    return names;
+  };
+  if (streamed_ && !copy_stream_) copy_stream_ = backend_.create_stream();
+  if (streamed_) weights_.prefetch(block_weights(0), *copy_stream_);
   for (int64_t n = 0; n < p_.num_layers; ++n) {
     const std::string pre = block(n);
+    if (streamed_ && n + 1 < p_.num_layers) weights_.prefetch(block_weights(n + 1), *copy_stream_);
     if (!p_.shared_pos && n > 0) bias = position_bias(n, l);
     backend_.rms_norm(x, h, weight(pre + "0.layer_norm.weight"), d, eps);
     backend_.linear(h, weight(pre + "0.SelfAttention.q.weight"), nullptr, q);

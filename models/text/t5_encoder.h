@@ -57,9 +57,10 @@ class T5Encoder {
   // receives `blocks.N.out` (the residual stream after block N).
   HostTensor encode(const HostTensor& ids, const std::vector<int64_t>& lengths, const EncoderSink& sink = {});
   const T5Params& params() const { return p_; }
-  // Streamed: each block's weights go to the backend before the block and are dropped after
-  // it, so the encoder holds one block at a time (the placement of a large encoder on a GPU
-  // without room for all of it). Default: loaded on first use and kept.
+  // Streamed: each block's weights are dropped after the block, and the next block's are
+  // loaded on a copy stream while it computes, so the encoder holds two blocks at a time (the
+  // placement of a large encoder on a GPU without room for all of it). Default: loaded on
+  // first use and kept.
   void set_streamed(bool streamed) { streamed_ = streamed; }
 
  private:
@@ -74,6 +75,7 @@ class T5Encoder {
   T5Naming naming_ = T5Naming::HuggingFace;
   std::map<std::string, std::string> stored_names_;  // Hugging Face's name → the file's, when they differ
   bool streamed_ = false;
+  std::optional<runtime::Stream> copy_stream_;  // streamed: where the next block's weights load
 };
 
 }  // namespace ditrun::models::text

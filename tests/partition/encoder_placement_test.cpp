@@ -1,5 +1,5 @@
-// Text encoders against rank 0 of a DiT plan (encoder_placement.h): resident when the GPU
-// has room for all of it, streamed when it has room for two layers and the copy beats the
+// Text encoders against rank 0 of a DiT plan (encoder_placement.h): resident when the room
+// kept for them holds all of it, streamed when it holds two layers and the copy beats the
 // CPU, on the CPU otherwise; encoders take their GPU bytes from what is left in order.
 #include <gtest/gtest.h>
 
@@ -31,12 +31,12 @@ DeviceInventory machine(uint64_t gpu_bytes) {
   return inventory;
 }
 
-Plan dit_plan(uint64_t budget, uint64_t peak) {
+// Rank 0 on the GPU, its budget full: what is under the budget is the DiT's arena.
+Plan dit_plan() {
   Plan plan;
   RankPlan r;
   r.device = "cuda:0";
-  r.budget_bytes = budget;
-  r.peak_bytes = peak;
+  r.budget_bytes = r.peak_bytes = 10 * GiB;
   plan.ranks.push_back(r);
   return plan;
 }
@@ -52,33 +52,33 @@ EncoderCost t5xxl() {
 
 TEST(EncoderPlacement, ResidentStreamedOrCpuByRoomAndTime) {
   const EncoderCost t5 = t5xxl();
-  // Plenty of room: resident, faster than streaming its 9.6 GB.
-  auto p = place_encoders({t5}, dit_plan(80 * GiB, 20 * GiB), machine(80 * GiB));
+  // Plenty of room kept: resident, faster than streaming its 9.6 GB.
+  auto p = place_encoders({t5}, dit_plan(), machine(80 * GiB), "", 20 * GiB);
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].where, EncoderWhere::resident);
   EXPECT_EQ(p[0].device, "cuda:0");
   EXPECT_EQ(p[0].device_bytes, t5.weight_bytes() + t5.activation_bytes);
-  // 2 GB left: two layers fit, and 0.4 s of copies beat 16 s on the CPU.
-  p = place_encoders({t5}, dit_plan(12 * GiB, 10 * GiB), machine(12 * GiB));
+  // 2 GB kept: two layers fit, and 0.4 s of copies beat 16 s on the CPU.
+  p = place_encoders({t5}, dit_plan(), machine(12 * GiB), "", 2 * GiB);
   EXPECT_EQ(p[0].where, EncoderWhere::streamed);
   EXPECT_NEAR(p[0].seconds_per_job, 24 * (2e11 / 4e14 + 4e9 / 4e14) + 9.6e9 / 25e9, 0.05);
-  // Nothing left: the CPU.
-  p = place_encoders({t5}, dit_plan(12 * GiB, 12 * GiB), machine(12 * GiB));
+  // Nothing kept: the CPU.
+  p = place_encoders({t5}, dit_plan(), machine(12 * GiB));
   EXPECT_EQ(p[0].where, EncoderWhere::cpu);
   EXPECT_EQ(p[0].device, "cpu");
   EXPECT_NE(p[0].why.find("does not fit"), std::string::npos) << p[0].why;
   // --encoders-on cpu / gpu.
-  EXPECT_EQ(place_encoders({t5}, dit_plan(80 * GiB, 20 * GiB), machine(80 * GiB), "cpu")[0].where, EncoderWhere::cpu);
-  EXPECT_THROW(place_encoders({t5}, dit_plan(12 * GiB, 12 * GiB), machine(12 * GiB), "gpu"), Error);
+  EXPECT_EQ(place_encoders({t5}, dit_plan(), machine(80 * GiB), "cpu", 20 * GiB)[0].where, EncoderWhere::cpu);
+  EXPECT_THROW(place_encoders({t5}, dit_plan(), machine(12 * GiB), "gpu"), Error);
 }
 
 TEST(EncoderPlacement, LaterEncodersGetWhatIsLeft) {
   EncoderCost small = t5xxl();
   small.name = "clip";
   small.layers.resize(2);
-  // Room for the T5 resident (9.7 GB) and not much more: the second one streams.
-  const uint64_t left = t5xxl().weight_bytes() + t5xxl().activation_bytes + 600'000'000;
-  const auto p = place_encoders({t5xxl(), small}, dit_plan(40 * GiB, 40 * GiB - left), machine(40 * GiB));
+  // Room for the T5 resident (9.7 GB) and 600 MB more: too little for the second one.
+  const uint64_t kept = t5xxl().weight_bytes() + t5xxl().activation_bytes + 600'000'000;
+  const auto p = place_encoders({t5xxl(), small}, dit_plan(), machine(40 * GiB), "", kept);
   EXPECT_EQ(p[0].where, EncoderWhere::resident);
   EXPECT_EQ(p[1].where, EncoderWhere::cpu) << p[1].why;  // 600 MB < two 400 MB layers + activations
 }

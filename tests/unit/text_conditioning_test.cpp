@@ -259,7 +259,7 @@ TEST(PlanWithEncoders, KeepsRoomOnlyWhenTheJobGetsShorter) {
   };
   double cpu_seconds = 0;
   for (const auto& p : encoders.placements_for(plans(0)(0).plan, inventory)) {
-    EXPECT_EQ(p.where, partition::EncoderWhere::cpu) << "nothing left on the GPU";
+    EXPECT_EQ(p.where, partition::EncoderWhere::cpu) << "no room kept on the GPU";
     cpu_seconds += p.seconds_per_job;
   }
   ASSERT_GT(cpu_seconds, 1.0);
