@@ -18,6 +18,7 @@
 #include "models/pipeline/tensor_files.h"
 #include "models/text/clip_text_encoder.h"
 #include "models/text/t5_encoder.h"
+#include "models/text/text_encoder_source.h"
 #include "models/vae/vae.h"
 #include "models/vae/vae_config.h"
 #include "models/vae/vae_source.h"
@@ -95,18 +96,10 @@ void run_vae_forward(const ForwardOptions& o) {
                             pixels != inputs.end() ? "encode" : "", seconds_since(start)));
 }
 
-// A text encoder's checkpoint, opened once for detection and the run.
-struct EncoderFile {
-  std::unique_ptr<formats::Checkpoint> checkpoint;
-  std::unique_ptr<quant::WeightSet> weights;
-  std::vector<arch::NamedShape> shapes;
-};
-
 // A T5 or umT5 encoder: `in.ids` [B, L] (and `in.mask` [B, L]); with a mask, `out` and
 // `blocks.N.out` masked (Wan's way), and always `out.nomask`, `blocks.N.out.nomask` (Flux's).
-void run_t5_forward(const ForwardOptions& o, const EncoderFile& file, const std::optional<nlohmann::json>& sidecar) {
-  const models::text::T5Params params = sidecar ? models::text::t5_params_from_json(*sidecar, *o.config)
-                                                : models::text::detect_t5(file.shapes, o.model);
+void run_t5_forward(const ForwardOptions& o, const models::text::TextEncoderSource& file) {
+  const models::text::T5Params& params = file.config.t5;
   const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
   const HostTensor& ids = ids_of(o, inputs, params.architecture);
   auto backend = make_backend(o.backend);
@@ -137,9 +130,8 @@ void run_t5_forward(const ForwardOptions& o, const EncoderFile& file, const std:
 
 // CLIP's text tower: `in.ids` [B, L] → `out`, `layers.N.out`, `out.penultimate[.ln]`,
 // `pooled` (and `pooled.index`), `pooled.projected`.
-void run_clip_text_forward(const ForwardOptions& o, const EncoderFile& file, const std::optional<nlohmann::json>& sidecar) {
-  const models::text::ClipTextParams params = sidecar ? models::text::clip_text_params_from_json(*sidecar, *o.config)
-                                                      : models::text::detect_clip_text(file.shapes, o.model);
+void run_clip_text_forward(const ForwardOptions& o, const models::text::TextEncoderSource& file) {
+  const models::text::ClipTextParams& params = file.config.clip;
   const runtime::HostTensors inputs = models::read_host_tensors(o.inputs, "in.");
   const HostTensor& ids = ids_of(o, inputs, "CLIP text");
   auto backend = make_backend(o.backend);
@@ -198,13 +190,16 @@ void run_forward(const ForwardOptions& o) {
   if (models::vae::vae_kind_from_name(architecture)) return run_vae_forward(o);
   const bool t5 = architecture == "t5" || architecture == "umt5", clip = architecture == "clip-text";
   if (sidecar && !t5 && !clip) return run_dit_forward(o);
-  EncoderFile file;
-  file.checkpoint = std::make_unique<formats::Checkpoint>(o.model);
-  file.weights = std::make_unique<quant::WeightSet>(*file.checkpoint);
-  file.shapes = models::named_shapes(*file.weights);
-  if (t5 || (!sidecar && models::text::looks_like_t5(file.shapes))) return run_t5_forward(o, file, sidecar);
-  if (clip || (!sidecar && models::text::looks_like_clip_text(file.shapes))) return run_clip_text_forward(o, file, sidecar);
-  if (models::vae::looks_like_vae(file.shapes)) return run_vae_forward(o);
+  // Opened once to tell what it is: a text encoder runs from this opening.
+  auto checkpoint = std::make_unique<formats::Checkpoint>(o.model);
+  auto weights = std::make_unique<quant::WeightSet>(*checkpoint);
+  const std::vector<arch::NamedShape> shapes = models::named_shapes(*weights);
+  if (t5 || clip || (!sidecar && models::text::text_encoder_architecture(shapes))) {
+    const models::text::TextEncoderSource file =
+        models::text::open_text_encoder(std::move(checkpoint), std::move(weights), o.config);
+    return file.config.is_clip() ? run_clip_text_forward(o, file) : run_t5_forward(o, file);
+  }
+  if (models::vae::looks_like_vae(shapes)) return run_vae_forward(o);
   run_dit_forward(o);
 }
 

@@ -61,7 +61,12 @@ ClipTextParams detect_clip_text(const std::vector<NamedShape>& t, const std::str
   p.intermediate_size = shape(layer(0) + "mlp.fc1.weight")[0];
   p.num_layers = 0;
   while (by_name.count(layer(p.num_layers) + "self_attn.q_proj.weight")) ++p.num_layers;
-  p.num_heads = p.hidden_size / 64;  // every released CLIP text tower has 64-wide heads
+  // Every released CLIP text tower has 64-wide heads; the shapes cannot tell otherwise.
+  if (p.hidden_size % 64 != 0)
+    fail("{}: CLIP width {} is not a multiple of the released 64-wide heads: give a config (--config) with "
+         "num_attention_heads",
+         source, p.hidden_size);
+  p.num_heads = p.hidden_size / 64;
   return p;
 }
 

@@ -65,10 +65,19 @@ std::optional<std::string> text_encoder_architecture(const std::vector<NamedShap
 
 TextEncoderSource open_text_encoder(const std::string& path, const std::optional<std::string>& sidecar,
                                     const std::optional<TokenizerSearch>& tokenizer) {
+  auto checkpoint = std::make_unique<formats::Checkpoint>(path);
+  auto weights = std::make_unique<quant::WeightSet>(*checkpoint);
+  return open_text_encoder(std::move(checkpoint), std::move(weights), sidecar, tokenizer);
+}
+
+TextEncoderSource open_text_encoder(std::unique_ptr<formats::Checkpoint> checkpoint,
+                                    std::unique_ptr<quant::WeightSet> weights, const std::optional<std::string>& sidecar,
+                                    const std::optional<TokenizerSearch>& tokenizer) {
   TextEncoderSource src;
-  src.path = path;
-  src.checkpoint = std::make_unique<formats::Checkpoint>(path);
-  src.weights = std::make_unique<quant::WeightSet>(*src.checkpoint);
+  src.path = checkpoint->path();
+  const std::string& path = src.path;
+  src.checkpoint = std::move(checkpoint);
+  src.weights = std::move(weights);
   const std::vector<NamedShape> shapes = named_shapes(*src.weights);
   if (sidecar) {
     src.config = TextEncoderConfig::from_json(read_json_file(*sidecar), *sidecar);

@@ -44,5 +44,9 @@ struct TokenizerSearch {
 // found: where it looked).
 TextEncoderSource open_text_encoder(const std::string& path, const std::optional<std::string>& sidecar = std::nullopt,
                                     const std::optional<TokenizerSearch>& tokenizer = std::nullopt);
+// The same for a checkpoint already opened (and its weights resolved) to tell what it is.
+TextEncoderSource open_text_encoder(std::unique_ptr<formats::Checkpoint> checkpoint,
+                                    std::unique_ptr<quant::WeightSet> weights, const std::optional<std::string>& sidecar,
+                                    const std::optional<TokenizerSearch>& tokenizer = std::nullopt);
 
 }  // namespace ditrun::models::text
