@@ -52,17 +52,12 @@ std::optional<std::string> config_of(const JobLine& l, const std::optional<std::
 struct PlanOrError {
   PlanOrError() = default;
   PlanOrError(std::optional<partition::Plan> plan, std::string error, bool fatal,
-              std::optional<partition::DeviceInventory> inventory = std::nullopt, uint64_t encoder_bytes = 0)
-      : plan(std::move(plan)),
-        error(std::move(error)),
-        fatal(fatal),
-        inventory(std::move(inventory)),
-        encoder_bytes(encoder_bytes) {}
+              std::optional<partition::DeviceInventory> inventory = std::nullopt)
+      : plan(std::move(plan)), error(std::move(error)), fatal(fatal), inventory(std::move(inventory)) {}
   std::optional<partition::Plan> plan;
   std::string error;
   bool fatal = false;
   std::optional<partition::DeviceInventory> inventory;  // what the plan was made for (none: read from --plan)
-  uint64_t encoder_bytes = 0;                           // room it keeps for the text encoders on rank 0's GPU
 };
 // `encoders` (may be null): a plan made here weighs keeping room for them (plan_with_encoders).
 PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
@@ -118,7 +113,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
         return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, positions);
       });
       spdlog::info("layout: {}", chosen.why);
-      return {chosen.plan, "", false, chosen.planned.inventory, 0};
+      return {chosen.plan, "", false, chosen.planned.inventory};
     }
     const auto plan_for = [&](uint64_t encoder_bytes) {
       DeviceChoice c = choice;
@@ -126,21 +121,19 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
       return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, c);
     };
     ModelPlan planned;
-    uint64_t encoder_bytes = 0;
     if (encoders && team == 1) {
       PlanWithEncoders with = plan_with_encoders(*encoders, plan_for);
       if (with.reserved_bytes) spdlog::info("text encoders: {} kept for them on rank 0's GPU ({})",
                                             format_bytes(with.reserved_bytes), with.why);
       planned = std::move(with.planned);
-      encoder_bytes = with.reserved_bytes;
     } else {
       planned = plan_for(0);
     }
     spdlog::info("planned for {}x{}{} ({} tokens): {}", geometry.width, geometry.height,
                  geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
                  geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
-    if (team == 1) return {planned.plan, "", false, planned.inventory, encoder_bytes};
-    return {share_planned_steps(planned, o.devices, source.config), "", false, planned.inventory, 0};
+    if (team == 1) return {planned.plan, "", false, planned.inventory};
+    return {share_planned_steps(planned, o.devices, source.config), "", false, planned.inventory};
   } catch (const Error& e) {
     return {std::nullopt, e.what(), false};
   }
@@ -208,7 +201,7 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   if (encoders && planned.plan) {
     try {
       encoders->place(*planned.plan, planned.inventory ? *planned.inventory : device_inventory(o.devices.inventory),
-                      o.backend, planned.encoder_bytes);
+                      o.backend, planned.plan->encoder_bytes);
     } catch (const Error& e) {
       encoders_failed(e);
     }

@@ -135,10 +135,8 @@ RunEncoders::~RunEncoders() = default;
 
 std::vector<partition::EncoderCost> RunEncoders::costs(int activation_bytes) const {
   std::vector<partition::EncoderCost> out;
-  const bool flux = model_.family == arch::Family::Flux;
   // Flux pads T5 to its full length; Wan's prompts are priced at the model's longest.
-  const int64_t t5_tokens = flux ? (arch::flux_params(model_).guidance_embed ? 512 : 256) : arch::wan_params(model_).text_len;
-  if (t5_) out.push_back(text::text_encoder_cost(*t5_, t5_tokens, activation_bytes, t5_->config.architecture));
+  if (t5_) out.push_back(text::text_encoder_cost(*t5_, text::t5_tokens(model_), activation_bytes, t5_->config.architecture));
   if (clip_) out.push_back(text::text_encoder_cost(*clip_, clip_->config.clip.max_positions, activation_bytes, "clip"));
   return out;
 }
@@ -234,6 +232,7 @@ PlanWithEncoders plan_with_encoders(const RunEncoders& encoders, const std::func
       return;
     }
     c.reserved_bytes = reserve;
+    c.planned.plan.encoder_bytes = reserve;
     c.placements = encoders.placements_for(c.planned.plan, c.planned.inventory, reserve);
     double seconds = job_seconds(c.planned);
     for (const auto& p : c.placements) seconds += p.seconds_per_job;

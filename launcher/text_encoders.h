@@ -91,7 +91,7 @@ class RunEncoders {
 struct PlanWithEncoders {
   ModelPlan planned;
   std::vector<partition::EncoderPlacement> placements;
-  uint64_t reserved_bytes = 0;  // kept for the encoders (pass to place())
+  uint64_t reserved_bytes = 0;  // kept for the encoders (also the plan's encoder_bytes)
   std::string why;              // the candidates' predicted jobs
 };
 PlanWithEncoders plan_with_encoders(const RunEncoders& encoders, const std::function<ModelPlan(uint64_t)>& plan_for);

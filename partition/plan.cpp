@@ -197,6 +197,7 @@ nlohmann::json to_json(const Plan& plan) {
       {"exact", plan.exact},
       {"host_budget_bytes", plan.host_budget_bytes},
       {"host_pinned_bytes", plan.host_pinned_bytes},
+      {"encoder_bytes", plan.encoder_bytes},
       {"ranks", std::move(ranks)},
       {"predicted", std::move(predicted)},
   };
@@ -332,6 +333,7 @@ Plan plan_from_json(const nlohmann::json& json) {
                                              plan.host_pinned_bytes));
   // Without a host budget the plan only claims what it pins.
   plan.host_budget_bytes = top.bytes_or("host_budget_bytes", plan.host_pinned_bytes);
+  plan.encoder_bytes = top.bytes_or("encoder_bytes", 0);
   const Reader predicted = top.object("predicted", top.at("predicted"));
   plan.predicted.step_seconds = predicted.seconds("step_seconds");
   plan.predicted.throughput_step_seconds = predicted.seconds_or("throughput_step_seconds", plan.predicted.step_seconds);

@@ -96,6 +96,8 @@ struct Plan {
   bool exact = true;  // the solver proved optimality under its model (see solver.h)
   uint64_t host_budget_bytes = 0;
   uint64_t host_pinned_bytes = 0;  // sum of streamed bytes over all ranks
+  // Room kept off rank 0's GPU budget for the text encoders (encoder_placement.h); 0: none.
+  uint64_t encoder_bytes = 0;
   std::vector<RankPlan> ranks;
   PlanPrediction predicted;
 

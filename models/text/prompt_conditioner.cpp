@@ -66,6 +66,11 @@ void check_encoder(const arch::ModelConfig& model, const std::optional<PlacedEnc
 
 }  // namespace
 
+int64_t t5_tokens(const arch::ModelConfig& model) {
+  if (model.family == arch::Family::Flux) return arch::flux_params(model).guidance_embed ? 512 : 256;
+  return arch::wan_params(model).text_len;
+}
+
 std::string default_negative_prompt(const arch::ModelConfig& model) {
   return model.family == arch::Family::Wan ? std::string(kWanDefaultNegativePrompt) : std::string();
 }
@@ -105,7 +110,7 @@ HostTensor PromptConditioner::run_t5(const std::string& text, const std::string&
   const bool flux = model_.family == arch::Family::Flux;
   // Wan's tokenizer cleans the text first (clean='whitespace'); BFL's Flux code does not.
   const std::vector<int64_t> ids = tokenizer.encode(flux ? text : clean_prompt(text));
-  const int64_t limit = flux ? (arch::flux_params(model_).guidance_embed ? 512 : 256) : arch::wan_params(model_).text_len;
+  const int64_t limit = t5_tokens(model_);
   if (tokens) tokens->push_back({field, t5_->source->config.architecture, int64_t(ids.size()), limit});
   if (flux) {
     // BFL's way: padded to the full length, every row consumed.

@@ -37,6 +37,10 @@ struct PlacedEncoder {
 // `sample_neg_prompt`); empty for families without one.
 std::string default_negative_prompt(const arch::ModelConfig& model);
 
+// The T5/umT5 length of a prompt: Flux pads to 512 (dev) or 256 (schnell); Wan's is at most
+// text_len.
+int64_t t5_tokens(const arch::ModelConfig& model);
+
 // Token counts of an encoding, for the ledger and warnings.
 struct PromptTokens {
   std::string field;  // "prompt", "negative_prompt"

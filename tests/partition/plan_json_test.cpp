@@ -39,6 +39,9 @@ TEST(PlanJson, SolverPlansRoundTrip) {
                                       {gpu("rtx4090", 0, 14 * GiB), gpu("rtx4090", 1, 14 * GiB),
                                        gpu("rtx4090", 2, 20 * GiB)},
                                       8 * GiB, objective));
+    Plan with_encoders = plan;
+    with_encoders.encoder_bytes = 5 * GiB;  // room kept for the text encoders travels with the plan
+    EXPECT_EQ(plan_from_json(to_json(with_encoders)).encoder_bytes, 5 * GiB);
     const nlohmann::json json = to_json(plan);
     EXPECT_EQ(json.at("schema"), "ditrun.plan/1");
     EXPECT_TRUE(json.at("ranks").at(0).at("blocks").at(0).contains("home"));
@@ -59,6 +62,7 @@ TEST(PlanJson, MinimalPlanGetsDefaults) {
   EXPECT_EQ(plan.ranks[1].prefetch_depth, 0);
   EXPECT_EQ(plan.host_pinned_bytes, 200u);
   EXPECT_EQ(plan.host_budget_bytes, 200u);
+  EXPECT_EQ(plan.encoder_bytes, 0u);
   EXPECT_DOUBLE_EQ(plan.predicted.throughput_step_seconds, 0.5);
   EXPECT_FALSE(plan.predicted.job_seconds.has_value());
   EXPECT_NE(summarize(plan).find("rank 1 cuda:1 (group 0 stage 1): 1 blocks c..c, 0 streamed"), std::string::npos)
