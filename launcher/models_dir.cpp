@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "launcher/picture_output.h"
 #include "models/vae/vae_source.h"
 #include "runtime/core/error.h"
 
@@ -40,14 +41,10 @@ std::string resolve_model_path(const std::string& model, const std::optional<std
 }
 
 std::optional<std::string> find_vae_in_models_dir(const std::string& dir, const arch::ModelConfig& model) {
-  const bool video = model.family == arch::Family::Wan;
-  const int64_t channels = video ? arch::wan_params(model).out_dim
-                           : model.family == arch::Family::Flux ? arch::flux_params(model).out_channels / 4
-                                                                : 16;
   for (const std::string& path : files_in_models_dir(dir, {"vae"})) {
     try {
       const models::vae::VaeSource vae = models::vae::open_vae(path, std::nullopt);
-      if (vae.config.video() == video && vae.config.latent_channels() == channels) {
+      if (!vae_mismatch(vae.config, model)) {
         spdlog::info("--models {}: VAE {} ({})", dir, path, vae.config.name());
         return path;
       }

@@ -43,16 +43,20 @@ RunVae::RunVae(const PictureOptions& options, BackendOptions backend)
                source_.config.spatial_stride(), source_.config.spatial_stride());
 }
 
-RunVae::RunVae(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model)
-    : RunVae(options, std::move(backend)) {
+std::optional<std::string> vae_mismatch(const models::vae::VaeConfig& vae, const arch::ModelConfig& model) {
   const bool video_model = model.family == arch::Family::Wan;
   const int64_t channels = model.family == arch::Family::Wan ? arch::wan_params(model).out_dim
                            : model.family == arch::Family::Flux ? arch::flux_params(model).out_channels / 4
                                                                 : 16;
-  if (source_.config.video() != video_model || source_.config.latent_channels() != channels)
-    fail("{}: the VAE ({}) decodes {}-channel {} latents; {} makes {}-channel {} latents", path_,
-         source_.config.name(), source_.config.latent_channels(), source_.config.video() ? "video" : "image",
-         model.variant, channels, video_model ? "video" : "image");
+  if (vae.video() == video_model && vae.latent_channels() == channels) return std::nullopt;
+  return fmt::format("the VAE ({}) decodes {}-channel {} latents; {} makes {}-channel {} latents", vae.name(),
+                     vae.latent_channels(), vae.video() ? "video" : "image", model.variant, channels,
+                     video_model ? "video" : "image");
+}
+
+RunVae::RunVae(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model)
+    : RunVae(options, std::move(backend)) {
+  if (const auto why = vae_mismatch(source_.config, model)) fail("{}: {}", path_, *why);
 }
 
 void RunVae::open_backend() {

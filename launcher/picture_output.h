@@ -33,6 +33,9 @@ struct PictureOptions {
 // chosen (serve always writes the preview its /preview.png serves).
 void add_picture_options(CLI::App& cmd, PictureOptions& options, bool with_preview);
 
+// Why a VAE cannot decode `model`'s latents (channels, image or video), or nothing.
+std::optional<std::string> vae_mismatch(const models::vae::VaeConfig& vae, const arch::ModelConfig& model);
+
 // The run's VAE: decodes final latents and encodes image inputs, on its own backend (made on first use, from the
 // run's backend options without the DiT's memory budget).
 class RunVae {
