@@ -44,7 +44,8 @@ struct RunOptions {
   TextEncoderOptions encoders;
   DeviceOptions devices;
   // The single-job form.
-  std::string id = "image", cond, sampler = "euler", shift;
+  std::string id = "image", cond, shift;
+  std::optional<std::string> sampler;
   std::optional<std::string> prompt, negative_prompt;
   std::optional<int64_t> width, height, frames, steps;
   std::optional<uint64_t> seed;
@@ -196,7 +197,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Noise seed (default 0)")->group(single);
   cmd->add_option("--noise", o.noise, "Noise safetensors (tensor 'noise', [C,H,W] or [C,F,H,W])")->group(single);
   cmd->add_option("--steps", o.steps, "Sampler steps (default: the model's)")->group(single);
-  cmd->add_option("--sampler", o.sampler, "Sampler")->group(single)->capture_default_str();
+  cmd->add_option("--sampler", o.sampler, "euler, unipc or dpm++ (default: the model's: unipc for Wan, euler for Flux)")
+      ->group(single);
   cmd->add_option("--shift", o.shift, "none, flux-dynamic or a number (default: the model's)")->group(single);
   cmd->add_option("--guidance", o.guidance, "Embedded guidance (Flux dev)")->group(single);
   cmd->add_option("--cfg", o.cfg, "Classifier-free guidance scale, 1 = off (Wan)")->group(single);

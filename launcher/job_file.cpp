@@ -150,7 +150,7 @@ json job_to_json(const Job& job) {
   if (job.seed) j["seed"] = *job.seed;
   if (job.noise) j["noise"] = *job.noise;
   if (job.steps) j["steps"] = *job.steps;
-  j["sampler"] = job.sampler;
+  if (job.sampler) j["sampler"] = *job.sampler;
   if (job.shift) {
     if (job.shift->kind == runtime::Shift::Constant) j["shift"] = job.shift->value;
     else j["shift"] = job.shift->str();
@@ -196,7 +196,8 @@ void validate_job(const Job& job) {
   check_range(job.frames, "frames", kMaxFrames);
   check_range(job.steps, "steps", kMaxSteps);
 
-  if (job.sampler != "euler") fail("sampler: '{}' is not available (available: euler)", job.sampler);
+  if (job.sampler && *job.sampler != "euler" && *job.sampler != "unipc" && *job.sampler != "dpm++")
+    fail("sampler: '{}' is not available (available: euler, unipc, dpm++)", printable(*job.sampler));
   if (job.shift && job.shift->kind == runtime::Shift::Constant)
     runtime::Shift::constant(job.shift->value);  // a Job built from flags gets the same check as parse
   if (job.guidance && (!std::isfinite(*job.guidance) || *job.guidance < 0))

@@ -11,7 +11,9 @@
 //    "width": 1024, "height": 768,     pixels; both or neither (a noise file fixes the size)
 //    "frames": 81,                     video models
 //    "seed": 42  |  "noise": "n.safetensors",   exactly one
-//    "steps": 28, "sampler": "euler", "shift": 3.0 | "none" | "flux-dynamic",
+//    "steps": 28, "sampler": "euler" | "unipc" | "dpm++" (Wan's official solvers; default:
+//                             unipc for Wan, euler for Flux),
+//    "shift": 3.0 | "none" | "flux-dynamic",
 //    "guidance": 3.5, "cfg": 5.0 (1 = off), "config": "model.config.json"}
 // Relative paths are relative to the job file's folder, so a folder of jobs and their
 // inputs can move as a whole. Unknown and repeated keys are errors: a typo such as "stpes"
@@ -38,7 +40,7 @@ struct Job {
   std::optional<uint64_t> seed;
   std::optional<std::string> noise;  // path, resolved
   std::optional<int64_t> steps;
-  std::string sampler = "euler";
+  std::optional<std::string> sampler;  // none: the model's (unipc for Wan, as its official code; euler for Flux)
   std::optional<runtime::Shift> shift;
   std::optional<double> guidance;
   std::optional<double> cfg;

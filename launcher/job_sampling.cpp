@@ -14,6 +14,7 @@
 #include "models/pipeline/tensor_files.h"
 #include "runtime/core/error.h"
 #include "runtime/sampling/noise.h"
+#include "runtime/sampling/wan_solvers.h"
 
 namespace ditrun::launcher {
 
@@ -71,10 +72,25 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   p.shift = job.shift.value_or(runtime::Shift::parse(defaults.shift));
   const int steps = int(job.steps.value_or(defaults.steps));
   const double denoise = job.denoise.value_or(1.0);
-  // ComfyUI's partial denoise: the last `steps` steps of a schedule of steps/denoise steps.
-  const int total = denoise > 0.9999 ? steps : std::max(steps, int(double(steps) / denoise));
-  p.sigmas = runtime::flow_sigmas(total, p.shift, denoiser.image_tokens(p.x.shape));
-  p.sigmas.erase(p.sigmas.begin(), p.sigmas.end() - (steps + 1));
+  // The model's own sampler unless the job names one: Wan's official code samples with UniPC.
+  p.sampler = job.sampler.value_or(config.family == arch::Family::Wan ? "unipc" : "euler");
+  if (const auto solver = runtime::wan_solver_from_name(p.sampler)) {
+    // Wan's official solvers on their own schedule, with the model's integer timesteps.
+    if (config.family != arch::Family::Wan)
+      fail("sampler: '{}' is Wan's official solver; {} models take euler", p.sampler, arch::family_name(config.family));
+    if (p.shift.kind == runtime::Shift::FluxDynamic)
+      fail("shift: flux-dynamic does not apply to '{}' (give a number)", p.sampler);
+    if (denoise < 0.9999) fail("denoise: '{}' runs whole schedules; partial denoising takes euler (\"sampler\": \"euler\")", p.sampler);
+    runtime::WanSchedule schedule =
+        runtime::wan_schedule(*solver, steps, p.shift.kind == runtime::Shift::Constant ? p.shift.value : 1.0);
+    p.sigmas = std::move(schedule.sigmas);
+    p.timesteps = std::move(schedule.timesteps);
+  } else {
+    // ComfyUI's partial denoise: the last `steps` steps of a schedule of steps/denoise steps.
+    const int total = denoise > 0.9999 ? steps : std::max(steps, int(double(steps) / denoise));
+    p.sigmas = runtime::flow_sigmas(total, p.shift, denoiser.image_tokens(p.x.shape));
+    p.sigmas.erase(p.sigmas.begin(), p.sigmas.end() - (steps + 1));
+  }
   if (job.image) {
     // A flow model's noised latent at σ: σ·noise + (1 − σ)·image.
     const double s0 = p.sigmas.front();
@@ -144,6 +160,7 @@ std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfi
   j["id"] = p.id;
   j["model"] = config.variant;
   j["steps"] = p.steps();
+  j["sampler"] = p.sampler;
   j["shift"] = p.shift.str();
   j["guidance"] = p.guidance.guidance;
   j["cfg"] = p.guidance.cfg;

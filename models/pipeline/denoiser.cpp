@@ -59,7 +59,7 @@ class FluxDenoiser final : public Denoiser {
   int64_t image_tokens(const Shape& s) const override { return (s[1] / 2) * (s[2] / 2); }
   int calls_per_step(const Guidance&) const override { return 1; }
 
-  HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& c,
+  HostTensors network_inputs(const HostTensor& x, double sigma, std::optional<double> /*timestep: Flux takes sigma*/, const Conditioning& c,
                              const Guidance& g) const override {
     HostTensors in;
     const HostTensor latent = batched(x);
@@ -122,7 +122,7 @@ class WanDenoiser final : public Denoiser {
   int64_t image_tokens(const Shape& s) const override { return s[1] * (s[2] / 2) * (s[3] / 2); }
   int calls_per_step(const Guidance& g) const override { return g.cfg == 1 ? 1 : 2; }
 
-  HostTensors network_inputs(const HostTensor& x, double sigma, const Conditioning& c,
+  HostTensors network_inputs(const HostTensor& x, double sigma, std::optional<double> timestep, const Conditioning& c,
                              const Guidance& g) const override {
     const bool cfg = g.cfg != 1;
     const int64_t B = cfg ? 2 : 1, n = x.numel();
@@ -141,7 +141,7 @@ class WanDenoiser final : public Denoiser {
     }
     in["x"] = std::move(xb);
     in["context"] = std::move(context);
-    in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(1000.0 * sigma)));
+    in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(timestep.value_or(1000.0 * sigma))));
     return in;
   }
 

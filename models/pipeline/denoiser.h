@@ -39,7 +39,7 @@ class Denoiser : public runtime::Denoising {
   using NetworkCall = std::function<HostTensor(const runtime::HostTensors& inputs)>;
   HostTensor velocity(const HostTensor& x, double sigma, const Conditioning& cond, const Guidance& guidance,
                       const NetworkCall& network) const {
-    return velocity_from_output(network(network_inputs(x, sigma, cond, guidance)), x.shape, guidance);
+    return velocity_from_output(network(network_inputs(x, sigma, std::nullopt, cond, guidance)), x.shape, guidance);
   }
 };
 

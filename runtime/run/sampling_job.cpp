@@ -9,6 +9,8 @@ void put_job(const SamplingJob& p, transport::TensorMessage& m) {
                         {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}, {"shift", p.shift.str()},
                         {"sigmas", p.sigmas}};
   if (p.seed) job["seed"] = *p.seed;
+  if (p.sampler != "euler") job["sampler"] = p.sampler;
+  if (!p.timesteps.empty()) job["timesteps"] = p.timesteps;
   if (p.prompt) job["prompt"] = *p.prompt;
   if (p.negative_prompt) job["negative_prompt"] = *p.negative_prompt;
   m.header["job"] = std::move(job);
@@ -24,6 +26,8 @@ SamplingJob take_job(transport::TensorMessage& m) {
     p.line = j.at("line").get<int>();
     if (j.contains("seed")) p.seed = j.at("seed").get<uint64_t>();
     p.cond.source = j.at("cond_source").get<std::string>();
+    if (j.contains("sampler")) p.sampler = j.at("sampler").get<std::string>();
+    if (j.contains("timesteps")) p.timesteps = j.at("timesteps").get<std::vector<double>>();
     if (j.contains("prompt")) p.prompt = j.at("prompt").get<std::string>();
     if (j.contains("negative_prompt")) p.negative_prompt = j.at("negative_prompt").get<std::string>();
     p.guidance = {j.at("guidance").get<double>(), j.at("cfg").get<double>()};

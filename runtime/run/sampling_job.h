@@ -37,6 +37,10 @@ struct SamplingJob {
   HostTensor x;                  // the starting latent
   Shift shift;
   std::vector<double> sigmas;    // steps + 1 values, the last 0
+  // "euler", or Wan's official "unipc" / "dpm++" (wan_solvers.h), which also give the model's
+  // integer timestep per step (`timesteps`; empty: the family's function of sigma).
+  std::string sampler = "euler";
+  std::vector<double> timesteps;
   int steps() const { return int(sigmas.size()) - 1; }
 };
 

@@ -6,6 +6,7 @@
 #include "runtime/core/error.h"
 #include "runtime/run/protocol.h"
 #include "runtime/sampling/euler.h"
+#include "runtime/sampling/wan_solvers.h"
 
 namespace ditrun::runtime {
 namespace {
@@ -15,7 +16,8 @@ namespace key = protocol::key;
 
 // What the later stages need of a job to finish a step: its schedule and guidance.
 nlohmann::json sampling_of(const SamplingJob& p) {
-  return {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}};
+  return {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg},
+          {"sampler", p.sampler}};
 }
 
 }  // namespace
@@ -191,7 +193,9 @@ void StageWorker::handle(transport::TensorMessage m, int source) {
 void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
   const SamplingJob& p = active_.at(index);
   try {
-    const HostTensors inputs = denoising_.network_inputs(x, p.sigmas[size_t(step)], p.cond, p.guidance);
+    const std::optional<double> timestep =
+        p.timesteps.empty() ? std::nullopt : std::optional<double>(p.timesteps[size_t(step)]);
+    const HostTensors inputs = denoising_.network_inputs(x, p.sigmas[size_t(step)], timestep, p.cond, p.guidance);
     StageOutput out = run_step(index, step, p.guidance.cfg != 1, &inputs, {});
     transport::TensorMessage m = protocol::message(Kind::state);
     m.header[key::index] = index;
@@ -233,7 +237,13 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     const Guidance guidance{job.at("guidance").get<double>(), job.at("cfg").get<double>()};
     HostTensor x = m.tensor("x");
     const HostTensor v = denoising_.velocity_from_output(output, x.shape, guidance);
-    euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
+    const std::string sampler = job.value("sampler", "euler");
+    if (const auto solver = wan_solver_from_name(sampler)) {
+      // A multistep solver's history stays with the rank that ends the job's steps.
+      wan_solver_step(*solver, sigmas, step, x, v, histories_[index]);
+    } else {
+      euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
+    }
     if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
     const int next = step + 1, steps = int(sigmas.size()) - 1;
     transport::TensorMessage back = protocol::message(Kind::latent);
@@ -241,6 +251,7 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     back.header[key::step] = next;
     back.header[key::finished] = next == steps;
     if (next == steps) {
+      histories_.erase(index);
       transport::TensorMessage result = protocol::message(Kind::result);
       result.header[key::index] = index;
       result.header[key::status] = "done";
@@ -272,6 +283,7 @@ void StageWorker::report_failure(int64_t index, int step, const std::string& err
                                    : error;
   send(pos_.coordinator, result);
   if (pos_.is_last()) {
+    histories_.erase(index);
     // The leader frees the job's slot when it hears the job is over.
     transport::TensorMessage back = protocol::message(Kind::latent);
     back.header[key::index] = index;

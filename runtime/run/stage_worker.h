@@ -31,6 +31,7 @@
 #include "runtime/exec/state_message.h"
 #include "runtime/run/denoising.h"
 #include "runtime/run/group.h"
+#include "runtime/sampling/wan_solvers.h"
 #include "transport/channel.h"
 #include "transport/device_link.h"
 #include "transport/tensor_message.h"
@@ -75,6 +76,7 @@ class StageWorker {
   GroupPosition pos_;
   UnitRange units_;
   std::map<int64_t, SamplingJob> active_;  // leader: jobs in the group, by coordinator index
+  std::map<int64_t, SolverHistory> histories_;  // last stage: a multistep solver's history, by job index
   int outstanding_requests_ = 0;
   bool stopped_ = false, finished_ = false;
   transport::DeviceLink* link_ = nullptr;

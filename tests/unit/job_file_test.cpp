@@ -62,7 +62,7 @@ TEST(JobFile, OptionalKeysStayUnset) {
   const Job& j = *lines[0].job;
   EXPECT_EQ(j.noise, "/n.safetensors");  // ../ from /jobs
   EXPECT_FALSE(j.width || j.height || j.frames || j.seed || j.steps || j.shift || j.guidance || j.cfg || j.config);
-  EXPECT_EQ(j.sampler, "euler");
+  EXPECT_FALSE(j.sampler) << "the model's sampler";
 }
 
 TEST(JobFile, ShiftTakesNumbersAndNames) {
@@ -109,7 +109,7 @@ TEST(JobFile, EveryErrorNamesLineAndJob) {
       {R"({"id": "j", )" + ok + R"(, "steps": 2.5})", "steps: must be an integer, got 2.5"},
       {R"({"id": "j", )" + ok + R"(, "steps": "20"})", "steps: must be an integer, got string"},
       {R"({"id": "j", )" + ok + R"(, "frames": 0})", "frames: must be an integer from 1"},
-      {R"({"id": "j", )" + ok + R"(, "sampler": "ddim"})", "sampler: 'ddim' is not available (available: euler)"},
+      {R"({"id": "j", )" + ok + R"(, "sampler": "ddim"})", "sampler: 'ddim' is not available (available: euler, unipc, dpm++)"},
       {R"({"id": "j", )" + ok + R"(, "shift": "fast"})", "shift 'fast': expected"},
       {R"({"id": "j", )" + ok + R"(, "shift": 0})", "shift 0: must be a positive number"},
       {R"({"id": "j", )" + ok + R"(, "shift": -1.5})", "shift -1.5: must be a positive number"},

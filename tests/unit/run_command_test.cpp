@@ -91,7 +91,8 @@ TEST(RunCommand, SingleJobFlagsOnWanWithCfg) {
   models::write_host_tensors(dir + "/cond.safetensors", {{"context", &ctx}, {"context_neg", &neg}});
   models::write_host_tensors(dir + "/noise.safetensors", {{"noise", &noise}});
   const std::string args = base + ".safetensors --config " + base + ".config.json --id w0 --cond " + dir +
-                           "/cond.safetensors --noise " + dir + "/noise.safetensors --out " + out;
+                           "/cond.safetensors --noise " + dir + "/noise.safetensors --out " + out +
+                           " --sampler euler";  // the reference case's loop (Wan's default is unipc)
   ASSERT_EQ(run_ditrun(args, dir + "/log"), 0) << slurp(dir + "/log");
   const auto latent = models::read_host_tensors(out + "/w0.safetensors");
   EXPECT_LT(max_abs_diff(latent.at("latent"), batch_item(io.at("sample.latent"), 0)), 1e-3);
