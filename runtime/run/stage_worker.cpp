@@ -239,7 +239,9 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     const HostTensor v = denoising_.velocity_from_output(output, x.shape, guidance);
     const std::string sampler = job.value("sampler", "euler");
     if (const auto solver = wan_solver_from_name(sampler)) {
-      // A multistep solver's history stays with the rank that ends the job's steps.
+      // A multistep solver's history stays with the rank that ends the job's steps; a job
+      // (re)starting at step 0 starts a fresh one.
+      if (step == 0) histories_.erase(index);
       wan_solver_step(*solver, sigmas, step, x, v, histories_[index]);
     } else {
       euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
