@@ -20,6 +20,19 @@ std::vector<int64_t> fit_ids(const std::vector<int64_t>& ids, int64_t length, in
   return out;
 }
 
+std::unique_ptr<Tokenizer> embedded_tokenizer(const formats::Checkpoint& checkpoint) {
+  const std::string& path = checkpoint.path();
+  if (const formats::TensorRecord* t = checkpoint.find("spiece_model"))
+    return sentencepiece_from_model(checkpoint.data(*t), path + " (spiece_model)");
+  if (checkpoint.gguf())
+    if (const auto vocab = unigram_vocab_from_gguf(*checkpoint.gguf(), path)) {
+      const std::string proto = sentencepiece_model_proto(*vocab);
+      return sentencepiece_from_model({reinterpret_cast<const uint8_t*>(proto.data()), proto.size()},
+                                      path + " (tokenizer.ggml.*)");
+    }
+  return nullptr;
+}
+
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -35,15 +48,7 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path) {
   if (!fs::exists(path, ec)) fail("{}: no such file or folder", path);
   if (path.ends_with(".json")) return sentencepiece_from_tokenizer_json(path);
   if (path.ends_with(".safetensors") || path.ends_with(".gguf")) {
-    const formats::Checkpoint checkpoint(path);
-    if (const formats::TensorRecord* t = checkpoint.find("spiece_model"))
-      return sentencepiece_from_model(checkpoint.data(*t), path + " (spiece_model)");
-    if (checkpoint.gguf())
-      if (const auto vocab = unigram_vocab_from_gguf(*checkpoint.gguf(), path)) {
-        const std::string proto = sentencepiece_model_proto(*vocab);
-        return sentencepiece_from_model({reinterpret_cast<const uint8_t*>(proto.data()), proto.size()},
-                                        path + " (tokenizer.ggml.*)");
-      }
+    if (auto embedded = embedded_tokenizer(formats::Checkpoint(path))) return embedded;
     fail("{}: the checkpoint embeds no tokenizer (no spiece_model tensor, no tokenizer.ggml.* metadata)", path);
   }
   std::ifstream in(path, std::ios::binary);

@@ -5,7 +5,6 @@
 #include <filesystem>
 
 #include "models/pipeline/model_source.h"
-#include "models/text/gguf_tokenizer.h"
 #include "models/text/text_encoder_synth.h"
 #include "runtime/core/error.h"
 #include "runtime/core/units.h"
@@ -25,8 +24,7 @@ std::optional<std::string> recorded_config(const formats::Checkpoint& ck) {
 
 std::unique_ptr<Tokenizer> find_tokenizer(const TextEncoderSource& src, const TokenizerSearch& search) {
   if (search.path) return open_tokenizer(*search.path);
-  const bool in_metadata = src.checkpoint->gguf() && unigram_vocab_from_gguf(*src.checkpoint->gguf(), src.path);
-  if (src.checkpoint->find("spiece_model") || in_metadata) return open_tokenizer(src.path);
+  if (auto embedded = embedded_tokenizer(*src.checkpoint)) return embedded;
   std::vector<std::string> places{tokenizer_folder_beside(src.path)};
   places.insert(places.end(), search.extra_places.begin(), search.extra_places.end());
   std::error_code ec;

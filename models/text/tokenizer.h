@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace ditrun::formats {
+class Checkpoint;
+}
+
 namespace ditrun::models::text {
 
 class Tokenizer {
@@ -34,6 +38,9 @@ std::vector<int64_t> fit_ids(const std::vector<int64_t>& ids, int64_t length, in
 // tokenizer.json; a SentencePiece `*.model`; or a .safetensors/.gguf checkpoint with an
 // embedded `spiece_model` tensor or (GGUF) llama.cpp's tokenizer.ggml.* vocabulary. Fails with one line naming the file and what is wrong.
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path);
+// The tokenizer a checkpoint embeds (`spiece_model`, or a GGUF's tokenizer.ggml.* vocabulary);
+// null when it has none.
+std::unique_ptr<Tokenizer> embedded_tokenizer(const formats::Checkpoint& checkpoint);
 
 std::unique_ptr<Tokenizer> clip_tokenizer(const std::string& vocab_json, const std::string& merges_txt);
 

@@ -15,25 +15,10 @@ for c in flux-ae-tiny wan21-vae-tiny wan22-vae-tiny t5-tiny umt5-tiny clip-l-tin
   "$BIN" --log-level warn forward "$R/$c.safetensors" --inputs "$R/$c.io.safetensors" --out "$tmp/$c.detected.safetensors" \
     > /dev/null
 done
-python3 - "$R" "$tmp" <<'PY'
-import json, struct, sys
+PYTHONPATH="$(dirname "$0")/lib" python3 - "$R" "$tmp" <<'PY'
+import sys
+from safetensors_io import read
 ref_dir, out_dir = sys.argv[1], sys.argv[2]
-def read(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__": continue
-        s, e = t["data_offsets"]
-        raw = data[8 + n + s:8 + n + e]
-        fmt = {"F32": "f", "I64": "q"}.get(t["dtype"])
-        if fmt is None:  # BF16
-            vals = [struct.unpack("<f", b"\0\0" + raw[i:i + 2])[0] for i in range(0, len(raw), 2)]
-        else:
-            vals = list(struct.unpack("<%d%s" % (len(raw) // struct.calcsize(fmt), fmt), raw))
-        out[name] = (t["shape"], vals)
-    return out
 for case in ["flux-ae-tiny", "wan21-vae-tiny", "wan22-vae-tiny", "t5-tiny", "umt5-tiny", "clip-l-tiny"]:
     ref = read(f"{ref_dir}/{case}.io.safetensors")
     lengths = None

@@ -9,6 +9,7 @@
 #   while a job with a cond file still runs.
 set -euo pipefail
 BIN=$1
+LIB=$(cd "$(dirname "$0")/lib" && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -36,14 +37,11 @@ grep -q "prompts: 0 encoded, 1 from the prompt cache" log2.txt || { cat log2.txt
 grep -q "txt \[512, 64\], y \[32\]" encode.txt || { cat encode.txt; fail "encode's tensors"; }
 echo '{"id": "c3", "cond": "c3.safetensors", "seed": 3, "width": 64, "height": 64, "steps": 1}' > cond.jsonl
 "$BIN" --log-level warn run --jobs cond.jsonl --out out
-python3 - out/j003.safetensors out/c3.safetensors <<'PY'
-import json, struct, sys
+PYTHONPATH="$LIB" python3 - out/j003.safetensors out/c3.safetensors <<'PY'
+import sys
+from safetensors_io import raw_tensors
 def latent(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    h = json.loads(data[8:8 + n])["latent"]
-    s, e = h["data_offsets"]
-    return data[8 + n + s:8 + n + e]
+    return raw_tensors(path)["latent"][2]
 assert latent(sys.argv[1]) == latent(sys.argv[2]), "the cond from `encode` renders the prompt job's latent"
 PY
 

@@ -7,46 +7,29 @@
 set -euo pipefail
 BIN=$1 DATA=$2
 R=$DATA/reference
+LIB=$(cd "$(dirname "$0")/lib" && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
-python3 - "$R" <<'PY'
-import json, struct, sys
+PYTHONPATH="$LIB" python3 - "$R" <<'PY'
+import sys
+from safetensors_io import raw_tensors, write_f32
 ref = sys.argv[1]
-def read(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__": continue
-        s, e = t["data_offsets"]
-        out[name] = (t["shape"], data[8 + n + s:8 + n + e])
-    return out
-def write(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, (shape, raw) in tensors.items():
-        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw); offset += len(raw)
-    h = json.dumps(header).encode()
-    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 for case in ["unipc", "dpmpp"]:
-    io = read(f"{ref}/wan21-tiny-{case}.io.safetensors")
-    write(f"noise-{case}.safetensors", {"noise": (io["sample.noise"][0][1:], io["sample.noise"][1])})
-    write(f"cond-{case}.safetensors", {"context": (io["in.context"][0][1:], io["in.context"][1]),
-                                       "context_neg": (io["in.context_neg"][0][1:], io["in.context_neg"][1])})
-    write(f"want-{case}.safetensors", {"latent": (io["sample.latent"][0][1:], io["sample.latent"][1])})
+    io = raw_tensors(f"{ref}/wan21-tiny-{case}.io.safetensors")
+    def item(name):  # batch item 0: the shape without the batch dim, the same bytes
+        _, shape, raw = io[name]
+        return shape[1:], raw
+    write_f32(f"noise-{case}.safetensors", {"noise": item("sample.noise")})
+    write_f32(f"cond-{case}.safetensors", {"context": item("in.context"), "context_neg": item("in.context_neg")})
+    write_f32(f"want-{case}.safetensors", {"latent": item("sample.latent")})
 PY
 compare() {
-  python3 - "$1" "$2" "$3" <<'PY'
-import json, struct, sys
+  PYTHONPATH="$LIB" python3 - "$1" "$2" "$3" <<'PY'
+import sys
+from safetensors_io import read
 def latent(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    h = json.loads(data[8:8 + n])["latent"]
-    s, e = h["data_offsets"]
-    raw = data[8 + n + s:8 + n + e]
-    return struct.unpack("<%df" % (len(raw) // 4), raw)
+    return read(path)["latent"][1]
 a, b, tol = latent(sys.argv[1]), latent(sys.argv[2]), float(sys.argv[3])
 worst = max(abs(x - y) for x, y in zip(a, b))
 assert len(a) == len(b) and worst <= tol, f"{sys.argv[1]} vs {sys.argv[2]}: max |diff| {worst}"
