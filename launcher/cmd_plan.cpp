@@ -217,6 +217,7 @@ void add_plan_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--weights", o.request.weights, "Presets only: the weight encoding (" + quant::conversion_targets_help() + "); default bf16");
   cmd->add_option("--config", o.request.config, "A sidecar config JSON for a checkpoint");
+  cmd->add_option("--low-noise", o.request.low_noise, kLowNoiseHelp);
   cmd->add_option("--width", o.request.job.width, "Width in pixels (default: Flux 1024, Wan 832)");
   cmd->add_option("--height", o.request.job.height, "Height in pixels (default: Flux 1024, Wan 480)");
   cmd->add_option("--frames", o.request.job.frames, "Frames, video models (default 81)");

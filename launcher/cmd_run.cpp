@@ -37,7 +37,7 @@ namespace {
 
 struct RunOptions {
   std::string model, jobs, out;
-  std::optional<std::string> config, plan;
+  std::optional<std::string> config, plan, low_noise;
   bool resume = false;
   BackendOptions backend;
   PictureOptions pictures;
@@ -85,6 +85,7 @@ DistributedRun make_run(const RunOptions& o, const std::string& model) {
   DistributedRun run;
   run.model = model;
   run.config = o.config;
+  run.low_noise = o.low_noise;
   run.out = o.out;
   run.jobs_file = o.jobs;
   run.resume = o.resume;
@@ -179,6 +180,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--out", o.out, "Output folder")->required();
   cmd->add_option("--jobs", o.jobs, "A jobs.jsonl file (one JSON job per line)");
   cmd->add_option("--config", o.config, "A sidecar config JSON for the model (a job's own 'config' wins)");
+  cmd->add_option("--low-noise", o.low_noise, kLowNoiseHelp);
   cmd->add_flag("--resume", o.resume, "Skip jobs the ledger records as done whose outputs exist");
   cmd->add_option("--plan", o.plan, "A plan JSON from `ditrun plan`: which blocks stay resident and which stream");
   add_device_options(*cmd, o.devices, false);

@@ -29,7 +29,7 @@
 #include "launcher/job_board.h"
 #include "launcher/planning.h"
 #include "launcher/serve_api.h"
-#include "models/pipeline/model_source.h"
+#include "models/pipeline/model_files.h"
 #include "partition/plan.h"
 #include "runtime/core/units.h"
 #include "runtime/core/atomic_file.h"
@@ -47,7 +47,7 @@ namespace {
 
 struct ServeOptions {
   std::string model, out, listen = "127.0.0.1:8188";
-  std::optional<std::string> config, plan, token, token_file, port_file, plan_size;
+  std::optional<std::string> config, low_noise, plan, token, token_file, port_file, plan_size;
   std::vector<std::string> allow_roots;
   size_t max_queue = 1000, max_connections = 256;
   std::string max_body = "64mb";
@@ -211,6 +211,7 @@ DistributedRun make_run(const ServeOptions& o, const std::string& model) {
   DistributedRun run;
   run.model = model;
   run.config = o.config;
+  run.low_noise = o.low_noise;
   run.out = o.out;
   run.backend = o.backend;
   run.pictures = o.pictures;
@@ -258,7 +259,7 @@ void serve(ServeOptions o) {
   if (!transport::MpiSession::launched_by_mpirun()) {
     if (o.devices.mode != "auto" || o.devices.stages != 0)
       fail("--mode and --stages shape a service over several ranks: start it with mpirun -np N");
-    const arch::ModelConfig config = models::open_model(model, o.config).config;
+    const arch::ModelConfig config = models::open_model_files({model, o.low_noise, o.config}).source.config;
     Service service(o, model_name, config, default_cond, 1, token);
     StopSignals stop(service.board, true);
     // One rank on a local channel: the same coordinator and stage worker as under mpirun.
@@ -292,7 +293,7 @@ void serve(ServeOptions o) {
     if (session.rank() == 0) {
       install_abort_report(ranks, session.hostname());
       run.on_in_flight = set_jobs_in_flight;
-      const arch::ModelConfig config = models::open_model(model, o.config).config;
+      const arch::ModelConfig config = models::open_model_files({model, o.low_noise, o.config}).source.config;
       service.emplace(o, model_name, config, default_cond, session.size(), token);
       stop.emplace(service->board, false);
       run.source = &service->board;
@@ -333,6 +334,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--http-threads", o.http_threads, "Threads answering HTTP")->capture_default_str();
   cmd->add_option("--port-file", o.port_file, "Write the listening port here once listening (for scripts)");
   cmd->add_option("--config", o.config, "A sidecar config JSON for the model");
+  cmd->add_option("--low-noise", o.low_noise, kLowNoiseHelp);
   cmd->add_option("--plan", o.plan, "A plan JSON from `ditrun plan`");
   cmd->add_option("--plan-size", o.plan_size, "The largest job to plan memory for, WxH or WxHxFRAMES (default: the "
                                               "model's default size)");

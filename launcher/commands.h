@@ -19,4 +19,9 @@ void add_decode_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_encode_command(CLI::App& app);
 
+// --low-noise FILE (run, serve, plan): the model given is then the high-noise expert of two.
+inline constexpr const char* kLowNoiseHelp =
+    "The low-noise expert of a model of two (Wan 2.2 A14B; MODEL is then the high-noise one). A --config with Wan's "
+    "`experts` section names it too";
+
 }  // namespace ditrun::launcher

@@ -12,8 +12,7 @@
 #include "launcher/models_dir.h"
 #include "launcher/ledger.h"
 #include "models/pipeline/model_cost.h"
-#include "models/pipeline/model_source.h"
-#include "models/pipeline/network.h"
+#include "models/pipeline/model_files.h"
 #include "runtime/core/error.h"
 #include "runtime/core/units.h"
 #include "runtime/run/executor.h"
@@ -60,9 +59,9 @@ struct PlanOrError {
   std::optional<partition::DeviceInventory> inventory;  // what the plan was made for (none: read from --plan)
 };
 // `encoders` (may be null): a plan made here weighs keeping room for them (plan_with_encoders).
-PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSource& source,
-                      const runtime::Model& network, const std::vector<JobLine>& lines, RunVae* vae,
-                      const RunEncoders* encoders) {
+PlanOrError make_plan(const DistributedRun& o, int ranks, const models::OpenedModel& source,
+                      const std::vector<JobLine>& lines, RunVae* vae, const RunEncoders* encoders) {
+  const runtime::Model& network = *source.network;
   const int team = o.devices.team_size();
   if (o.plan_path) {
     try {
@@ -92,7 +91,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
     // A queue of jobs over several groups: what matters is jobs per hour.
     if (o.devices.objective.empty() && ranks > 1) choice.objective = partition::Objective::throughput;
     const models::JobGeometry geometry =
-        models::job_geometry(source.config, o.plan_for ? *o.plan_for : largest_job_settings(lines));
+        models::job_geometry(source.config(), o.plan_for ? *o.plan_for : largest_job_settings(lines));
     // Rank 0's GPU decodes the pictures too.
     if (vae && choice.gpu_ranks > 0) choice.vae_bytes = vae->device_bytes(geometry, choice.gpu_activation_bytes);
     if (geometry.tokens.image < o.devices.sequence_parallel)
@@ -105,12 +104,12 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
     // weighed against whole steps (the plan then carries them to every rank).
     if (team == 1 && ranks > 1 && o.devices.objective == "latency" && o.devices.mode == "auto" &&
         o.devices.stages == 0 && o.devices.allocation.empty()) {
-      const SharingChoice chosen = fastest_sharing(ranks, geometry, source.config, [&](const DeviceOptions& sharing) {
+      const SharingChoice chosen = fastest_sharing(ranks, geometry, source.config(), [&](const DeviceOptions& sharing) {
         DeviceChoice positions = run_device_choice(o.devices, o.backend, ranks / sharing.team_size());
         positions.sequence_parallel = sharing.sequence_parallel;
         positions.cfg_parallel = sharing.cfg_parallel ? 2 : 1;
         positions.vae_bytes = choice.vae_bytes;
-        return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, positions);
+        return plan_model(source.config(), network, source.stored_weights(), geometry, positions);
       });
       spdlog::info("layout: {}", chosen.why);
       return {chosen.plan, "", false, chosen.planned.inventory};
@@ -118,7 +117,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
     const auto plan_for = [&](uint64_t encoder_bytes) {
       DeviceChoice c = choice;
       c.encoder_bytes = encoder_bytes;
-      return plan_model(source.config, network, models::checkpoint_weights(*source.weights), geometry, c);
+      return plan_model(source.config(), network, source.stored_weights(), geometry, c);
     };
     ModelPlan planned;
     if (encoders && team == 1) {
@@ -133,7 +132,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::ModelSou
                  geometry.frames > 1 ? fmt::format("x{}", geometry.frames) : "",
                  geometry.tokens.image + geometry.tokens.text, planned.budgets.describe());
     if (team == 1) return {planned.plan, "", false, planned.inventory};
-    return {share_planned_steps(planned, o.devices, source.config), "", false, planned.inventory};
+    return {share_planned_steps(planned, o.devices, source.config()), "", false, planned.inventory};
   } catch (const Error& e) {
     return {std::nullopt, e.what(), false};
   }
@@ -159,12 +158,11 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
                              const std::optional<std::string>& config, const std::vector<JobLine>& lines) {
   const int rank = channel.rank();
   // Every rank opens the model (mapped, nothing read yet); rank 0 also plans with it.
-  const models::ModelSource source = models::open_model(o.model, config);
-  const auto network = models::make_network(source.config);
-  models::check_weights_present(*network, *source.weights);
-  const auto denoiser = models::make_denoiser(source.config);
-  spdlog::info("model {}: {} ({} blocks, config {})", o.model, source.config.variant, network->blocks().size(),
-               source.config_source);
+  const models::OpenedModel model = models::open_model_files({o.model, o.low_noise, config});
+  const arch::ModelConfig& model_config = model.config();
+  const auto denoiser = models::make_denoiser(model_config);
+  spdlog::info("model {}: {} blocks, config {}", model.describe(), model.network->blocks().size(),
+               model.source.config_source);
 
   // Rank 0 decodes: a VAE that cannot decode this model's latents fails every job, as a plan
   // that cannot be made does; on a GPU the plan keeps the VAE's memory out of rank 0's budget.
@@ -172,10 +170,10 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   std::unique_ptr<RunVae> decoder;
   PictureOptions pictures = o.pictures;
   if (rank == 0 && !pictures.vae && o.encoders.models_dir)
-    pictures.vae = find_vae_in_models_dir(*o.encoders.models_dir, source.config);
+    pictures.vae = find_vae_in_models_dir(*o.encoders.models_dir, model_config);
   if (rank == 0 && pictures.vae) {
     try {
-      decoder = std::make_unique<RunVae>(pictures, o.backend, source.config);
+      decoder = std::make_unique<RunVae>(pictures, o.backend, model_config);
     } catch (const Error& e) {
       planned = {std::nullopt, e.what(), false};
     }
@@ -191,13 +189,13 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
   };
   if (rank == 0 && o.encoders.given() && planned.error.empty()) {
     try {
-      encoders = std::make_unique<RunEncoders>(o.encoders, source.config, (std::filesystem::path(o.out) / "prompt-cache").string());
+      encoders = std::make_unique<RunEncoders>(o.encoders, model_config, (std::filesystem::path(o.out) / "prompt-cache").string());
     } catch (const Error& e) {
       encoders_failed(e);
     }
   }
   if (rank == 0 && planned.error.empty())
-    planned = make_plan(o, channel.size(), source, *network, lines, decoder.get(), encoders.get());
+    planned = make_plan(o, channel.size(), model, lines, decoder.get(), encoders.get());
   if (encoders && planned.plan) {
     try {
       encoders->place(*planned.plan, planned.inventory ? *planned.inventory : device_inventory(o.devices.inventory),
@@ -219,7 +217,7 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
     std::optional<LedgerEntry> entry;
     if (o.resume && decoder && l.ok()) {
       try {
-        entry = finish_from_latent(o.out, *l.job, source.config, *decoder, o.pictures.preview);
+        entry = finish_from_latent(o.out, *l.job, model_config, *decoder, o.pictures.preview);
       } catch (const Error& e) {
         LedgerEntry failed;
         failed.id = l.job->id;
@@ -240,11 +238,11 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
     ++finished;
   }
   JobListSource listed(to_render);
-  JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, source.config, *denoiser, config, decoder.get(),
+  JobFeed feed(o.source ? *o.source : listed, o.jobs_file, o.out, model_config, *denoiser, config, decoder.get(),
                o.pictures.preview, encoders.get(), encoders_error);
   runtime::ExecutorSetup setup;
-  setup.network = network.get();
-  setup.find_weight = [&](const std::string& n) { return source.weights->find(n); };
+  setup.network = model.network.get();
+  setup.find_weight = model.find_weight();
   setup.denoising = denoiser.get();
   setup.make_plan = [&] {
     if (!planned.plan) {

@@ -24,6 +24,7 @@ namespace ditrun::launcher {
 struct DistributedRun {
   std::string model;
   std::optional<std::string> config;
+  std::optional<std::string> low_noise;  // a model of two experts: the low-noise checkpoint (`model` the high-noise one)
   std::string out;
   std::string jobs_file;        // for messages ("" when the job came from flags)
   std::vector<JobLine> lines;   // rank 0's; other ranks ignore them

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "runtime/core/error.h"
 
@@ -17,9 +18,9 @@ using nlohmann::json;
 
 constexpr const char* kKnownKeys =
     "id, prompt, negative_prompt, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, "
-    "config, output, fps, image, denoise";
+    "cfg_high, cfg_low, boundary, config, output, fps, image, denoise";
 const std::set<std::string, std::less<>> kKeys{"id",    "cond",  "width",   "height", "frames",   "seed", "noise",
-                                               "steps", "sampler", "shift", "guidance", "cfg", "config",
+                                               "steps", "sampler", "shift", "guidance", "cfg", "cfg_high", "cfg_low", "boundary", "config",
                                                "output", "fps", "image", "denoise", "prompt",
                                                "negative_prompt"};
 
@@ -90,6 +91,9 @@ Job job_from_json(const json& j, const std::string& base_dir) {
       else fail("shift: must be a number, \"none\" or \"flux-dynamic\", got {}", type_name(v));
     } else if (key == "guidance") job.guidance = get_number(v, key);
     else if (key == "cfg") job.cfg = get_number(v, key);
+    else if (key == "cfg_high") job.cfg_high = get_number(v, key);
+    else if (key == "cfg_low") job.cfg_low = get_number(v, key);
+    else if (key == "boundary") job.boundary = get_number(v, key);
     else if (key == "config") job.config = resolve(get_string(v, key), base_dir);
     else if (key == "output") job.output = get_string(v, key);
     else if (key == "fps") job.fps = get_number(v, key);
@@ -157,6 +161,9 @@ json job_to_json(const Job& job) {
   }
   if (job.guidance) j["guidance"] = *job.guidance;
   if (job.cfg) j["cfg"] = *job.cfg;
+  if (job.cfg_high) j["cfg_high"] = *job.cfg_high;
+  if (job.cfg_low) j["cfg_low"] = *job.cfg_low;
+  if (job.boundary) j["boundary"] = *job.boundary;
   if (job.config) j["config"] = *job.config;
   if (job.output) j["output"] = *job.output;
   if (job.fps) j["fps"] = *job.fps;
@@ -202,7 +209,11 @@ void validate_job(const Job& job) {
     runtime::Shift::constant(job.shift->value);  // a Job built from flags gets the same check as parse
   if (job.guidance && (!std::isfinite(*job.guidance) || *job.guidance < 0))
     fail("guidance: must be a number >= 0, got {}", *job.guidance);
-  if (job.cfg && (!std::isfinite(*job.cfg) || *job.cfg < 0)) fail("cfg: must be a number >= 0 (1 = off), got {}", *job.cfg);
+  for (const auto& [cfg, key] : {std::pair{job.cfg, "cfg"}, {job.cfg_high, "cfg_high"}, {job.cfg_low, "cfg_low"}})
+    if (cfg && (!std::isfinite(*cfg) || *cfg < 0)) fail("{}: must be a number >= 0 (1 = off), got {}", key, *cfg);
+  if (job.boundary && !(std::isfinite(*job.boundary) && *job.boundary > 0 && *job.boundary < 1))
+    fail("boundary: must be in (0, 1) (a fraction of the 1000 training timesteps, 0.875 for Wan 2.2 T2V-A14B), got {}",
+         *job.boundary);
   if (job.config && job.config->empty()) fail("config: empty path");
   if (job.output && *job.output != "png" && *job.output != "mp4" && *job.output != "latent")
     fail("output: '{}' is not png, mp4 or latent", printable(*job.output));

@@ -14,7 +14,11 @@
 //    "steps": 28, "sampler": "euler" | "unipc" | "dpm++" (Wan's official solvers; default:
 //                             unipc for Wan, euler for Flux),
 //    "shift": 3.0 | "none" | "flux-dynamic",
-//    "guidance": 3.5, "cfg": 5.0 (1 = off), "config": "model.config.json"}
+//    "guidance": 3.5, "cfg": 5.0 (1 = off),
+//    "cfg_high": 4.0, "cfg_low": 3.0, "boundary": 0.875,   models of two experts (Wan 2.2
+//                             A14B): each expert's cfg (default: cfg, else the release's),
+//                             and the expert switch (high-noise while t >= boundary x 1000)
+//    "config": "model.config.json"}
 // Relative paths are relative to the job file's folder, so a folder of jobs and their
 // inputs can move as a whole. Unknown and repeated keys are errors: a typo such as "stpes"
 // must not silently fall back to a default. Empty lines and lines whose first non-blank
@@ -44,6 +48,7 @@ struct Job {
   std::optional<runtime::Shift> shift;
   std::optional<double> guidance;
   std::optional<double> cfg;
+  std::optional<double> cfg_high, cfg_low, boundary;  // two-expert models only (prepare_job checks)
   std::optional<std::string> config;  // sidecar config path, resolved
   // With a VAE: png, mp4 or latent (default: png for one frame, mp4 for more); picture_output.h.
   std::optional<std::string> output;

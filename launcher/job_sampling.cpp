@@ -29,6 +29,18 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   p.line = job.line;
   p.seed = job.seed;
   p.guidance = {job.guidance.value_or(defaults.guidance), job.cfg.value_or(defaults.cfg)};
+  if (config.experts == 2) {
+    // Each expert's guidance: its own field, else `cfg` for both, else the release's pair.
+    p.guidance.cfg = job.cfg_high.value_or(job.cfg.value_or(defaults.cfg));
+    p.experts = runtime::ExpertSwitch{job.boundary.value_or(defaults.boundary),
+                                      job.cfg_low.value_or(job.cfg.value_or(defaults.cfg_low))};
+  } else {
+    for (const auto& [given, key] : {std::pair{job.cfg_high.has_value(), "cfg_high"}, {job.cfg_low.has_value(), "cfg_low"},
+                                     {job.boundary.has_value(), "boundary"}})
+      if (given)
+        fail("{}: {} has one expert; the field is for models of two (Wan 2.2 A14B, run with --low-noise FILE)", key,
+             config.variant);
+  }
   if (job.prompt && !encode_prompts) {
     // Encoded when the job runs (its errors are the job's then).
   } else if (job.prompt) {
@@ -36,7 +48,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
     // A guided Wan job without a negative prompt gets its release's default one.
     std::optional<std::string> negative = job.negative_prompt;
     if (config.family == arch::Family::Wan) {
-      if (p.guidance.cfg == 1) negative.reset();
+      if (p.guidance.cfg == 1 && (!p.experts || p.experts->cfg_low == 1)) negative.reset();
       else if (!negative) negative = models::text::default_negative_prompt(config);
     }
     p.cond = {encoders->conditioning(job.id, *job.prompt, negative), "prompt"};
@@ -45,7 +57,10 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   } else {
     p.cond = {models::read_host_tensors(job.cond), job.cond};
   }
-  if (!job.prompt || encode_prompts) denoiser.check_conditioning(p.cond, p.guidance);
+  if (!job.prompt || encode_prompts) {
+    denoiser.check_conditioning(p.cond, p.guidance);
+    if (p.experts) denoiser.check_conditioning(p.cond, {p.guidance.guidance, p.experts->cfg_low});
+  }
   HostTensor image_latent;
   if (job.image) {
     if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
@@ -73,7 +88,9 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   const int steps = int(job.steps.value_or(defaults.steps));
   const double denoise = job.denoise.value_or(1.0);
   // The model's own sampler unless the job names one: Wan's official code samples with UniPC.
-  p.sampler = job.sampler.value_or(config.family == arch::Family::Wan ? "unipc" : "euler");
+  p.sampler = job.sampler.value_or(defaults.sampler.empty() ? "euler" : defaults.sampler);
+  if (!job.sampler && p.sampler != "euler" && !runtime::wan_solver_from_name(p.sampler))
+    fail("sampler: the model's config names '{}', which is not available (euler, unipc, dpm++)", p.sampler);
   if (const auto solver = runtime::wan_solver_from_name(p.sampler)) {
     // Wan's official solvers on their own schedule, with the model's integer timesteps.
     if (config.family != arch::Family::Wan)
@@ -164,6 +181,10 @@ std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfi
   j["shift"] = p.shift.str();
   j["guidance"] = p.guidance.guidance;
   j["cfg"] = p.guidance.cfg;
+  if (p.experts) {
+    j["cfg_low"] = p.experts->cfg_low;
+    j["boundary"] = p.experts->boundary;
+  }
   if (p.seed) j["seed"] = *p.seed;
   else j["noise"] = "file";
   j["sigma_start"] = p.sigmas.empty() ? 0.0 : p.sigmas.front();

@@ -368,42 +368,58 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
   return out;
 }
 
+namespace {
+
+// A preset of a two-expert release (Wan 2.2 A14B) plans both experts.
+arch::ModelConfig preset_config(const std::string& name) {
+  arch::ModelConfig config = arch::preset(name, "model");
+  if (config.sampling.boundary > 0) config.experts = 2;
+  return config;
+}
+
+}  // namespace
+
 models::JobGeometry job_of(const PlanRequest& request, arch::ModelConfig* config_out) {
   std::error_code ec;
   const arch::ModelConfig config = std::filesystem::exists(request.model, ec)
-                                       ? models::open_model(request.model, request.config).config
-                                       : arch::preset(request.model, "model");
+                                       ? models::open_model_files({request.model, request.low_noise, request.config}).source.config
+                                       : preset_config(request.model);
   if (config_out) *config_out = config;
   return models::job_geometry(config, request.job);
 }
 
 JobPlan plan_job(const PlanRequest& request) {
   JobPlan out;
-  std::optional<models::ModelSource> source;
+  std::optional<models::OpenedModel> source;
   std::error_code ec;
   if (std::filesystem::exists(request.model, ec)) {
     if (request.weights)
       fail("--weights {}: {} is a checkpoint, whose weights are read from the file (--weights is for presets)",
            *request.weights, request.model);
-    source = models::open_model(request.model, request.config);
-    out.config = source->config;
-    out.model = fmt::format("{} ({})", request.model, out.config.variant);
+    source = models::open_model_files({request.model, request.low_noise, request.config});
+    out.config = source->config();
+    out.model = source->describe();
   } else {
     const auto names = arch::preset_names();
     if (std::find(names.begin(), names.end(), request.model) == names.end())
       fail("model '{}' is neither a file nor a preset (presets: {})", request.model, fmt::join(names, ", "));
     if (request.config) fail("--config {}: a preset has its own config; --config is for checkpoints", *request.config);
-    out.config = arch::preset(request.model, "model");
-    out.model = fmt::format("{} preset, {} weights", request.model, request.weights.value_or("bf16"));
+    if (request.low_noise) fail("--low-noise {}: a preset names its experts itself; --low-noise is for checkpoints", *request.low_noise);
+    out.config = preset_config(request.model);
+    out.model = fmt::format("{} preset{}, {} weights", request.model, out.config.experts == 2 ? " (two experts)" : "",
+                            request.weights.value_or("bf16"));
   }
-  const std::unique_ptr<runtime::Model> network = models::make_network(out.config);
   out.job = models::job_geometry(out.config, request.job);
   if (source) {
-    models::check_weights_present(*network, *source->weights);
-    out.planned = plan_model(out.config, *network, models::checkpoint_weights(*source->weights), out.job, request.devices);
+    out.planned = plan_model(out.config, *source->network, source->stored_weights(), out.job, request.devices);
   } else {
+    const std::unique_ptr<runtime::Model> network = models::make_network(out.config);
     const quant::ConversionTarget target = quant::ConversionTarget::parse(request.weights.value_or("bf16"));
-    out.planned = plan_model(out.config, *network, models::converted_weights(out.config, target), out.job, request.devices);
+    arch::ModelConfig expert = out.config;
+    expert.experts = 1;
+    models::FindStoredWeight weights = models::converted_weights(expert, target);
+    if (out.config.experts == 2) weights = models::expert_pair_weights(weights, weights);
+    out.planned = plan_model(out.config, *network, weights, out.job, request.devices);
   }
   return out;
 }

@@ -14,6 +14,7 @@
 #include "launcher/job_file.h"
 #include "models/pipeline/job_geometry.h"
 #include "models/pipeline/model_cost.h"
+#include "models/pipeline/model_files.h"
 #include "partition/allocation_spec.h"
 #include "partition/device_spec.h"
 #include "partition/plan.h"
@@ -142,6 +143,7 @@ SharingChoice fastest_sharing(int count, const models::JobGeometry& job, const a
 struct PlanRequest {
   std::string model;                   // a .safetensors / .gguf checkpoint, or a preset name
   std::optional<std::string> config;   // sidecar config for a checkpoint
+  std::optional<std::string> low_noise;  // a checkpoint's low-noise expert (`model` the high-noise one)
   std::optional<std::string> weights;  // presets only: the encoding (`ditrun synth --weights`), default bf16
   models::JobSettings job;
   DeviceChoice devices;

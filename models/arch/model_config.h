@@ -76,7 +76,12 @@ struct SamplingDefaults {
   int steps = 28;
   std::string shift = "none";  // "flux-dynamic", "none", or a positive number as text like "5.0"
   double guidance = 0;         // embedded guidance (flux dev); 0 if none
-  double cfg = 1;              // classifier-free guidance scale; 1 = off
+  double cfg = 1;              // classifier-free guidance scale; 1 = off (two experts: the high-noise one's)
+  // A release of two experts (Wan 2.2 A14B): the high-noise expert runs while the model's
+  // timestep t >= boundary x 1000, then the low-noise one with `cfg_low`. 0: one expert.
+  double boundary = 0;
+  double cfg_low = 1;
+  std::string sampler;         // the default sampler; "" = the family's (unipc for Wan, euler otherwise)
   bool operator==(const SamplingDefaults&) const = default;
 };
 
@@ -88,6 +93,10 @@ struct ModelConfig {
   // Params that the tensors could not determine and that no sidecar gave: their values are
   // best guesses (names as in params, e.g. "num_heads", "axes_dim"). `inspect` reports them.
   std::vector<std::string> assumed;
+  // Expert checkpoints the model runs with: 2 for a model of two experts given as two files
+  // (Wan 2.2 A14B's high- and low-noise experts; runtime/exec/expert_pair.h), else 1. Set by
+  // whoever opens the files (or plans a two-expert release); not part of the JSON.
+  int experts = 1;
 
   // {"architecture", "variant", "params": {reference-code names}, "sampling": {...}} and,
   // when non-empty, "assumed".

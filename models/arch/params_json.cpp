@@ -4,6 +4,10 @@
 #include "models/arch/params_json.h"
 
 #include <cmath>
+#include <optional>
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
 
 #include "runtime/core/error.h"
 
@@ -161,7 +165,13 @@ Params params_from_json(Family family, const json& j, Params base, const std::st
 }
 
 json sampling_to_json(const SamplingDefaults& s) {
-  return json{{"steps", s.steps}, {"shift", s.shift}, {"guidance", s.guidance}, {"cfg", s.cfg}};
+  json j{{"steps", s.steps}, {"shift", s.shift}, {"guidance", s.guidance}, {"cfg", s.cfg}};
+  if (s.boundary > 0) {
+    j["boundary"] = s.boundary;
+    j["guide_scale"] = json::array({s.cfg_low, s.cfg});  // [low-noise, high-noise], as Wan's configs
+  }
+  if (!s.sampler.empty()) j["sampler"] = s.sampler;
+  return j;
 }
 
 SamplingDefaults sampling_from_json(const json& j, SamplingDefaults base, const std::string& source) {
@@ -182,6 +192,54 @@ SamplingDefaults sampling_from_json(const json& j, SamplingDefaults base, const 
   }
   if (auto it = j.find("guidance"); it != j.end()) base.guidance = read_number_or_text(*it, source, "sampling.guidance");
   if (auto it = j.find("cfg"); it != j.end()) base.cfg = read_number_or_text(*it, source, "sampling.cfg");
+  // Wan's own config names (wan/configs/*.py), as the reference sidecars carry them.
+  if (auto it = j.find("guide_scale"); it != j.end()) {
+    if (it->is_array()) {
+      if (it->size() != 2)
+        fail("{}: sampling.guide_scale: expected a number or [low_noise, high_noise], got {}", source, it->dump());
+      base.cfg_low = read_number_or_text((*it)[0], source, "sampling.guide_scale[0]");
+      base.cfg = read_number_or_text((*it)[1], source, "sampling.guide_scale[1]");
+    } else {
+      base.cfg = base.cfg_low = read_number_or_text(*it, source, "sampling.guide_scale");
+    }
+  }
+  if (auto it = j.find("guide_scale_order"); it != j.end()) {
+    const std::string order = it->is_string() ? it->get<std::string>() : it->dump();
+    const size_t low = order.find("low"), high = order.find("high");
+    if (low == std::string::npos || high == std::string::npos || high < low)
+      fail("{}: sampling.guide_scale_order: ditrun reads guide_scale as [low_noise, high_noise] (Wan's order), "
+           "the file says {}", source, it->dump());
+  }
+  for (const char* key : {"sampler", "sample_solver"})
+    if (auto it = j.find(key); it != j.end()) {
+      if (!it->is_string() || it->get<std::string>().empty())
+        fail("{}: sampling.{}: expected a sampler name, got {}", source, key, it->dump());
+      base.sampler = it->get<std::string>();
+    }
+  if (auto it = j.find("num_train_timesteps"); it != j.end() && read_number_or_text(*it, source, "sampling.num_train_timesteps") != 1000)
+    fail("{}: sampling.num_train_timesteps: {} (ditrun's models are trained on 1000 timesteps)", source, it->dump());
+  std::optional<double> boundary;
+  if (auto it = j.find("boundary"); it != j.end()) boundary = read_number_or_text(*it, source, "sampling.boundary");
+  if (auto it = j.find("boundary_timestep"); it != j.end()) {
+    const double t = read_number_or_text(*it, source, "sampling.boundary_timestep");
+    if (boundary && std::abs(*boundary * 1000 - t) > 1e-6)
+      fail("{}: sampling.boundary_timestep: {} is not boundary x 1000 ({})", source, it->dump(), *boundary * 1000);
+    boundary = t / 1000;
+  }
+  if (boundary) {
+    if (!(*boundary > 0 && *boundary < 1))
+      fail("{}: sampling.boundary: {} is outside (0, 1) (a fraction of the 1000 training timesteps)", source, *boundary);
+    base.boundary = *boundary;
+  }
+  // Keys ditrun does not use are named, not dropped silently.
+  static const std::vector<std::string> used = {"steps", "shift", "guidance", "cfg", "guide_scale", "guide_scale_order",
+                                                "sampler", "sample_solver", "num_train_timesteps", "boundary",
+                                                "boundary_timestep"};
+  std::vector<std::string> unused;
+  for (const auto& [key, value] : j.items())
+    if (std::find(used.begin(), used.end(), key) == used.end()) unused.push_back(key);
+  if (!unused.empty())
+    spdlog::warn("{}: sampling: ditrun does not use {} (ignored)", source, fmt::format("{}", fmt::join(unused, ", ")));
   return base;
 }
 

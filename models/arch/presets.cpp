@@ -84,9 +84,9 @@ const std::vector<Preset>& presets() {
       {"wan2.1-flf2v-14b", Family::Wan, wan("flf2v", 36, 5120, 13824, 40, 40), {50, "16.0", 0.0, 5.0}, true},
       {"wan2.2-ti2v-5b", Family::Wan, wan("ti2v", 48, 3072, 14336, 24, 30, 48), {50, "5.0", 0.0, 5.0}, true},
       // Same shapes as wan2.1-t2v-14b (each expert); detection names the 2.1 model.
-      {"wan2.2-t2v-a14b", Family::Wan, wan("t2v", 16, 5120, 13824, 40, 40), {40, "12.0", 0.0, 4.0}, true},
+      {"wan2.2-t2v-a14b", Family::Wan, wan("t2v", 16, 5120, 13824, 40, 40), {40, "12.0", 0.0, 4.0, 0.875, 3.0}, true},
       // No CLIP branch: model_type t2v with the 36 concatenated image channels (see WanParams).
-      {"wan2.2-i2v-a14b", Family::Wan, wan("t2v", 36, 5120, 13824, 40, 40), {40, "5.0", 0.0, 3.5}, true},
+      {"wan2.2-i2v-a14b", Family::Wan, wan("t2v", 36, 5120, 13824, 40, 40), {40, "5.0", 0.0, 3.5, 0.900, 3.5}, true},
       {"qwen-image", Family::QwenImage, QwenImageParams{}, {50, "3.15819", 0.0, 4.0}, true},
       {"sd3.5-large", Family::SD3, SD3Params{}, {40, "3.0", 0.0, 4.5}, true},
       {"sd3.5-medium", Family::SD3, sd35_medium_params(), {50, "3.0", 0.0, 5.0}, true},
@@ -121,7 +121,7 @@ ModelConfig preset(std::string_view name, const std::string& context) {
   c.family = p->family;
   c.variant = p->release ? std::string(p->name) : std::string(family_name(p->family)) + "-custom";
   c.params = p->params;
-  c.sampling = p->sampling;
+  c.sampling = detail::with_sampler(p->family, p->sampling);
   return c;
 }
 
@@ -133,8 +133,13 @@ std::string match_variant(Family family, const Params& params) {
 
 namespace detail {
 
+SamplingDefaults with_sampler(Family family, SamplingDefaults s) {
+  if (s.sampler.empty()) s.sampler = family == Family::Wan ? "unipc" : "euler";
+  return s;
+}
+
 SamplingDefaults sampling_defaults_for(Family family, const Params& params, std::string_view variant) {
-  if (const Preset* p = find_preset(variant); p != nullptr && p->family == family) return p->sampling;
+  if (const Preset* p = find_preset(variant); p != nullptr && p->family == family) return with_sampler(family, p->sampling);
   std::string_view like = "flux-dev";
   switch (family) {
     case Family::Flux: {
@@ -155,7 +160,10 @@ SamplingDefaults sampling_defaults_for(Family family, const Params& params, std:
     case Family::QwenImage: like = "qwen-image"; break;
     case Family::SD3: like = "sd3.5-large"; break;
   }
-  return find_preset(like)->sampling;
+  SamplingDefaults s = find_preset(like)->sampling;
+  s.boundary = 0;  // a two-expert release's boundary only where the variant says so
+  s.cfg_low = 1;
+  return with_sampler(family, s);
 }
 
 }  // namespace detail

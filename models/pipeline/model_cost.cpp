@@ -7,6 +7,7 @@
 
 #include "models/arch/layout.h"
 #include "runtime/core/error.h"
+#include "runtime/exec/expert_pair.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::models {
@@ -69,7 +70,9 @@ partition::ModelCost model_cost(const arch::ModelConfig& config, const runtime::
       b.weight_bytes += w->bytes;
       const std::string cls = weight_class(w->storage);
       all_bytes[cls] += w->bytes;
-      if (gemm.count(name)) gemm_bytes[cls] += w->bytes;
+      // An expert pair's weights carry their expert's prefix (runtime/exec/expert_pair.h).
+      const auto expert = runtime::split_expert_weight_name(name);
+      if (gemm.count(expert ? expert->name : name)) gemm_bytes[cls] += w->bytes;
     }
     b.weight_class = majority_class(gemm_bytes.empty() ? all_bytes : gemm_bytes);
     if (unit.name == runtime::kPrologueUnit) {

@@ -5,18 +5,18 @@
 #include "models/flux/flux_model.h"
 #include "models/wan/wan_model.h"
 #include "runtime/core/error.h"
+#include "runtime/exec/expert_pair.h"
 #include "runtime/exec/weight_store.h"
 
 namespace ditrun::models {
 
 std::unique_ptr<runtime::Model> make_network(const arch::ModelConfig& config) {
+  if (config.experts != 1 && !(config.experts == 2 && config.family == arch::Family::Wan))
+    fail("{}: {} experts: ditrun runs one, or two for Wan (2.2 A14B)", config.variant, config.experts);
   switch (config.family) {
     case arch::Family::Flux: return flux::make_flux_model(arch::flux_params(config));
     case arch::Family::Wan:
-      if (config.variant.find("a14b") != std::string::npos)
-        spdlog::warn("{} is one expert of a two-expert model: ditrun runs it for every step (switching between the "
-                     "high- and low-noise experts at the boundary is not supported yet)",
-                     config.variant);
+      if (config.experts == 2) return runtime::make_expert_pair(wan::make_wan_model(arch::wan_params(config)));
       return wan::make_wan_model(arch::wan_params(config));
     case arch::Family::QwenImage:
     case arch::Family::SD3: break;

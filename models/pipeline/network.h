@@ -11,7 +11,8 @@
 namespace ditrun::models {
 
 // Flux dev/schnell and Wan text-to-video; other families and variants fail with a clear
-// "not supported yet" naming them.
+// "not supported yet" naming them. A config of two experts (Wan 2.2 A14B) gives their pair
+// (runtime/exec/expert_pair.h).
 std::unique_ptr<runtime::Model> make_network(const arch::ModelConfig& config);
 
 // Fails naming the file, the first missing tensor (and how many are missing) when the

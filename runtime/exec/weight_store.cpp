@@ -63,13 +63,14 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
     auto home = homes.find(unit.name);
     if (home == homes.end()) continue;  // another rank's
     unplaced.erase(unit.name);
-    Unit u{unit.name, home->second, {}, {}, -1, -1};
+    Unit u{unit.name, home->second, {}, {}, {}, -1, -1};
     uint64_t stored = 0;
     for (const auto& name : unit.weights) {
       const Weight* w = find_source(name);
       if (!w) continue;
       stored += w->stored_bytes();
       u.weights.push_back(w);
+      u.names.push_back(name);
     }
     if (rank) {
       auto planned = std::find_if(rank->blocks.begin(), rank->blocks.end(),
@@ -93,10 +94,11 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
     u.cycle_index = int(cycle_.size());
     cycle_.push_back(i);
     uint64_t offset = 0;
-    for (const Weight* w : u.weights) {
-      auto placed = streamed_.emplace(w->name, StreamedWeight{w, pool_bytes + offset, offset, {}}).first;
+    for (size_t k = 0; k < u.weights.size(); ++k) {
+      const Weight* w = u.weights[k];
+      auto placed = streamed_.emplace(u.names[k], StreamedWeight{w, pool_bytes + offset, offset, {}}).first;
       u.places.push_back(&placed->second);  // map nodes never move
-      weight_unit_.emplace(w->name, i);
+      weight_unit_.emplace(u.names[k], i);
       offset += align_up(w->bytes.size());
     }
     pool_bytes += offset;
@@ -142,7 +144,8 @@ void WeightStore::place(const Model& model, const FindSource& find_source,
   const auto start = std::chrono::steady_clock::now();
   for (const Unit& u : units_)
     if (!u.streamed)
-      for (const Weight* w : u.weights) resident_.emplace(w->name, backend_.load_weight(*w, copy_stream_));
+      for (size_t k = 0; k < u.weights.size(); ++k)
+        resident_.emplace(u.names[k], backend_.load_weight(*u.weights[k], copy_stream_));
 
   // 4. The pinned pool, filled once from the checkpoint; the device slots.
   if (!cycle_.empty()) {

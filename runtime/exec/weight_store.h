@@ -95,6 +95,7 @@ class WeightStore final : public WeightLookup {
     std::string name;
     bool streamed = false;
     std::vector<const Weight*> weights;  // those the checkpoint has
+    std::vector<std::string> names;      // their names as the model reads them (may differ from the file's)
     std::vector<const StreamedWeight*> places;  // their pool and slot places (streamed units)
     int cycle_index = -1;              // position among the streamed units
     int slot = -1;                     // slot holding it while acquired

@@ -4,6 +4,23 @@
 
 namespace ditrun::runtime {
 
+double SamplingJob::timestep_at(int step) const {
+  if (step < 0 || step >= steps()) fail("job '{}': step {} is outside its {} steps", id, step + 1, steps());
+  return timesteps.empty() ? 1000.0 * sigmas[size_t(step)] : timesteps[size_t(step)];
+}
+
+std::optional<Expert> SamplingJob::expert_at(int step) const {
+  if (!experts) return std::nullopt;
+  // The official rule: t >= boundary * num_train_timesteps, on the timestep the model gets.
+  return timestep_at(step) >= experts->boundary * 1000.0 ? Expert::high_noise : Expert::low_noise;
+}
+
+Guidance SamplingJob::guidance_at(int step) const {
+  Guidance g = guidance;
+  if (expert_at(step) == Expert::low_noise) g.cfg = experts->cfg_low;
+  return g;
+}
+
 void put_job(const SamplingJob& p, transport::TensorMessage& m) {
   nlohmann::json job = {{"id", p.id},           {"line", p.line},   {"cond_source", p.cond.source},
                         {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg}, {"shift", p.shift.str()},
@@ -13,6 +30,7 @@ void put_job(const SamplingJob& p, transport::TensorMessage& m) {
   if (!p.timesteps.empty()) job["timesteps"] = p.timesteps;
   if (p.prompt) job["prompt"] = *p.prompt;
   if (p.negative_prompt) job["negative_prompt"] = *p.negative_prompt;
+  if (p.experts) job["experts"] = {{"boundary", p.experts->boundary}, {"cfg_low", p.experts->cfg_low}};
   m.header["job"] = std::move(job);
   for (const auto& [name, t] : p.cond.tensors) m.tensors["cond/" + name] = t;
   m.tensors["x"] = p.x;
@@ -30,6 +48,8 @@ SamplingJob take_job(transport::TensorMessage& m) {
     if (j.contains("timesteps")) p.timesteps = j.at("timesteps").get<std::vector<double>>();
     if (j.contains("prompt")) p.prompt = j.at("prompt").get<std::string>();
     if (j.contains("negative_prompt")) p.negative_prompt = j.at("negative_prompt").get<std::string>();
+    if (j.contains("experts"))
+      p.experts = ExpertSwitch{j.at("experts").at("boundary").get<double>(), j.at("experts").at("cfg_low").get<double>()};
     p.guidance = {j.at("guidance").get<double>(), j.at("cfg").get<double>()};
     p.shift = Shift::parse(j.at("shift").get<std::string>());
     p.sigmas = j.at("sigmas").get<std::vector<double>>();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/exec/expert_pair.h"
 #include "runtime/exec/model.h"
 #include "runtime/sampling/schedule.h"
 #include "transport/tensor_message.h"
@@ -26,6 +27,14 @@ struct Guidance {
   double cfg = 1;       // classifier-free guidance scale; 1 = off
 };
 
+// A model of two experts (runtime/exec/expert_pair.h, Wan 2.2 A14B): the high-noise expert
+// runs the steps whose model timestep t is at least boundary x 1000, with the job's
+// `guidance.cfg`; the low-noise expert runs the rest with `cfg_low`.
+struct ExpertSwitch {
+  double boundary = 0.875;  // a fraction of the 1000 training timesteps, in (0, 1)
+  double cfg_low = 1;
+};
+
 struct SamplingJob {
   std::string id;
   int line = 0;                  // its line in a job file (0: none), for messages
@@ -41,7 +50,13 @@ struct SamplingJob {
   // integer timestep per step (`timesteps`; empty: the family's function of sigma).
   std::string sampler = "euler";
   std::vector<double> timesteps;
+  std::optional<ExpertSwitch> experts;  // set for (and only for) a model of two experts
   int steps() const { return int(sigmas.size()) - 1; }
+  // The model's timestep at `step`: the sampler's integer one, else 1000·σ.
+  double timestep_at(int step) const;
+  // The expert of `step` (nullopt: a one-expert job) and the guidance it runs with.
+  std::optional<Expert> expert_at(int step) const;
+  Guidance guidance_at(int step) const;
 };
 
 // A job as a message (to the rank that runs it) and back: the schedule travels exactly (JSON

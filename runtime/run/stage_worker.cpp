@@ -14,9 +14,9 @@ namespace {
 using protocol::Kind;
 namespace key = protocol::key;
 
-// What the later stages need of a job to finish a step: its schedule and guidance.
-nlohmann::json sampling_of(const SamplingJob& p) {
-  return {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", p.guidance.guidance}, {"cfg", p.guidance.cfg},
+// What the later stages need of a job to finish a step: its schedule and the step's guidance.
+nlohmann::json sampling_of(const SamplingJob& p, const Guidance& guidance) {
+  return {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", guidance.guidance}, {"cfg", guidance.cfg},
           {"sampler", p.sampler}};
 }
 
@@ -195,12 +195,15 @@ void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
   try {
     const std::optional<double> timestep =
         p.timesteps.empty() ? std::nullopt : std::optional<double>(p.timesteps[size_t(step)]);
-    const HostTensors inputs = denoising_.network_inputs(x, p.sigmas[size_t(step)], timestep, p.cond, p.guidance);
-    StageOutput out = run_step(index, step, p.guidance.cfg != 1, &inputs, {});
+    // A model of two experts: this step's expert and its guidance.
+    const Guidance guidance = p.guidance_at(step);
+    HostTensors inputs = denoising_.network_inputs(x, p.sigmas[size_t(step)], timestep, p.cond, guidance);
+    if (const std::optional<Expert> expert = p.expert_at(step)) inputs[std::string(kExpertInput)] = expert_input(*expert);
+    StageOutput out = run_step(index, step, guidance.cfg != 1, &inputs, {});
     transport::TensorMessage m = protocol::message(Kind::state);
     m.header[key::index] = index;
     m.header[key::step] = step;
-    m.header[key::job] = sampling_of(p);
+    m.header[key::job] = sampling_of(p, guidance);
     m.tensors["x"] = std::move(x);
     pass_on(std::move(m), std::move(out));
   } catch (const Error& e) {

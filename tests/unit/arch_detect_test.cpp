@@ -165,11 +165,15 @@ TEST(ArchPresets, TinyPresetsDetectWithTheirDerivableParams) {
 
 TEST(ArchPresets, SamplingDefaults) {
   const auto dev = arch::preset("flux-dev", "t");
-  EXPECT_EQ(dev.sampling, (arch::SamplingDefaults{28, "flux-dynamic", 3.5, 1.0}));
-  EXPECT_EQ(arch::preset("flux-schnell", "t").sampling, (arch::SamplingDefaults{4, "none", 0.0, 1.0}));
-  EXPECT_EQ(arch::preset("wan2.1-t2v-14b", "t").sampling, (arch::SamplingDefaults{50, "5.0", 0.0, 5.0}));
+  EXPECT_EQ(dev.sampling, (arch::SamplingDefaults{28, "flux-dynamic", 3.5, 1.0, 0, 1, "euler"}));
+  EXPECT_EQ(arch::preset("flux-schnell", "t").sampling, (arch::SamplingDefaults{4, "none", 0.0, 1.0, 0, 1, "euler"}));
+  EXPECT_EQ(arch::preset("wan2.1-t2v-14b", "t").sampling, (arch::SamplingDefaults{50, "5.0", 0.0, 5.0, 0, 1, "unipc"}));
   EXPECT_EQ(arch::preset("wan2.1-i2v-14b", "t").sampling.steps, 40);
-  EXPECT_EQ(arch::preset("sd3.5-large", "t").sampling, (arch::SamplingDefaults{40, "3.0", 0.0, 4.5}));
+  EXPECT_EQ(arch::preset("sd3.5-large", "t").sampling, (arch::SamplingDefaults{40, "3.0", 0.0, 4.5, 0, 1, "euler"}));
+  // Wan 2.2 A14B (wan/configs/wan_t2v_A14B.py, wan_i2v_A14B.py): the boundary and the guide
+  // pair, high-noise first here ([low, high] in the configs).
+  EXPECT_EQ(arch::preset("wan2.2-t2v-a14b", "t").sampling, (arch::SamplingDefaults{40, "12.0", 0.0, 4.0, 0.875, 3.0, "unipc"}));
+  EXPECT_EQ(arch::preset("wan2.2-i2v-a14b", "t").sampling, (arch::SamplingDefaults{40, "5.0", 0.0, 3.5, 0.900, 3.5, "unipc"}));
   for (const auto& name : arch::preset_names()) EXPECT_NO_THROW(arch::validate(arch::preset(name, "t"), name));
 }
 
@@ -185,6 +189,32 @@ TEST(ArchPresets, NamesAndUnknown) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("--model: unknown model preset 'flux-pro'"));
   }
+}
+
+TEST(ArchConfigJson, WanSamplingKeysAndTheirErrors) {
+  const auto base = arch::preset("wan2.1-t2v-14b", "t");
+  const auto with = [&](const json& sampling) { return arch::apply_sidecar(base, json{{"sampling", sampling}}, "cfg.json"); };
+  const auto a14b = with(json{{"sample_solver", "dpm++"}, {"boundary", 0.9}, {"guide_scale", {3.0, 4.0}},
+                              {"guide_scale_order", "[low_noise, high_noise]"}, {"num_train_timesteps", 1000}});
+  EXPECT_EQ(a14b.sampling.sampler, "dpm++");
+  EXPECT_DOUBLE_EQ(a14b.sampling.boundary, 0.9);
+  EXPECT_DOUBLE_EQ(a14b.sampling.cfg, 4.0);
+  EXPECT_DOUBLE_EQ(a14b.sampling.cfg_low, 3.0);
+  EXPECT_DOUBLE_EQ(with(json{{"boundary_timestep", 875}}).sampling.boundary, 0.875);
+  EXPECT_DOUBLE_EQ(with(json{{"guide_scale", 5.5}}).sampling.cfg_low, 5.5);
+  const auto fails = [&](const json& sampling, const std::string& message) {
+    try {
+      with(sampling);
+      ADD_FAILURE() << "expected an error for " << sampling.dump();
+    } catch (const Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr(message));
+    }
+  };
+  fails(json{{"boundary", 1.0}}, "cfg.json: sampling.boundary: 1 is outside (0, 1)");
+  fails(json{{"boundary", 0.875}, {"boundary_timestep", 900}}, "sampling.boundary_timestep: 900 is not boundary x 1000");
+  fails(json{{"guide_scale", {3.0, 4.0, 5.0}}}, "sampling.guide_scale: expected a number or [low_noise, high_noise]");
+  fails(json{{"guide_scale_order", "[high_noise, low_noise]"}}, "ditrun reads guide_scale as [low_noise, high_noise]");
+  fails(json{{"num_train_timesteps", 1024}}, "sampling.num_train_timesteps: 1024");
 }
 
 TEST(ArchConfigJson, RoundTripsEveryPreset) {

@@ -1,0 +1,149 @@
+// Wan 2.2 A14B's two experts as one network (runtime/exec/expert_pair.h), against
+// wan22-tiny-a14b: two tiny experts (the wan21-tiny-t2v architecture, different weights) and
+// the official Wan 2.2 WanT2V.generate loop, UniPC, 8 steps, shift 12, boundary 0.875, guide
+// [3, 4] (the io file records which expert ran each step, its guide scale, the model outputs
+// and the latents). The whole loop here — expert switch, per-expert guidance, solver — must
+// pick the same expert at every step and reproduce every step's latent within 1e-3.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "models/pipeline/denoiser.h"
+#include "models/pipeline/model_files.h"
+#include "models/pipeline/tensor_files.h"
+#include "reference_case.h"
+#include "runtime/backend/cpu_backend.h"
+#include "runtime/core/error.h"
+#include "runtime/exec/expert_pair.h"
+#include "runtime/exec/weight_store.h"
+#include "runtime/run/sampling_job.h"
+#include "runtime/sampling/wan_solvers.h"
+#include "test_paths.h"
+
+namespace ditrun::test {
+namespace {
+
+models::ModelFiles a14b_files() {
+  return {testdata("reference/wan22-tiny-a14b-high.safetensors"), std::nullopt,
+          testdata("reference/wan22-tiny-a14b.config.json")};
+}
+
+TEST(ExpertPair, SidecarNamesTheLowNoiseExpertAndTheReleaseSampling) {
+  const models::OpenedModel m = models::open_model_files(a14b_files());
+  ASSERT_TRUE(m.low_noise.has_value());
+  EXPECT_EQ(m.config().experts, 2);
+  EXPECT_TRUE(runtime::is_expert_pair(*m.network));
+  EXPECT_DOUBLE_EQ(m.config().sampling.boundary, 0.875);
+  EXPECT_DOUBLE_EQ(m.config().sampling.cfg, 4.0);      // guide_scale[1]: high-noise
+  EXPECT_DOUBLE_EQ(m.config().sampling.cfg_low, 3.0);  // guide_scale[0]: low-noise
+  EXPECT_EQ(m.config().sampling.shift, "12");
+  EXPECT_EQ(m.config().sampling.steps, 8);
+  EXPECT_EQ(m.config().sampling.sampler, "unipc");
+}
+
+TEST(ExpertPair, UnitsHoldBothExpertsWeightsUnderTheirPrefixes) {
+  const models::OpenedModel m = models::open_model_files(a14b_files());
+  const auto units = runtime::model_units(*m.network);
+  ASSERT_EQ(units.size(), 4u);  // prologue, 2 blocks, epilogue
+  const auto& block = units[1].weights;
+  EXPECT_EQ(block.size() % 2, 0u);
+  for (size_t i = 0; i < block.size() / 2; ++i) {
+    const auto high = runtime::split_expert_weight_name(block[i]);
+    const auto low = runtime::split_expert_weight_name(block[i + block.size() / 2]);
+    ASSERT_TRUE(high && low);
+    EXPECT_EQ(high->expert, runtime::Expert::high_noise);
+    EXPECT_EQ(low->expert, runtime::Expert::low_noise);
+    EXPECT_EQ(high->name, low->name);
+  }
+  // The weights are the two files' own: same name, different bytes.
+  const auto find = m.find_weight();
+  const Weight* h = find("high_noise/blocks.0.ffn.0.weight");
+  const Weight* l = find("low_noise/blocks.0.ffn.0.weight");
+  ASSERT_TRUE(h && l);
+  EXPECT_NE(h, l);
+  EXPECT_EQ(find("blocks.0.ffn.0.weight"), nullptr);
+  // The planner prices both experts' bytes.
+  const auto stored = m.stored_weights();
+  EXPECT_EQ(stored("high_noise/blocks.0.ffn.0.weight")->bytes, h->stored_bytes());
+}
+
+TEST(ExpertPair, ACallWithoutItsExpertFailsNamingTheInput) {
+  const models::OpenedModel m = models::open_model_files(a14b_files());
+  auto backend = runtime::make_cpu_backend({runtime::Precision::F32, 0});
+  runtime::WeightStore weights(*backend, *m.network, m.find_weight());
+  const auto io = models::read_host_tensors(testdata("reference/wan22-tiny-a14b.io.safetensors"));
+  const auto denoiser = models::make_denoiser(m.config());
+  runtime::Conditioning cond{{{"context", batch_item(io.at("in.context"), 0)}}, "test"};
+  const auto inputs = denoiser->network_inputs(batch_item(io.at("sample.noise"), 0), 0.5, 500.0, cond, {0, 1});
+  try {
+    models::local_network(*backend, *m.network, weights)(inputs);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model input 'expert'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ExpertPair, ExpertsOfDifferentArchitecturesAreRefused) {
+  try {
+    models::open_model_files({testdata("reference/wan21-tiny-t2v.safetensors"),
+                              testdata("reference/wan22-tiny-ti2v.safetensors"), std::nullopt});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("wan22-tiny-ti2v.safetensors differ: params."), std::string::npos) << what;
+  }
+}
+
+TEST(ExpertPair, TheLowNoiseExpertIsNotTheModel) {
+  try {
+    models::open_model_files({testdata("reference/wan22-tiny-a14b-low.safetensors"), std::nullopt,
+                              testdata("reference/wan22-tiny-a14b.config.json")});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is the config's low-noise expert"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ExpertPair, OfficialTwoExpertLoopIsReproducedStepByStep) {
+  const models::OpenedModel m = models::open_model_files(a14b_files());
+  auto backend = runtime::make_cpu_backend({runtime::Precision::F32, 0});
+  runtime::WeightStore weights(*backend, *m.network, m.find_weight());
+  const auto call = models::local_network(*backend, *m.network, weights);
+  const auto denoiser = models::make_denoiser(m.config());
+  const auto io = models::read_host_tensors(testdata("reference/wan22-tiny-a14b.io.safetensors"));
+
+  runtime::SamplingJob job;
+  job.id = "a14b";
+  job.cond = {{{"context", batch_item(io.at("in.context"), 0)}, {"context_neg", batch_item(io.at("in.context_neg"), 0)}},
+              "wan22-tiny-a14b"};
+  job.guidance = {0, m.config().sampling.cfg};
+  job.experts = runtime::ExpertSwitch{m.config().sampling.boundary, m.config().sampling.cfg_low};
+  const auto solver = runtime::wan_solver_from_name(m.config().sampling.sampler);
+  ASSERT_TRUE(solver);
+  runtime::WanSchedule schedule = runtime::wan_schedule(*solver, m.config().sampling.steps, 12.0);
+  job.sigmas = schedule.sigmas;
+  job.timesteps = schedule.timesteps;
+
+  HostTensor x = batch_item(io.at("sample.noise"), 0);
+  runtime::SolverHistory history;
+  int high_steps = 0;
+  for (int k = 0; k < job.steps(); ++k) {
+    EXPECT_EQ(job.timestep_at(k), io.at("sample.timesteps").data[size_t(k)]) << "step " << k;
+    const runtime::Expert expert = *job.expert_at(k);
+    const bool high = expert == runtime::Expert::high_noise;
+    high_steps += high;
+    EXPECT_EQ(high ? 1.0f : 0.0f, io.at("sample.expert").data[size_t(k)]) << "step " << k;
+    const runtime::Guidance g = job.guidance_at(k);
+    EXPECT_EQ(g.cfg, io.at("sample.guide_scale").data[size_t(k)]) << "step " << k;
+    runtime::HostTensors inputs =
+        denoiser->network_inputs(x, job.sigmas[size_t(k)], job.timesteps[size_t(k)], job.cond, g);
+    inputs[std::string(runtime::kExpertInput)] = runtime::expert_input(expert);
+    const HostTensor v = denoiser->velocity_from_output(call(inputs), x.shape, g);
+    EXPECT_LT(max_abs_diff(v, batch_item(io.at(fmt::format("step.{}.velocity", k)), 0)), 1e-3) << "step " << k;
+    runtime::wan_solver_step(*solver, job.sigmas, k, x, v, history);
+    EXPECT_LT(max_abs_diff(x, batch_item(io.at(fmt::format("step.{}.latent", k)), 0)), 1e-3) << "step " << k;
+  }
+  EXPECT_EQ(high_steps, 6);  // the official run: 6 high-noise steps, then 2 low-noise ones
+}
+
+}  // namespace
+}  // namespace ditrun::test
