@@ -220,7 +220,6 @@ void validate_job(const Job& job) {
   if (job.fps && (!std::isfinite(*job.fps) || *job.fps <= 0 || *job.fps > 240))
     fail("fps: must be a number in (0, 240], got {}", *job.fps);
   if (job.image && job.image->empty()) fail("image: empty path");
-  if (job.image && job.noise) fail("image and noise: give one, not both (the image is the starting latent)");
   if (job.denoise && (!std::isfinite(*job.denoise) || *job.denoise <= 0 || *job.denoise > 1))
     fail("denoise: must be a number in (0, 1], got {}", *job.denoise);
   if (job.denoise && !job.image) fail("denoise: needs an image to start from");

@@ -53,6 +53,8 @@ struct Job {
   // With a VAE: png, mp4 or latent (default: png for one frame, mp4 for more); picture_output.h.
   std::optional<std::string> output;
   std::optional<double> fps;  // MP4 frame rate (default: the model's)
+  // Image-to-video (Wan 2.2 I2V-A14B): a safetensors holding `y` [20, F, H, W], the mask and
+  // image latent as the official code builds them (docs/commands.md); noise or seed as usual.
   // Image-to-image: a PNG encoded by the run's VAE as the starting latent, `denoise` in (0, 1]
   // of the schedule run from it (ComfyUI's: the last steps of a steps/denoise schedule).
   std::optional<std::string> image;  // path, resolved

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -18,7 +19,30 @@
 
 namespace ditrun::launcher {
 
+int64_t image_conditioning_channels(const arch::ModelConfig& config) {
+  if (config.family != arch::Family::Wan) return 0;
+  const arch::WanParams& wan = arch::wan_params(config);
+  return wan.in_dim - wan.out_dim;
+}
+
 namespace {
+
+// An image-to-video job's `image`: a safetensors holding `y` [C, F, H, W], the mask and image
+// latent the official code builds (docs/commands.md), until the VAE encodes pictures for it.
+HostTensor read_image_conditioning(const Job& job, const arch::ModelConfig& config, int64_t channels) {
+  const std::string layout = fmt::format("y [{}, F, H, W]: {} mask channels, then the image latent", channels, channels - 16);
+  if (!job.image)
+    fail("image: {} is an image-to-video model: the job needs `image`, a safetensors holding {}", config.variant, layout);
+  if (!job.image->ends_with(".safetensors"))
+    fail("image: {}: an image-to-video job takes a safetensors holding {} (pictures need the VAE issue)", *job.image, layout);
+  if (job.denoise) fail("denoise: image-to-video runs the whole schedule from noise, conditioned on the image");
+  auto tensors = models::read_host_tensors(*job.image);
+  const auto y = tensors.find("y");
+  if (y == tensors.end()) fail("image: {} has no tensor 'y' ({})", *job.image, layout);
+  if (y->second.shape.size() != 4 || y->second.shape[0] != channels)
+    fail("image: {}: 'y' is {}, the model needs {}", *job.image, shape_string(y->second.shape), layout);
+  return std::move(y->second);
+}
 
 // prepare_job; without `encode_prompts` a job's prompt is left for later (check_job).
 runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, const models::Denoiser& denoiser,
@@ -57,12 +81,14 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   } else {
     p.cond = {models::read_host_tensors(job.cond), job.cond};
   }
+  const int64_t image_channels = image_conditioning_channels(config);
+  if (image_channels > 0) p.cond.tensors["y"] = read_image_conditioning(job, config, image_channels);
   if (!job.prompt || encode_prompts) {
     denoiser.check_conditioning(p.cond, p.guidance);
     if (p.experts) denoiser.check_conditioning(p.cond, {p.guidance.guidance, p.experts->cfg_low});
   }
   HostTensor image_latent;
-  if (job.image) {
+  if (job.image && image_channels == 0) {
     if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
     if (job.frames.value_or(1) != 1)
       fail("image: {} starts a {}-frame video: image-to-video needs the Wan I2V models (not supported yet)",
@@ -79,10 +105,20 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
         fail("noise {} has shape {}, but {}x{} pixels need {}", *job.noise, shape_string(p.x.shape), *job.width,
              *job.height, shape_string(want));
     }
-  } else if (job.image) {
+  } else if (image_channels > 0 && !job.width) {
+    // Image-to-video: the conditioning's grid is the latent's.
+    const Shape& y = p.cond.tensors.at("y").shape;
+    p.x = runtime::seeded_noise(*job.seed, {arch::wan_params(config).out_dim, y[1], y[2], y[3]});
+  } else if (job.image && image_channels == 0) {
     p.x = runtime::seeded_noise(*job.seed, image_latent.shape);
   } else {
     p.x = runtime::seeded_noise(*job.seed, denoiser.latent_shape(*job.width, *job.height, job.frames.value_or(1)));
+  }
+  if (image_channels > 0) {
+    const Shape& y = p.cond.tensors.at("y").shape;
+    if (!std::equal(y.begin() + 1, y.end(), p.x.shape.begin() + 1, p.x.shape.end()))
+      fail("image: {}: 'y' is {}, but the job's latent is {} (the same frames, height and width)", *job.image,
+           shape_string(y), shape_string(p.x.shape));
   }
   p.shift = job.shift.value_or(runtime::Shift::parse(defaults.shift));
   const int steps = int(job.steps.value_or(defaults.steps));
@@ -108,7 +144,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
     p.sigmas = runtime::flow_sigmas(total, p.shift, denoiser.image_tokens(p.x.shape));
     p.sigmas.erase(p.sigmas.begin(), p.sigmas.end() - (steps + 1));
   }
-  if (job.image) {
+  if (job.image && image_channels == 0) {
     // A flow model's noised latent at σ: σ·noise + (1 − σ)·image.
     const double s0 = p.sigmas.front();
     for (size_t i = 0; i < p.x.data.size(); ++i)

@@ -18,6 +18,11 @@
 
 namespace ditrun::launcher {
 
+// Channels of image conditioning the model's input takes beside the latent: Wan 2.2
+// I2V-A14B's 20 (4 of mask, 16 of image latent), whose jobs give them as `image`; 0 for the
+// others, whose `image` is a picture the VAE encodes.
+int64_t image_conditioning_channels(const arch::ModelConfig& config);
+
 // Fails (ditrun::Error, without a job prefix) when the conditioning, noise or image cannot be
 // read or does not fit the model. `vae` encodes a job's `image` (none: such a job fails);
 // `encoders` its `prompt` (none: such a job fails).

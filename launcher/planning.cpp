@@ -1,5 +1,8 @@
 #include "launcher/planning.h"
 
+#include "runtime/sampling/schedule.h"
+#include "runtime/sampling/wan_solvers.h"
+
 #include <fmt/ranges.h>
 
 #include <algorithm>
@@ -15,6 +18,8 @@
 #include "models/pipeline/tensor_files.h"
 #include "models/arch/detect.h"
 #include "models/pipeline/model_source.h"
+#include "runtime/sampling/schedule.h"
+#include "runtime/sampling/wan_solvers.h"
 #include "models/pipeline/network.h"
 #include "partition/solver.h"
 #include "runtime/core/units.h"
@@ -386,6 +391,29 @@ models::JobGeometry job_of(const PlanRequest& request, arch::ModelConfig* config
                                        : preset_config(request.model);
   if (config_out) *config_out = config;
   return models::job_geometry(config, request.job);
+}
+
+std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan, int steps) {
+  if (config.experts != 2 || steps < 1) return "";
+  // The steps each expert runs: the official rule on the default schedule's timesteps.
+  const runtime::Shift shift = runtime::Shift::parse(config.sampling.shift);
+  const double constant = shift.kind == runtime::Shift::Constant ? shift.value : 1.0;
+  const auto solver = runtime::wan_solver_from_name(config.sampling.sampler);
+  const std::vector<double> timesteps =
+      solver ? runtime::wan_schedule(*solver, steps, constant).timesteps : [&] {
+        std::vector<double> t;
+        const auto sigmas = runtime::flow_sigmas(steps, shift, 0);
+        for (int k = 0; k < steps; ++k) t.push_back(1000.0 * sigmas[size_t(k)]);
+        return t;
+      }();
+  const long high = std::count_if(timesteps.begin(), timesteps.end(),
+                                  [&](double t) { return t >= config.sampling.boundary * 1000.0; });
+  uint64_t streamed = 0;
+  for (const partition::RankPlan& r : plan.ranks) streamed = std::max(streamed, r.streamed_bytes());
+  return fmt::format("both experts' blocks on every rank{}; {} {} steps run the high-noise expert (t >= {:g}), the "
+                     "last {} the low-noise one",
+                     streamed ? fmt::format(" ({} of the two streamed per step)", format_bytes(streamed)) : ", resident",
+                     config.sampling.sampler, high, config.sampling.boundary * 1000.0, steps - high);
 }
 
 JobPlan plan_job(const PlanRequest& request) {

@@ -156,6 +156,12 @@ struct JobPlan {
   ModelPlan planned;
 };
 
+// How a plan runs a model of two experts (Wan 2.2 A14B): every rank holds its blocks of both
+// experts (resident, or streamed with both experts' bytes when they do not fit), one expert
+// computes per step; with the model's default sampler, shift and boundary, how many steps
+// each runs. "" for a one-expert model.
+std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan, int steps);
+
 // A path that exists is a checkpoint (read with models::open_model, --weights is then an
 // error); anything else must name a preset (arch::preset_names()).
 JobPlan plan_job(const PlanRequest& request);

@@ -1,5 +1,7 @@
 #include "models/common/model_io.h"
 
+#include <algorithm>
+
 #include "runtime/core/error.h"
 
 namespace ditrun::models {
@@ -23,6 +25,22 @@ const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_
 const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string_view name) {
   auto it = inputs.find(name);
   return it == inputs.end() ? nullptr : &it->second;
+}
+
+HostTensor concat_channels(const HostTensor& a, const HostTensor& b) {
+  if (a.shape.size() < 2 || a.shape.size() != b.shape.size() || a.shape[0] != b.shape[0] ||
+      !std::equal(a.shape.begin() + 2, a.shape.end(), b.shape.begin() + 2))
+    fail("concat_channels: {} and {} differ beyond their channels", shape_string(a.shape), shape_string(b.shape));
+  Shape joined = a.shape;
+  joined[1] += b.shape[1];
+  HostTensor out(joined);
+  const size_t per_a = a.data.size() / size_t(a.shape[0]), per_b = b.data.size() / size_t(b.shape[0]);
+  auto dst = out.data.begin();
+  for (size_t i = 0; i < size_t(a.shape[0]); ++i) {
+    dst = std::copy_n(a.data.begin() + long(i * per_a), per_a, dst);
+    dst = std::copy_n(b.data.begin() + long(i * per_b), per_b, dst);
+  }
+  return out;
 }
 
 }  // namespace ditrun::models

@@ -18,6 +18,9 @@ const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_
                                 std::string_view layout);
 const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string_view name);
 
+// [B, Ca, ...] and [B, Cb, ...] (same B and trailing dims) joined along dim 1: [B, Ca + Cb, ...].
+HostTensor concat_channels(const HostTensor& a, const HostTensor& b);
+
 using runtime::to_backend;
 using runtime::to_host;
 

@@ -1,5 +1,7 @@
 #include "models/pipeline/denoiser.h"
 
+#include <algorithm>
+
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
 #include "runtime/core/error.h"
@@ -93,7 +95,8 @@ class FluxDenoiser final : public Denoiser {
 };
 
 // Wan 2.1: 16-channel latents at 1/8 of the pixels and 1/4 of the frames (plus the first);
-// classifier-free guidance runs cond and uncond as one batch of two.
+// classifier-free guidance runs cond and uncond as one batch of two. An image-to-video model
+// (in_dim > out_dim) takes the image conditioning `y` from the job's conditioning.
 class WanDenoiser final : public Denoiser {
  public:
   explicit WanDenoiser(const arch::WanParams& p) : p_(p) {}
@@ -102,12 +105,12 @@ class WanDenoiser final : public Denoiser {
     if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
       fail("Wan renders sizes that are multiples of 16 pixels (got {}x{})", width, height);
     if (frames < 1 || (frames - 1) % 4 != 0) fail("Wan renders 4k+1 frames (1, 5, ..., 81); got {}", frames);
-    return {p_.in_dim, 1 + (frames - 1) / 4, height / 8, width / 8};
+    return {p_.out_dim, 1 + (frames - 1) / 4, height / 8, width / 8};
   }
 
   void check_latent(const Shape& s) const override {
-    if (s.size() != 4 || s[0] != p_.in_dim || s[1] == 0 || s[2] % 2 != 0 || s[3] % 2 != 0 || s[2] == 0 || s[3] == 0)
-      fail("Wan latent {} should be [{}, F, H, W] with H and W even", shape_string(s), p_.in_dim);
+    if (s.size() != 4 || s[0] != p_.out_dim || s[1] == 0 || s[2] % 2 != 0 || s[3] % 2 != 0 || s[2] == 0 || s[3] == 0)
+      fail("Wan latent {} should be [{}, F, H, W] with H and W even", shape_string(s), p_.out_dim);
   }
 
   void check_conditioning(const Conditioning& c, const Guidance& g) const override {
@@ -117,6 +120,8 @@ class WanDenoiser final : public Denoiser {
       const HostTensor& t = cond_tensor(c, name, {-1, p_.text_dim}, layout);
       if (t.shape[0] > p_.text_len) fail("{}: '{}' has {} tokens, the model takes at most {}", c.source, name, t.shape[0], p_.text_len);
     }
+    if (image_channels() > 0)
+      cond_tensor(c, "y", {image_channels(), -1, -1, -1}, fmt::format("[{}, F, H, W] (mask and image latent)", image_channels()));
   }
 
   int64_t image_tokens(const Shape& s) const override { return s[1] * (s[2] / 2) * (s[3] / 2); }
@@ -141,6 +146,18 @@ class WanDenoiser final : public Denoiser {
     }
     in["x"] = std::move(xb);
     in["context"] = std::move(context);
+    if (image_channels() > 0) {
+      // Image-to-video: both CFG halves see the same image conditioning.
+      const HostTensor& y = c.tensors.at("y");
+      if (!std::equal(y.shape.begin() + 1, y.shape.end(), x.shape.begin() + 1, x.shape.end()))
+        fail("{}: 'y' is {}, but the latent {} needs [{}, {}, {}, {}]", c.source, shape_string(y.shape),
+             shape_string(x.shape), image_channels(), x.shape[1], x.shape[2], x.shape[3]);
+      Shape ys = y.shape;
+      ys.insert(ys.begin(), B);
+      HostTensor yb(ys);
+      for (int64_t b = 0; b < B; ++b) std::copy(y.data.begin(), y.data.end(), yb.data.begin() + b * y.numel());
+      in["y"] = std::move(yb);
+    }
     in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(timestep.value_or(1000.0 * sigma))));
     return in;
   }
@@ -158,6 +175,8 @@ class WanDenoiser final : public Denoiser {
   }
 
  private:
+  // Channels of the image conditioning the input adds to the latent (Wan 2.2 I2V-A14B: 20).
+  int64_t image_channels() const { return p_.in_dim - p_.out_dim; }
   arch::WanParams p_;
 };
 

@@ -90,10 +90,19 @@ class WanModel final : public runtime::Model {
   }
 
   ActivationState prologue(Backend& be, const WeightLookup& w, const HostTensors& in) const override {
-    const HostTensor& x = require_input(in, "x", {-1, params_.in_dim, -1, -1, -1}, "[B, in_dim, F, H, W]");
-    const int64_t B = x.shape[0], F = x.shape[2], H = x.shape[3], W = x.shape[4], d = dims_.dim;
+    const HostTensor& noisy = require_input(in, "x", {-1, params_.out_dim, -1, -1, -1}, "[B, out_dim, F, H, W]");
+    const int64_t B = noisy.shape[0], F = noisy.shape[2], H = noisy.shape[3], W = noisy.shape[4], d = dims_.dim;
     if (H % 2 != 0 || W % 2 != 0 || F == 0 || H == 0 || W == 0)
-      fail("model input 'x': latent {} needs non-empty frames and even height and width", shape_string(x.shape));
+      fail("model input 'x': latent {} needs non-empty frames and even height and width", shape_string(noisy.shape));
+    // Image-to-video (Wan 2.2 I2V-A14B): the image conditioning `y` (mask and image latent, as
+    // the official code builds it) joins the noisy latent along the channels, per batch item.
+    const int64_t image_channels = params_.in_dim - params_.out_dim;
+    HostTensor joined;
+    if (image_channels > 0) {
+      const HostTensor& y = require_input(in, "y", {B, image_channels, F, H, W}, "[B, in_dim - out_dim, F, H, W] (the image conditioning)");
+      joined = concat_channels(noisy, y);
+    }
+    const HostTensor& x = image_channels > 0 ? joined : noisy;
     const int64_t L = F * (H / 2) * (W / 2);
     const HostTensor& t = require_input(in, "t", {B}, "[B] (1000·sigma)");
     const HostTensor& context = require_input(in, "context", {B, -1, params_.text_dim}, "[B, L, text_dim]");
@@ -179,9 +188,9 @@ std::unique_ptr<runtime::Model> make_wan_model(const arch::WanParams& params) {
     fail("Wan 2.2 TI2V-5B (per-token timesteps) is not supported yet; text-to-video models are");
   if (params.patch_size != std::vector<int64_t>{1, 2, 2})
     fail("Wan patch_size must be [1, 2, 2], the model has another");
-  if (params.in_dim != params.out_dim)
-    fail("Wan in_dim {} with out_dim {} (image-conditioned input channels) is not supported yet", params.in_dim,
-         params.out_dim);
+  if (params.in_dim < params.out_dim)
+    fail("Wan in_dim {} is below out_dim {}: the input holds the latent and, for image-to-video, its conditioning",
+         params.in_dim, params.out_dim);
   return std::make_unique<WanModel>(params);
 }
 

@@ -2,8 +2,10 @@
 // wan22-tiny-a14b: two tiny experts (the wan21-tiny-t2v architecture, different weights) and
 // the official Wan 2.2 WanT2V.generate loop, UniPC, 8 steps, shift 12, boundary 0.875, guide
 // [3, 4] (the io file records which expert ran each step, its guide scale, the model outputs
-// and the latents). The whole loop here — expert switch, per-expert guidance, solver — must
-// pick the same expert at every step and reproduce every step's latent within 1e-3.
+// and the latents), and the image-to-video A14B case this project made from Wan2.2's
+// WanI2V.generate (tests/data/wan22-tiny-i2v-a14b). The whole loop here — expert switch,
+// per-expert guidance, image conditioning, solver — must pick the same expert at every step
+// and reproduce every step's latent within 1e-3.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -103,23 +105,37 @@ TEST(ExpertPair, TheLowNoiseExpertIsNotTheModel) {
   }
 }
 
-TEST(ExpertPair, OfficialTwoExpertLoopIsReproducedStepByStep) {
-  const models::OpenedModel m = models::open_model_files(a14b_files());
+// A two-expert loop case: its files and what the official run did.
+struct LoopCase {
+  std::string name;
+  models::ModelFiles files;
+  std::string io;
+  double shift;
+  int high_steps;  // steps the official run gave the high-noise expert
+};
+
+class ExpertLoop : public testing::TestWithParam<LoopCase> {};
+
+TEST_P(ExpertLoop, OfficialTwoExpertLoopIsReproducedStepByStep) {
+  const LoopCase& c = GetParam();
+  const models::OpenedModel m = models::open_model_files(c.files);
   auto backend = runtime::make_cpu_backend({runtime::Precision::F32, 0});
   runtime::WeightStore weights(*backend, *m.network, m.find_weight());
   const auto call = models::local_network(*backend, *m.network, weights);
   const auto denoiser = models::make_denoiser(m.config());
-  const auto io = models::read_host_tensors(testdata("reference/wan22-tiny-a14b.io.safetensors"));
+  const auto io = models::read_host_tensors(c.io);
 
   runtime::SamplingJob job;
-  job.id = "a14b";
+  job.id = c.name;
   job.cond = {{{"context", batch_item(io.at("in.context"), 0)}, {"context_neg", batch_item(io.at("in.context_neg"), 0)}},
-              "wan22-tiny-a14b"};
+              c.name};
+  if (io.count("in.y")) job.cond.tensors["y"] = batch_item(io.at("in.y"), 0);  // image-to-video
   job.guidance = {0, m.config().sampling.cfg};
   job.experts = runtime::ExpertSwitch{m.config().sampling.boundary, m.config().sampling.cfg_low};
+  denoiser->check_conditioning(job.cond, job.guidance);
   const auto solver = runtime::wan_solver_from_name(m.config().sampling.sampler);
   ASSERT_TRUE(solver);
-  runtime::WanSchedule schedule = runtime::wan_schedule(*solver, m.config().sampling.steps, 12.0);
+  runtime::WanSchedule schedule = runtime::wan_schedule(*solver, m.config().sampling.steps, c.shift);
   job.sigmas = schedule.sigmas;
   job.timesteps = schedule.timesteps;
 
@@ -142,7 +158,38 @@ TEST(ExpertPair, OfficialTwoExpertLoopIsReproducedStepByStep) {
     runtime::wan_solver_step(*solver, job.sigmas, k, x, v, history);
     EXPECT_LT(max_abs_diff(x, batch_item(io.at(fmt::format("step.{}.latent", k)), 0)), 1e-3) << "step " << k;
   }
-  EXPECT_EQ(high_steps, 6);  // the official run: 6 high-noise steps, then 2 low-noise ones
+  EXPECT_EQ(high_steps, c.high_steps);
+}
+
+// wan22-tiny-a14b (../shared/testdata): Wan 2.2 WanT2V.generate, 8 steps, shift 12, boundary
+// 0.875. wan22-tiny-i2v-a14b (tests/data, made by running Wan2.2's WanI2V.generate, see its
+// README): in_dim 36 experts fed the image conditioning y (mask and image latent), 6 steps,
+// shift 5, boundary 0.9, guide [3, 4].
+INSTANTIATE_TEST_SUITE_P(
+    Official, ExpertLoop,
+    testing::Values(LoopCase{"t2v", a14b_files(), testdata("reference/wan22-tiny-a14b.io.safetensors"), 12.0, 6},
+                    LoopCase{"i2v",
+                             {project_testdata("wan22-tiny-i2v-a14b/high.safetensors"), std::nullopt,
+                              project_testdata("wan22-tiny-i2v-a14b/config.json")},
+                             project_testdata("wan22-tiny-i2v-a14b/io.safetensors"), 5.0, 3}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(ImageToVideo, StandaloneForwardWithTheImageConditioning) {
+  const models::OpenedModel m = models::open_model_files({project_testdata("wan22-tiny-i2v-a14b/high.safetensors"),
+                                                          std::nullopt, project_testdata("wan22-tiny-i2v-a14b/config.json")});
+  auto backend = runtime::make_cpu_backend({runtime::Precision::F32, 0});
+  runtime::WeightStore weights(*backend, *m.network, m.find_weight());
+  const auto io = models::read_host_tensors(project_testdata("wan22-tiny-i2v-a14b/io.safetensors"));
+  runtime::HostTensors in{{"x", io.at("in.x")}, {"t", io.at("in.t")}, {"context", io.at("in.context")},
+                          {"y", io.at("in.y")}, {std::string(runtime::kExpertInput), runtime::expert_input(runtime::Expert::high_noise)}};
+  EXPECT_LT(max_abs_diff(models::local_network(*backend, *m.network, weights)(in), io.at("out")), 1e-4);
+  in.erase("y");
+  try {
+    models::local_network(*backend, *m.network, weights)(in);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model input 'y'"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

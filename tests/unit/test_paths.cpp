@@ -15,6 +15,10 @@ std::string testdata(const std::string& relative) {
   const char* dir = std::getenv("DITRUN_TESTDATA_DIR");
   return std::string(dir && *dir ? dir : DITRUN_TESTDATA_DIR) + "/" + relative;
 }
+std::string project_testdata(const std::string& relative) {
+  const char* dir = std::getenv("DITRUN_PROJECT_TESTDATA_DIR");
+  return std::string(dir && *dir ? dir : DITRUN_PROJECT_TESTDATA_DIR) + "/" + relative;
+}
 std::string ditrun_binary() {
   const char* binary = std::getenv("DITRUN_BINARY");
   return binary && *binary ? binary : DITRUN_BINARY;
