@@ -58,7 +58,7 @@ std::optional<runtime::JobTicket> JobFeed::next() {
                                ticket.where, job.id);
     return ticket;
   }
-  if (job.image && !decoder_ && image_conditioning_channels(config_) == 0) {
+  if (job.image && !decoder_ && image_use(config_) == ImageUse::picture) {
     ticket.error = fmt::format("{}job '{}': image '{}' needs a VAE to encode it (run with --vae FILE)", ticket.where,
                                job.id, *job.image);
     return ticket;

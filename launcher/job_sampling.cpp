@@ -19,29 +19,48 @@
 
 namespace ditrun::launcher {
 
-int64_t image_conditioning_channels(const arch::ModelConfig& config) {
-  if (config.family != arch::Family::Wan) return 0;
+ImageUse image_use(const arch::ModelConfig& config) {
+  if (config.family != arch::Family::Wan) return ImageUse::picture;
   const arch::WanParams& wan = arch::wan_params(config);
-  return wan.in_dim - wan.out_dim;
+  if (wan.in_dim > wan.out_dim) return ImageUse::conditioning;
+  if (wan.model_type == "ti2v") return ImageUse::first_frame;
+  return ImageUse::picture;
 }
 
 namespace {
 
-// An image-to-video job's `image`: a safetensors holding `y` [C, F, H, W], the mask and image
-// latent the official code builds (docs/commands.md), until the VAE encodes pictures for it.
-HostTensor read_image_conditioning(const Job& job, const arch::ModelConfig& config, int64_t channels) {
-  const std::string layout = fmt::format("y [{}, F, H, W]: {} mask channels, then the image latent", channels, channels - 16);
-  if (!job.image)
-    fail("image: {} is an image-to-video model: the job needs `image`, a safetensors holding {}", config.variant, layout);
+// A job's `image` as a latent-space safetensors (image-to-video, until the VAE encodes
+// pictures for it): its tensor `name` [channels, F, H, W] as the official code builds it.
+HostTensor read_image_latent(const Job& job, const std::string& name, int64_t channels, const std::string& what) {
+  const std::string layout = fmt::format("{} [{}, F, H, W] ({})", name, channels, what);
   if (!job.image->ends_with(".safetensors"))
     fail("image: {}: an image-to-video job takes a safetensors holding {} (pictures need the VAE issue)", *job.image, layout);
   if (job.denoise) fail("denoise: image-to-video runs the whole schedule from noise, conditioned on the image");
   auto tensors = models::read_host_tensors(*job.image);
-  const auto y = tensors.find("y");
-  if (y == tensors.end()) fail("image: {} has no tensor 'y' ({})", *job.image, layout);
-  if (y->second.shape.size() != 4 || y->second.shape[0] != channels)
-    fail("image: {}: 'y' is {}, the model needs {}", *job.image, shape_string(y->second.shape), layout);
-  return std::move(y->second);
+  const auto t = tensors.find(name);
+  if (t == tensors.end()) fail("image: {} has no tensor '{}' ({})", *job.image, name, layout);
+  if (t->second.shape.size() != 4 || t->second.shape[0] != channels)
+    fail("image: {}: '{}' is {}, the model needs {}", *job.image, name, shape_string(t->second.shape), layout);
+  return std::move(t->second);
+}
+
+// What a job's `image` becomes for an image-to-video model: Wan 2.2 I2V-A14B's conditioning
+// `y` beside the latent (required), or TI2V's first latent frame(s) held fixed (optional:
+// without one TI2V renders text-to-video). Nothing for other models.
+void add_image_conditioning(const Job& job, const arch::ModelConfig& config, runtime::Conditioning& cond) {
+  const ImageUse use = image_use(config);
+  if (use == ImageUse::conditioning) {
+    const arch::WanParams& wan = arch::wan_params(config);
+    const int64_t channels = wan.in_dim - wan.out_dim;
+    const std::string what = fmt::format("{} mask channels, then the image latent", channels - wan.out_dim);
+    if (!job.image)
+      fail("image: {} is an image-to-video model: the job needs `image`, a safetensors holding y [{}, F, H, W] ({})",
+           config.variant, channels, what);
+    cond.tensors["y"] = read_image_latent(job, "y", channels, what);
+  } else if (use == ImageUse::first_frame && job.image) {
+    cond.tensors[std::string(runtime::kFixedFrames)] =
+        read_image_latent(job, "image_latent", arch::wan_params(config).out_dim, "the image's latent: the first frame");
+  }
 }
 
 // prepare_job; without `encode_prompts` a job's prompt is left for later (check_job).
@@ -81,14 +100,14 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   } else {
     p.cond = {models::read_host_tensors(job.cond), job.cond};
   }
-  const int64_t image_channels = image_conditioning_channels(config);
-  if (image_channels > 0) p.cond.tensors["y"] = read_image_conditioning(job, config, image_channels);
+  const ImageUse use = image_use(config);
+  add_image_conditioning(job, config, p.cond);
   if (!job.prompt || encode_prompts) {
     denoiser.check_conditioning(p.cond, p.guidance);
     if (p.experts) denoiser.check_conditioning(p.cond, {p.guidance.guidance, p.experts->cfg_low});
   }
   HostTensor image_latent;
-  if (job.image && image_channels == 0) {
+  if (job.image && use == ImageUse::picture) {
     if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
     if (job.frames.value_or(1) != 1)
       fail("image: {} starts a {}-frame video: image-to-video needs the Wan I2V models (not supported yet)",
@@ -105,20 +124,31 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
         fail("noise {} has shape {}, but {}x{} pixels need {}", *job.noise, shape_string(p.x.shape), *job.width,
              *job.height, shape_string(want));
     }
-  } else if (image_channels > 0 && !job.width) {
+  } else if (use == ImageUse::conditioning && !job.width) {
     // Image-to-video: the conditioning's grid is the latent's.
     const Shape& y = p.cond.tensors.at("y").shape;
     p.x = runtime::seeded_noise(*job.seed, {arch::wan_params(config).out_dim, y[1], y[2], y[3]});
-  } else if (job.image && image_channels == 0) {
+  } else if (job.image && use == ImageUse::picture) {
     p.x = runtime::seeded_noise(*job.seed, image_latent.shape);
+  } else if (!job.width) {
+    fail("width, height: {} image-to-video starts from its first frame: give the video's size and frames (or a "
+         "noise file)", config.variant);
   } else {
     p.x = runtime::seeded_noise(*job.seed, denoiser.latent_shape(*job.width, *job.height, job.frames.value_or(1)));
   }
-  if (image_channels > 0) {
+  if (use == ImageUse::conditioning) {
     const Shape& y = p.cond.tensors.at("y").shape;
     if (!std::equal(y.begin() + 1, y.end(), p.x.shape.begin() + 1, p.x.shape.end()))
       fail("image: {}: 'y' is {}, but the job's latent is {} (the same frames, height and width)", *job.image,
            shape_string(y), shape_string(p.x.shape));
+  } else if (const auto fixed = p.cond.tensors.find(runtime::kFixedFrames); fixed != p.cond.tensors.end()) {
+    // TI2V: the job starts with its first frame(s) from the image (the official
+    // (1 − mask)·image + mask·noise).
+    try {
+      runtime::reset_fixed_frames(p.x, fixed->second);
+    } catch (const Error& e) {
+      fail("image: {}: {}", *job.image, e.what());
+    }
   }
   p.shift = job.shift.value_or(runtime::Shift::parse(defaults.shift));
   const int steps = int(job.steps.value_or(defaults.steps));
@@ -144,7 +174,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
     p.sigmas = runtime::flow_sigmas(total, p.shift, denoiser.image_tokens(p.x.shape));
     p.sigmas.erase(p.sigmas.begin(), p.sigmas.end() - (steps + 1));
   }
-  if (job.image && image_channels == 0) {
+  if (job.image && use == ImageUse::picture) {
     // A flow model's noised latent at σ: σ·noise + (1 − σ)·image.
     const double s0 = p.sigmas.front();
     for (size_t i = 0; i < p.x.data.size(); ++i)

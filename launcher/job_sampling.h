@@ -18,10 +18,14 @@
 
 namespace ditrun::launcher {
 
-// Channels of image conditioning the model's input takes beside the latent: Wan 2.2
-// I2V-A14B's 20 (4 of mask, 16 of image latent), whose jobs give them as `image`; 0 for the
-// others, whose `image` is a picture the VAE encodes.
-int64_t image_conditioning_channels(const arch::ModelConfig& config);
+// What a job's `image` is to a model:
+//   picture       a PNG the run's VAE encodes (image-to-image)
+//   conditioning  Wan 2.2 I2V-A14B: a safetensors holding y [20, F, H, W] (4 mask channels,
+//                 then the image latent, as WanI2V.generate builds them), beside the latent
+//   first_frame   Wan 2.2 TI2V: a safetensors holding image_latent [48, 1, H, W], the video's
+//                 first latent frame, held fixed at t = 0
+enum class ImageUse { picture, conditioning, first_frame };
+ImageUse image_use(const arch::ModelConfig& config);
 
 // Fails (ditrun::Error, without a job prefix) when the conditioning, noise or image cannot be
 // read or does not fit the model. `vae` encodes a job's `image` (none: such a job fails);

@@ -158,7 +158,18 @@ class WanDenoiser final : public Denoiser {
       for (int64_t b = 0; b < B; ++b) std::copy(y.data.begin(), y.data.end(), yb.data.begin() + b * y.numel());
       in["y"] = std::move(yb);
     }
-    in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(timestep.value_or(1000.0 * sigma))));
+    const float t = float(timestep.value_or(1000.0 * sigma));
+    if (const auto fixed = c.tensors.find(runtime::kFixedFrames); fixed != c.tensors.end()) {
+      // Wan 2.2 TI2V image-to-video: a timestep per token, 0 on the frames the job holds fixed
+      // (the official mask times t), frame-major as the tokens.
+      const int64_t F = x.shape[1], per_frame = (x.shape[2] / 2) * (x.shape[3] / 2), held = fixed->second.shape[1];
+      HostTensor tokens(Shape{B, F * per_frame});
+      for (int64_t b = 0; b < B; ++b)
+        std::fill(tokens.data.begin() + b * F * per_frame + held * per_frame, tokens.data.begin() + (b + 1) * F * per_frame, t);
+      in["t"] = std::move(tokens);
+    } else {
+      in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), t));
+    }
     return in;
   }
 

@@ -66,14 +66,22 @@ class WanBlock final : public runtime::Block {
     Tensor x = state.at("x");
     const int64_t B = x.dim(0), L = x.dim(1), d = dims_.dim;
 
-    Tensor mod = be.empty({B, 6, d});
-    be.add(state.at("e0"), be.dequantize(w.at(name_ + ".modulation"), {1, 6, d}), mod);
+    // The modulation table: per item [B, 6, d], or per token (Wan 2.2 TI2V's per-token
+    // timesteps: e0 [B, L, 6d]), where each token is an item of its own ([B·L, 6, d]) and the
+    // modulated ops see tokens as [B·L, 1, d].
+    const Tensor& e0 = state.at("e0");
+    const bool per_token = e0.cols() == 6 * d;
+    const auto items = [&](const Tensor& t) { return per_token ? t.view({B * L, 1, d}) : t; };
+    Tensor mod = be.empty(per_token ? Shape{B * L, 6, d} : Shape{B, 6, d});
+    be.add(per_token ? e0.view({B * L, 6, d}) : e0, be.dequantize(w.at(name_ + ".modulation"), {1, 6, d}), mod);
+    Tensor x_items = items(x);
 
     // Self-attention on the modulated, normalised tokens.
     Tensor normed = be.empty({B, L, d});
-    be.layer_norm_modulate(x, mod, kShiftMsa, kScaleMsa, dims_.eps, normed);
+    Tensor normed_items = items(normed);
+    be.layer_norm_modulate(x_items, mod, kShiftMsa, kScaleMsa, dims_.eps, normed_items);
     Tensor y = attention(be, w, "self_attn", normed, normed, &state.at("pe"), &state);
-    be.gated_add(x, y, mod, kGateMsa);
+    be.gated_add(x_items, items(y), mod, kGateMsa);
 
     // Cross-attention to the text (no gate, no modulation).
     const Tensor* cross_in = &x;
@@ -85,11 +93,11 @@ class WanBlock final : public runtime::Block {
     be.add(x, y, x);
 
     // FFN: Linear → GELU(tanh) → Linear, modulated and gated.
-    be.layer_norm_modulate(x, mod, kShiftFfn, kScaleFfn, dims_.eps, normed);
+    be.layer_norm_modulate(x_items, mod, kShiftFfn, kScaleFfn, dims_.eps, normed_items);
     Tensor hidden = be.empty({B, L, dims_.ffn});
     be.linear_gelu(normed, w.at(name_ + ".ffn.0.weight"), &w.at(name_ + ".ffn.0.bias"), hidden);
     be.linear(hidden, w.at(name_ + ".ffn.2.weight"), &w.at(name_ + ".ffn.2.bias"), y);
-    be.gated_add(x, y, mod, kGateFfn);
+    be.gated_add(x_items, items(y), mod, kGateFfn);
   }
 
   std::vector<std::pair<std::string, Tensor>> outputs(const ActivationState& state) const override {
@@ -138,10 +146,10 @@ class WanBlock final : public runtime::Block {
 //   self-attention     q, k, v, a and the returned out: 5 x [B, L, d]
 //   cross-attention    the previous y [B, L, d] until reassigned, q, a, out [B, L, d], k, v [B, Lc, d]
 //   FFN                y [B, L, d], hidden [B, L, ffn]
-int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch) {
+int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch, bool per_token_time) {
   const int64_t d = dims.dim, L = tokens, Lc = dims.text_len, B = batch;
   const int64_t attention_phase = std::max({5 * L * d, 4 * L * d + 2 * Lc * d, L * d + L * dims.ffn});
-  return B * 6 * d + std::max(6 * d, B * (L * d + attention_phase));
+  return B * (per_token_time ? L : 1) * 6 * d + std::max(6 * d, B * (L * d + attention_phase));
 }
 
 std::unique_ptr<runtime::Block> make_block(int index, const Dims& dims) { return std::make_unique<WanBlock>(index, dims); }

@@ -2,10 +2,11 @@
 //
 // Activation state between blocks:
 //   "x"       [B, L, d]        video tokens, (frame, row, col) order
-//   "e0"      [B, 6, d]        time projection (added to each block's modulation table)
+//   "e0"      [B, 6, d]        time projection (added to each block's modulation table);
+//             [B, L, 6d]       per token with Wan 2.2 TI2V's per-token timesteps
 //   "context" [B, text_len, d] embedded text
 //   "pe"      [1, L, D]        3-D RoPE table (frame, row, col axes)
-// plus "e" [B, 1, d], the raw time embedding the head modulates with.
+// plus "e" [B, 1, d] (per token: [B, L, d]), the raw time embedding the head modulates with.
 #pragma once
 
 #include <memory>
@@ -28,6 +29,7 @@ std::unique_ptr<runtime::Block> make_block(int index, const Dims& dims);
 
 // The most activation elements a block's forward allocates on top of the state it receives,
 // for Model::activation_elements; defined beside the forward so the two change together.
-int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch);
+// `per_token_time`: Wan 2.2 TI2V's per-token modulation ([B·L, 6, d] instead of [B, 6, d]).
+int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch, bool per_token_time);
 
 }  // namespace ditrun::models::wan

@@ -55,18 +55,21 @@ class WanModel final : public runtime::Model {
   }
 
   // State between blocks: x [B, L, d], e [B, 1, d], e0 [B, 6, d], context [B, text_len, d],
-  // pe [1, L, head_dim] (one table for the whole batch).
+  // pe [1, L, head_dim] (one table for the whole batch). TI2V's per-token timesteps make e
+  // [B, L, d] and e0 [B, L, 6d]: the estimate of a TI2V model counts them so.
   int64_t state_elements(const runtime::TokenCounts& t, int64_t batch) const override {
     const int64_t d = dims_.dim, L = t.image;
-    return batch * (L * d + 7 * d + dims_.text_len * d) + L * dims_.head_dim;
+    return batch * (L * d + 7 * d * (per_token_time() ? L : 1) + dims_.text_len * d) + L * dims_.head_dim;
   }
 
-  // Video tokens split over sequence-parallel ranks (x and its RoPE rows); the text context
-  // stays whole on every rank, so cross-attention needs no exchange. A CFG split gives each
-  // rank one batch item of everything batched (the RoPE table is shared, [1, L, D]).
+  // Video tokens split over sequence-parallel ranks (x and its RoPE rows, and per-token time
+  // embeddings); the text context stays whole on every rank, so cross-attention needs no
+  // exchange. A CFG split gives each rank one batch item of everything batched (the RoPE
+  // table is shared, [1, L, D]).
   runtime::StateLayout state_layout(const ActivationState& state) const override {
     runtime::StateLayout layout;
     layout.token_tensors = {"x", "pe"};
+    if (state.at("e").dim(1) > 1) layout.token_tensors.insert(layout.token_tensors.end(), {"e", "e0"});
     layout.tokens = state.at("x").dim(1);
     layout.batch_tensors = {"x", "e", "e0", "context"};
     return layout;
@@ -79,13 +82,15 @@ class WanModel final : public runtime::Model {
     // prologue(): tokens [B, L, d] throughout; beside it, in turn: the patch upload [B, L, 4 in_dim];
     // hidden [B, 1, d] and the time-embedding upload; hidden, e, e0 (8d per item) with the text
     // upload [B, Lc, text_dim] and text_hidden [B, Lc, d]; then text_hidden, text and pe [1, L, D].
+    // Per-token timesteps (TI2V) multiply the time embeddings by the tokens.
+    const int64_t T = per_token_time() ? L : 1;
     const int64_t prologue =
-        B * L * d + std::max({B * L * 4 * params_.in_dim, B * (d + params_.freq_dim),
-                              B * (8 * d + Lc * d + Lc * params_.text_dim), B * (8 * d + 2 * Lc * d) + L * dims_.head_dim});
-    // epilogue(): mod [B, 2, d] (+ the dequantized [1, 2, d] table while it is added), then
-    // normed [B, L, d] and out [B, L, 4 out_dim].
-    const int64_t epilogue = B * 2 * d + std::max(2 * d, B * L * (d + 4 * params_.out_dim));
-    const int64_t blocks = params_.num_layers > 0 ? block_temporaries(dims_, L, B) : 0;
+        B * L * d + std::max({B * L * 4 * params_.in_dim, B * T * (d + params_.freq_dim),
+                              B * (8 * d * T + Lc * d + Lc * params_.text_dim), B * (8 * d * T + 2 * Lc * d) + L * dims_.head_dim});
+    // epilogue(): mod [B, 2, d] (per token [B·L, 2, d]; + the dequantized [1, 2, d] table while
+    // it is added), then normed [B, L, d] and out [B, L, 4 out_dim].
+    const int64_t epilogue = B * T * 2 * d + std::max(2 * d, B * L * (d + 4 * params_.out_dim));
+    const int64_t blocks = params_.num_layers > 0 ? block_temporaries(dims_, L, B, per_token_time()) : 0;
     return std::max(prologue, state_elements(t, B) + std::max(blocks, epilogue));
   }
 
@@ -104,7 +109,14 @@ class WanModel final : public runtime::Model {
     }
     const HostTensor& x = image_channels > 0 ? joined : noisy;
     const int64_t L = F * (H / 2) * (W / 2);
-    const HostTensor& t = require_input(in, "t", {B}, "[B] (1000·sigma)");
+    // The timestep: one per item, or (Wan 2.2 TI2V) one per token, frame-major as the tokens.
+    const HostTensor* t_in = optional_input(in, "t");
+    const bool token_t = t_in && t_in->shape == Shape{B, L};
+    if (token_t && !per_token_time())
+      fail("model input 't': per-token timesteps [B, L] are Wan 2.2 TI2V's; this model (model_type {}) takes [B]",
+           params_.model_type);
+    const HostTensor& t = token_t ? *t_in : require_input(in, "t", {B}, per_token_time() ? "[B] or [B, L] (per token)" : "[B] (1000·sigma)");
+    const int64_t T = token_t ? L : 1;  // time rows per item
     const HostTensor& context = require_input(in, "context", {B, -1, params_.text_dim}, "[B, L, text_dim]");
     const int64_t Lc = context.shape[1];
     if (Lc > dims_.text_len)
@@ -122,19 +134,20 @@ class WanModel final : public runtime::Model {
               &w.at("patch_embedding.bias"), tokens);
     state.set("x", tokens);
 
-    // e = time_embedding(emb(t)); e0 = time_projection(e) as [B, 6, d].
+    // e = time_embedding(emb(t)); e0 = time_projection(e) as [B, 6, d] (per token: e [B, L, d]
+    // and e0 [B, L, 6d], which the blocks read as [B·L, 6, d]).
     const std::vector<float> emb = timestep_embedding(t.data, params_.freq_dim, EmbeddingArithmetic::Float64);
-    Tensor hidden = be.empty({B, 1, d});
-    be.linear(to_backend(be, emb, {B, 1, params_.freq_dim}), w.at("time_embedding.0.weight"),
+    Tensor hidden = be.empty({B, T, d});
+    be.linear(to_backend(be, emb, {B, T, params_.freq_dim}), w.at("time_embedding.0.weight"),
               &w.at("time_embedding.0.bias"), hidden);
     be.silu(hidden, hidden);
-    Tensor e = be.empty({B, 1, d});
+    Tensor e = be.empty({B, T, d});
     be.linear(hidden, w.at("time_embedding.2.weight"), &w.at("time_embedding.2.bias"), e);
     be.silu(e, hidden);
-    Tensor e0 = be.empty({B, 1, 6 * d});
+    Tensor e0 = be.empty({B, T, 6 * d});
     be.linear(hidden, w.at("time_projection.1.weight"), &w.at("time_projection.1.bias"), e0);
     state.set("e", e);
-    state.set("e0", e0.view({B, 6, d}));
+    state.set("e0", token_t ? e0 : e0.view({B, 6, d}));
 
     // Text: zero-padded to text_len, then Linear → GELU(tanh) → Linear.
     std::vector<float> padded(size_t(B * dims_.text_len * params_.text_dim), 0.0f);
@@ -159,14 +172,20 @@ class WanModel final : public runtime::Model {
   HostTensor epilogue(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     const Tensor& x = state.at("x");
     const int64_t B = x.dim(0), L = x.dim(1), d = dims_.dim;
-    // shift, scale = head.modulation + e (the raw time embedding, broadcast over both rows).
-    Tensor mod = be.empty({B, 2, d});
+    // shift, scale = head.modulation + e (the raw time embedding, broadcast over both rows);
+    // with per-token time every token is an item of its own ([B·L, 2, d]).
+    const Tensor& e = state.at("e");
+    const bool per_token = e.dim(1) > 1;
+    const int64_t items = per_token ? B * L : B;
+    Tensor mod = be.empty({items, 2, d});
     Tensor shift_row = mod.slice_rows(0, 1), scale_row = mod.slice_rows(1, 1);
-    be.copy(state.at("e"), shift_row);
-    be.copy(state.at("e"), scale_row);
+    const Tensor e_items = e.view({items, 1, d});
+    be.copy(e_items, shift_row);
+    be.copy(e_items, scale_row);
     be.add(mod, be.dequantize(w.at("head.modulation"), {1, 2, d}), mod);
     Tensor normed = be.empty({B, L, d});
-    be.layer_norm_modulate(x, mod, 0, 1, dims_.eps, normed);
+    Tensor normed_items = normed.view({items, per_token ? 1 : L, d});
+    be.layer_norm_modulate(x.view({items, per_token ? 1 : L, d}), mod, 0, 1, dims_.eps, normed_items);
     Tensor out = be.empty({B, L, 4 * params_.out_dim});
     be.linear(normed, w.at("head.head.weight"), &w.at("head.head.bias"), out);
     const Shape latent{B, params_.out_dim, state.integer("frames"), state.integer("height"), state.integer("width")};
@@ -174,6 +193,9 @@ class WanModel final : public runtime::Model {
   }
 
  private:
+  // Wan 2.2 TI2V takes a timestep per token (its first frame held at t = 0 for image-to-video).
+  bool per_token_time() const { return params_.model_type == "ti2v"; }
+
   arch::WanParams params_;
   Dims dims_;
   std::vector<std::unique_ptr<runtime::Block>> blocks_;
@@ -184,8 +206,6 @@ class WanModel final : public runtime::Model {
 std::unique_ptr<runtime::Model> make_wan_model(const arch::WanParams& params) {
   if (params.model_type == "i2v" || params.model_type == "flf2v")
     fail("Wan model_type '{}' (CLIP image branch) is not supported yet; text-to-video models are", params.model_type);
-  if (params.model_type == "ti2v")
-    fail("Wan 2.2 TI2V-5B (per-token timesteps) is not supported yet; text-to-video models are");
   if (params.patch_size != std::vector<int64_t>{1, 2, 2})
     fail("Wan patch_size must be [1, 2, 2], the model has another");
   if (params.in_dim < params.out_dim)

@@ -1,8 +1,21 @@
 #include "runtime/run/sampling_job.h"
 
+#include <algorithm>
+
 #include "runtime/core/error.h"
 
 namespace ditrun::runtime {
+
+void reset_fixed_frames(HostTensor& x, const HostTensor& fixed) {
+  const Shape& s = x.shape;
+  const Shape& f = fixed.shape;
+  if (s.size() != 4 || f.size() != 4 || f[0] != s[0] || f[1] > s[1] || f[2] != s[2] || f[3] != s[3])
+    fail("fixed frames {} do not fit the latent {} ([C, frames, H, W] with the latent's C, H and W)", shape_string(f),
+         shape_string(s));
+  const size_t frame = size_t(s[2] * s[3]), kept = size_t(f[1]) * frame;
+  for (int64_t c = 0; c < s[0]; ++c)
+    std::copy_n(fixed.data.begin() + long(size_t(c) * kept), kept, x.data.begin() + long(size_t(c) * size_t(s[1]) * frame));
+}
 
 double SamplingJob::timestep_at(int step) const {
   if (step < 0 || step >= steps()) fail("job '{}': step {} is outside its {} steps", id, step + 1, steps());

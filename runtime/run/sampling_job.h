@@ -35,6 +35,15 @@ struct ExpertSwitch {
   double cfg_low = 1;
 };
 
+// A conditioning tensor [C, Ff, H, W]: the first Ff latent frames the job holds fixed (Wan 2.2
+// TI2V's image-to-video: the image's latent). The job starts with them, they are reset to it
+// after every step, and the model sees their tokens at t = 0.
+inline constexpr std::string_view kFixedFrames = "fixed_frames";
+
+// x [C, F, H, W] with its first frames replaced by `fixed` [C, Ff, H, W]; fails on shapes
+// that do not fit.
+void reset_fixed_frames(HostTensor& x, const HostTensor& fixed);
+
 struct SamplingJob {
   std::string id;
   int line = 0;                  // its line in a job file (0: none), for messages

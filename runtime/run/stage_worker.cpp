@@ -205,6 +205,9 @@ void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
     m.header[key::step] = step;
     m.header[key::job] = sampling_of(p, guidance);
     m.tensors["x"] = std::move(x);
+    // Frames the job holds fixed travel to the last stage, which resets them after the step.
+    if (const auto fixed = p.cond.tensors.find(kFixedFrames); fixed != p.cond.tensors.end())
+      m.tensors[std::string(kFixedFrames)] = fixed->second;
     pass_on(std::move(m), std::move(out));
   } catch (const Error& e) {
     report_failure(index, step, e.what());
@@ -249,6 +252,7 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     } else {
       euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
     }
+    if (const auto fixed = m.tensors.find(kFixedFrames); fixed != m.tensors.end()) reset_fixed_frames(x, fixed->second);
     if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
     const int next = step + 1, steps = int(sigmas.size()) - 1;
     transport::TensorMessage back = protocol::message(Kind::latent);

@@ -8,15 +8,12 @@
 #    one-process bits (replicas, pipeline) or within 1e-5 (sequence parallelism);
 #  - `serve` renders the same job to the same bits;
 #  - a job file mixing good jobs with a bad boundary and a cfg_low run on one expert: the bad
-#    ones fail in one line naming the job and the field, the good ones run;
-#  - image-to-video A14B (tests/data/wan22-tiny-i2v-a14b, made from Wan2.2's WanI2V.generate):
-#    a job whose `image` holds the conditioning y reproduces the official latent within 1e-3,
-#    in one process and in a 2-stage pipeline; a job without `image` fails naming the field.
+#    ones fail in one line naming the job and the field, the good ones run.
+# Image-to-video A14B is in wan_image_to_video.sh.
 set -euo pipefail
 BIN=$1 DATA=$2
 R=$DATA/reference
 LIB=$(cd "$(dirname "$0")/lib" && pwd)
-I2V=$(cd "$(dirname "$0")/../data/wan22-tiny-i2v-a14b" && pwd)
 ditrun=$BIN
 tmp=$(mktemp -d); trap 'kill -9 ${server_pid:-0} 2>/dev/null || true; rm -rf "$tmp"' EXIT
 source "$LIB/serve_helpers.sh"
@@ -91,31 +88,4 @@ if "$BIN" run "$R/wan21-tiny-t2v.safetensors" --config "$R/wan21-tiny-t2v.config
   fail "cfg_low on one expert"
 fi
 grep -q "job 'solo': cfg_low: .* has one expert" solo.log || { cat solo.log; fail "one-expert message"; }
-PYTHONPATH="$LIB" python3 - "$I2V" <<'PY'
-import sys
-from safetensors_io import raw_tensors, write_f32
-io = raw_tensors(f"{sys.argv[1]}/io.safetensors")
-def item(name):
-    _, shape, raw = io[name]
-    return shape[1:], raw
-write_f32("i2v-noise.safetensors", {"noise": item("sample.noise")})
-write_f32("i2v-cond.safetensors", {"context": item("in.context"), "context_neg": item("in.context_neg")})
-write_f32("i2v-y.safetensors", {"y": item("in.y")})
-write_f32("i2v-want.safetensors", {"latent": item("sample.latent")})
-PY
-cat > i2v.jsonl <<'EOF'
-{"id": "i2v", "cond": "i2v-cond.safetensors", "noise": "i2v-noise.safetensors", "image": "i2v-y.safetensors"}
-{"id": "no-image", "cond": "i2v-cond.safetensors", "noise": "i2v-noise.safetensors"}
-EOF
-if "$BIN" --log-level warn run "$I2V/high.safetensors" --config "$I2V/config.json" --jobs i2v.jsonl --out i2v 2> i2v.log; then
-  fail "an image-to-video job without an image"
-fi
-grep -q "i2v.jsonl:2: job 'no-image': image: .* is an image-to-video model: the job needs .image." i2v.log || { cat i2v.log; fail "no-image message"; }
-compare i2v/i2v.safetensors i2v-want.safetensors 1e-3
-if command -v mpirun >/dev/null; then
-  head -1 i2v.jsonl > i2v-one.jsonl
-  "${mpi[@]}" "$BIN" --log-level warn run "$I2V/high.safetensors" --config "$I2V/config.json" --jobs i2v-one.jsonl \
-    --mode pipeline --out i2v-pipeline || fail "i2v pipeline"
-  compare i2v/i2v.safetensors i2v-pipeline/i2v.safetensors 0
-fi
 echo OK
