@@ -1,9 +1,12 @@
-// Pointwise activations, all of the form x / (1 + e^a(x)): silu with a = −x, CLIP's
-// quick_gelu with a = −1.702·x, and gelu_tanh
+// Pointwise activations. The exact GELU, x·Φ(x) = ½·x·(1 + erf(x/√2)), straight from erf;
+// the others are of the form x / (1 + e^a(x)): silu with a = −x, CLIP's quick_gelu with
+// a = −1.702·x, and gelu_tanh
 // through the identity 0.5·(1 + tanh(u)) = 1 / (1 + e^(−2u)), which has no cancellation
 // where tanh(u) is near −1. Each row goes through a small stack buffer: the arguments a(x),
 // one vectorised exp_inplace, then the quotients; y may alias x because every element of a
 // block is read before it is written.
+#include <cmath>
+
 #include "kernels/cpu/cpu_common.h"
 #include "runtime/core/error.h"
 
@@ -38,6 +41,20 @@ void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y) {
   // e^(−2u), u = sqrt(2/pi)·(x + 0.044715·x³)
   sigmoid_weighted(ctx, "gelu_tanh", x, y,
                    [](float v) { return -2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v); });
+}
+
+void gelu(const CpuContext& ctx, const Tensor& x, Tensor& y) {
+  constexpr std::string_view op = "gelu";
+  detail::check_host_f32(op, "x", x);
+  detail::check_host_f32(op, "y", y);
+  detail::check_same_layout(op, "x", x, "y", y);
+  const int64_t c = x.cols();
+  detail::parallel_rows(ctx, x.batch(), x.rows(), c, [&](int64_t b, int64_t r) {
+    const float* in = x.row<const float>(b, r);
+    float* out = y.row<float>(b, r);
+    for (int64_t j = 0; j < c; ++j) out[j] = 0.5f * in[j] * (1.0f + std::erf(in[j] * 0.7071067811865476f));
+    if (ctx.round_bf16) detail::round_bf16(out, c);
+  });
 }
 
 void silu(const CpuContext& ctx, const Tensor& x, Tensor& y) {

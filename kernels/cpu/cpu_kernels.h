@@ -62,6 +62,7 @@ void attention_biased(const CpuContext& ctx, const Tensor& q, const Tensor& k, c
                       Tensor* lse = nullptr);
 
 void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y);  // y may alias x
+void gelu(const CpuContext& ctx, const Tensor& x, Tensor& y);       // exact: ½·x·(1 + erf(x/√2)); y may alias x
 void silu(const CpuContext& ctx, const Tensor& x, Tensor& y);       // y may alias x
 void quick_gelu(const CpuContext& ctx, const Tensor& x, Tensor& y); // x·sigmoid(1.702·x) (CLIP); y may alias x
 

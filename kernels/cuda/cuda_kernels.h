@@ -30,6 +30,7 @@ void layer_norm_modulate(const Tensor& x, const Tensor& mod, int shift_chunk, in
 void rms_norm(const Tensor& x, Tensor& y, const ParamRef& scale, int64_t group, float eps, cudaStream_t stream);
 void rope(Tensor& x, const Tensor& table, int64_t heads, cudaStream_t stream);
 void gelu_tanh(const Tensor& x, Tensor& y, cudaStream_t stream);
+void gelu(const Tensor& x, Tensor& y, cudaStream_t stream);
 void silu(const Tensor& x, Tensor& y, cudaStream_t stream);
 void quick_gelu(const Tensor& x, Tensor& y, cudaStream_t stream);
 void add(const Tensor& a, const Tensor& b, Tensor& y, cudaStream_t stream);

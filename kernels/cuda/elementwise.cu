@@ -18,6 +18,10 @@ struct Silu {
 struct QuickGelu {  // CLIP's: x·sigmoid(1.702·x)
   __device__ float operator()(float v) const { return v / (1.0f + expf(-1.702f * v)); }
 };
+struct Gelu {
+  __device__ float operator()(float v) const { return 0.5f * v * (1.0f + erff(v * 0.7071067811865476f)); }
+};
+
 struct GeluTanh {
   __device__ float operator()(float v) const {
     return v / (1.0f + expf(-2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v)));
@@ -102,6 +106,7 @@ void map(std::string_view op, const Tensor& x, Tensor& y, Fn fn, cudaStream_t st
 }  // namespace
 
 void gelu_tanh(const Tensor& x, Tensor& y, cudaStream_t stream) { map("gelu_tanh", x, y, GeluTanh{}, stream); }
+void gelu(const Tensor& x, Tensor& y, cudaStream_t stream) { map("gelu", x, y, Gelu{}, stream); }
 void silu(const Tensor& x, Tensor& y, cudaStream_t stream) { map("silu", x, y, Silu{}, stream); }
 
 void quick_gelu(const Tensor& x, Tensor& y, cudaStream_t stream) { map("quick_gelu", x, y, QuickGelu{}, stream); }

@@ -4,6 +4,7 @@
 
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
+#include "models/wan/wan_blocks.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/model_call.h"
 #include "runtime/sampling/euler.h"
@@ -18,6 +19,15 @@ HostTensor batched(const HostTensor& t) {
   Shape s = t.shape;
   s.insert(s.begin(), 1);
   return HostTensor(std::move(s), t.data);
+}
+
+// `t` as a batch of `n` equal items (both CFG halves see the same image conditioning).
+HostTensor repeated(const HostTensor& t, int64_t n) {
+  Shape s = t.shape;
+  s.insert(s.begin(), n);
+  HostTensor out(std::move(s));
+  for (int64_t b = 0; b < n; ++b) std::copy(t.data.begin(), t.data.end(), out.data.begin() + b * t.numel());
+  return out;
 }
 
 HostTensor unbatched(HostTensor t) {
@@ -122,6 +132,9 @@ class WanDenoiser final : public Denoiser {
     }
     if (image_channels() > 0)
       cond_tensor(c, "y", {image_channels(), -1, -1, -1}, fmt::format("[{}, F, H, W] (mask and image latent)", image_channels()));
+    if (takes_clip_features())
+      cond_tensor(c, "clip_fea", {wan::kClipTokens, wan::kClipWidth},
+                  "[257, 1280] (the image's CLIP ViT-H/14 penultimate features, as Wan 2.1's I2V code computes them)");
   }
 
   int64_t image_tokens(const Shape& s) const override { return s[1] * (s[2] / 2) * (s[3] / 2); }
@@ -152,12 +165,9 @@ class WanDenoiser final : public Denoiser {
       if (!std::equal(y.shape.begin() + 1, y.shape.end(), x.shape.begin() + 1, x.shape.end()))
         fail("{}: 'y' is {}, but the latent {} needs [{}, {}, {}, {}]", c.source, shape_string(y.shape),
              shape_string(x.shape), image_channels(), x.shape[1], x.shape[2], x.shape[3]);
-      Shape ys = y.shape;
-      ys.insert(ys.begin(), B);
-      HostTensor yb(ys);
-      for (int64_t b = 0; b < B; ++b) std::copy(y.data.begin(), y.data.end(), yb.data.begin() + b * y.numel());
-      in["y"] = std::move(yb);
+      in["y"] = repeated(y, B);
     }
+    if (takes_clip_features()) in["clip_fea"] = repeated(c.tensors.at("clip_fea"), B);
     const float t = float(timestep.value_or(1000.0 * sigma));
     if (const auto fixed = c.tensors.find(runtime::kFixedFrames); fixed != c.tensors.end()) {
       // Wan 2.2 TI2V image-to-video: a timestep per token, 0 on the frames the job holds fixed
@@ -186,8 +196,10 @@ class WanDenoiser final : public Denoiser {
   }
 
  private:
-  // Channels of the image conditioning the input adds to the latent (Wan 2.2 I2V-A14B: 20).
+  // Channels of the image conditioning the input adds to the latent (Wan I2V: 20).
   int64_t image_channels() const { return p_.in_dim - p_.out_dim; }
+  // Wan 2.1 I2V's image branch reads the image's CLIP features.
+  bool takes_clip_features() const { return p_.model_type == "i2v"; }
   arch::WanParams p_;
 };
 

@@ -30,6 +30,11 @@ class WanBlock final : public runtime::Block {
       if (dims_.qk_norm)
         for (const char* n : {"norm_q", "norm_k"}) names.push_back(name_ + "." + a + "." + n + ".weight");
     }
+    if (dims_.image_context) {
+      for (const char* l : {"k_img", "v_img"})
+        for (const char* p : {"weight", "bias"}) names.push_back(name_ + ".cross_attn." + l + "." + p);
+      if (dims_.qk_norm) names.push_back(name_ + ".cross_attn.norm_k_img.weight");
+    }
     if (dims_.cross_attn_norm)
       for (const char* p : {"weight", "bias"}) names.push_back(name_ + ".norm3." + p);
     for (const char* l : {"ffn.0", "ffn.2"})
@@ -40,11 +45,12 @@ class WanBlock final : public runtime::Block {
   double flops(const runtime::TokenCounts& t) const override {
     const int64_t d = dims_.dim, L = t.image, Lc = t.text;
     return double(L) * (4 * linear_flops(1, d, d) + 2 * linear_flops(1, d, d) + 2 * linear_flops(1, dims_.ffn, d)) +
-           double(Lc) * 2 * linear_flops(1, d, d) + attention_flops(t);
+           double(Lc + image_tokens()) * 2 * linear_flops(1, d, d) + attention_flops(t);
   }
 
   double attention_flops(const runtime::TokenCounts& t) const override {
-    return models::attention_flops(t.image, t.image, dims_.dim) + models::attention_flops(t.image, t.text, dims_.dim);
+    return models::attention_flops(t.image, t.image, dims_.dim) +
+           models::attention_flops(t.image, t.text + image_tokens(), dims_.dim);
   }
 
   // Per video token: two modulated norms (2d each), RoPE of q and k (2d each, plus the table
@@ -55,7 +61,8 @@ class WanBlock final : public runtime::Block {
     const int64_t d = dims_.dim;
     const int64_t per_token =
         17 * d + (dims_.qk_norm ? 6 * d : 0) + (dims_.cross_attn_norm ? 2 * d : 0) + 2 * dims_.head_dim + 2 * dims_.ffn;
-    return double(t.image) * double(per_token) + (dims_.qk_norm ? double(t.text) * double(2 * d) : 0.0);
+    return double(t.image) * double(per_token + (dims_.image_context ? d : 0)) +
+           (dims_.qk_norm ? double(t.text + image_tokens()) * double(2 * d) : 0.0);
   }
 
   double self_attention_elements(const runtime::TokenCounts& t) const override {
@@ -89,7 +96,7 @@ class WanBlock final : public runtime::Block {
       be.layer_norm(x, normed, dims_.eps, &w.at(name_ + ".norm3.weight"), &w.at(name_ + ".norm3.bias"));
       cross_in = &normed;
     }
-    y = attention(be, w, "cross_attn", *cross_in, state.at("context"), nullptr, nullptr);
+    y = cross_attention(be, w, *cross_in, state);
     be.add(x, y, x);
 
     // FFN: Linear → GELU(tanh) → Linear, modulated and gated.
@@ -105,6 +112,34 @@ class WanBlock final : public runtime::Block {
   }
 
  private:
+  int64_t image_tokens() const { return dims_.image_context ? kClipTokens : 0; }
+
+  // Cross-attention to the text; with the image context (Wan 2.1 I2V) the same queries also
+  // attend to the image tokens (keys k_img RMS-normed by norm_k_img, values v_img), and the
+  // two results are added before the one output projection.
+  Tensor cross_attention(Backend& be, const WeightLookup& w, const Tensor& queries, const ActivationState& state) const {
+    const std::string p = name_ + ".cross_attn.";
+    const int64_t B = queries.dim(0), Lq = queries.dim(1), d = dims_.dim;
+    Tensor q = be.empty({B, Lq, d});
+    be.linear(queries, w.at(p + "q.weight"), &w.at(p + "q.bias"), q);
+    if (dims_.qk_norm) be.rms_norm(q, q, w.at(p + "norm_q.weight"), d, dims_.eps);
+    const auto attend = [&](const Tensor& keys, const std::string& k_name, const std::string& v_name,
+                            const std::string& norm) {
+      const int64_t Lk = keys.dim(1);
+      Tensor k = be.empty({B, Lk, d}), v = be.empty({B, Lk, d}), a = be.empty({B, Lq, d});
+      be.linear(keys, w.at(p + k_name + ".weight"), &w.at(p + k_name + ".bias"), k);
+      be.linear(keys, w.at(p + v_name + ".weight"), &w.at(p + v_name + ".bias"), v);
+      if (dims_.qk_norm) be.rms_norm(k, k, w.at(p + norm + ".weight"), d, dims_.eps);
+      be.attention(q, k, v, a, dims_.heads, {});
+      return a;
+    };
+    Tensor a = attend(state.at("context"), "k", "v", "norm_k");
+    if (dims_.image_context) be.add(a, attend(state.at("context_img"), "k_img", "v_img", "norm_k_img"), a);
+    Tensor out = be.empty({B, Lq, d});
+    be.linear(a, w.at(p + "o.weight"), &w.at(p + "o.bias"), out);
+    return out;
+  }
+
   // o(softmax(q kᵀ/√D) v) with q from `queries`, k and v from `keys`; q and k RMS-normed
   // over the whole width when the model has qk_norm; RoPE when a table is given. Self-attention
   // passes the state: its tokens may be split over a sequence-parallel group.
@@ -148,7 +183,10 @@ class WanBlock final : public runtime::Block {
 //   FFN                y [B, L, d], hidden [B, L, ffn]
 int64_t block_temporaries(const Dims& dims, int64_t tokens, int64_t batch, bool per_token_time) {
   const int64_t d = dims.dim, L = tokens, Lc = dims.text_len, B = batch;
-  const int64_t attention_phase = std::max({5 * L * d, 4 * L * d + 2 * Lc * d, L * d + L * dims.ffn});
+  // Cross-attention holds q and the text result while the image keys, values and result live
+  // (Wan 2.1 I2V: 2·257·d + L·d more).
+  const int64_t image = dims.image_context ? 2 * kClipTokens * d + L * d : 0;
+  const int64_t attention_phase = std::max({5 * L * d, 4 * L * d + 2 * Lc * d + image, L * d + L * dims.ffn});
   return B * (per_token_time ? L : 1) * 6 * d + std::max(6 * d, B * (L * d + attention_phase));
 }
 

@@ -30,6 +30,9 @@ class WanModel final : public runtime::Model {
     for (const char* l : {"patch_embedding", "text_embedding.0", "text_embedding.2", "time_embedding.0",
                           "time_embedding.2", "time_projection.1"})
       for (const char* p : {".weight", ".bias"}) names.push_back(std::string(l) + p);
+    if (dims_.image_context)
+      for (const char* l : {"img_emb.proj.0", "img_emb.proj.1", "img_emb.proj.3", "img_emb.proj.4"})
+        for (const char* p : {".weight", ".bias"}) names.push_back(std::string(l) + p);
     return names;
   }
 
@@ -47,7 +50,8 @@ class WanModel final : public runtime::Model {
     const int64_t d = dims_.dim;
     return linear_flops(t.image, d, 4 * params_.in_dim) + linear_flops(t.text, d, params_.text_dim) +
            linear_flops(t.text, d, d) + linear_flops(1, d, params_.freq_dim) + linear_flops(1, d, d) +
-           linear_flops(1, 6 * d, d);
+           linear_flops(1, 6 * d, d) +
+           (dims_.image_context ? linear_flops(kClipTokens, kClipWidth, kClipWidth) + linear_flops(kClipTokens, d, kClipWidth) : 0.0);
   }
 
   double epilogue_flops(const runtime::TokenCounts& t) const override {
@@ -59,7 +63,8 @@ class WanModel final : public runtime::Model {
   // [B, L, d] and e0 [B, L, 6d]: the estimate of a TI2V model counts them so.
   int64_t state_elements(const runtime::TokenCounts& t, int64_t batch) const override {
     const int64_t d = dims_.dim, L = t.image;
-    return batch * (L * d + 7 * d * (per_token_time() ? L : 1) + dims_.text_len * d) + L * dims_.head_dim;
+    return batch * (L * d + 7 * d * (per_token_time() ? L : 1) + (dims_.text_len + image_tokens()) * d) +
+           L * dims_.head_dim;
   }
 
   // Video tokens split over sequence-parallel ranks (x and its RoPE rows, and per-token time
@@ -72,6 +77,7 @@ class WanModel final : public runtime::Model {
     if (state.at("e").dim(1) > 1) layout.token_tensors.insert(layout.token_tensors.end(), {"e", "e0"});
     layout.tokens = state.at("x").dim(1);
     layout.batch_tensors = {"x", "e", "e0", "context"};
+    if (dims_.image_context) layout.batch_tensors.push_back("context_img");
     return layout;
   }
 
@@ -84,9 +90,14 @@ class WanModel final : public runtime::Model {
     // upload [B, Lc, text_dim] and text_hidden [B, Lc, d]; then text_hidden, text and pe [1, L, D].
     // Per-token timesteps (TI2V) multiply the time embeddings by the tokens.
     const int64_t T = per_token_time() ? L : 1;
+    // The image branch (Wan 2.1 I2V): the CLIP upload, its norm and hidden layer [B, 257, 1280]
+    // each, then the image context [B, 257, d], which stays.
+    const int64_t clip = dims_.image_context ? B * kClipTokens * (3 * kClipWidth + d) : 0;
+    const int64_t image_context = B * image_tokens() * d;
     const int64_t prologue =
-        B * L * d + std::max({B * L * 4 * params_.in_dim, B * T * (d + params_.freq_dim),
-                              B * (8 * d * T + Lc * d + Lc * params_.text_dim), B * (8 * d * T + 2 * Lc * d) + L * dims_.head_dim});
+        B * L * d + image_context +
+        std::max({B * L * 4 * params_.in_dim, B * T * (d + params_.freq_dim),
+                  B * (8 * d * T + Lc * d + Lc * params_.text_dim), B * (8 * d * T + 2 * Lc * d) + L * dims_.head_dim, clip});
     // epilogue(): mod [B, 2, d] (per token [B·L, 2, d]; + the dequantized [1, 2, d] table while
     // it is added), then normed [B, L, d] and out [B, L, 4 out_dim].
     const int64_t epilogue = B * T * 2 * d + std::max(2 * d, B * L * (d + 4 * params_.out_dim));
@@ -160,6 +171,7 @@ class WanModel final : public runtime::Model {
     Tensor text = be.empty({B, dims_.text_len, d});
     be.linear(text_hidden, w.at("text_embedding.2.weight"), &w.at("text_embedding.2.bias"), text);
     state.set("context", text);
+    if (dims_.image_context) state.set("context_img", image_context(be, w, in, B));
 
     // 3-D RoPE: head pairs split [D − 4⌊D/6⌋, 2⌊D/6⌋, 2⌊D/6⌋] over (frame, row, col).
     const int64_t D = dims_.head_dim, sixth = D / 6;
@@ -193,6 +205,25 @@ class WanModel final : public runtime::Model {
   }
 
  private:
+  int64_t image_tokens() const { return dims_.image_context ? kClipTokens : 0; }
+
+  // img_emb on the CLIP features [B, 257, 1280]: LayerNorm → Linear → GELU (exact) → Linear →
+  // LayerNorm, both norms affine with torch's default eps 1e-5 (not the model's).
+  Tensor image_context(Backend& be, const WeightLookup& w, const HostTensors& in, int64_t B) const {
+    const HostTensor& clip = require_input(in, "clip_fea", {B, kClipTokens, kClipWidth},
+                                           "[B, 257, 1280] (the image's CLIP ViT-H/14 penultimate features)");
+    constexpr float kTorchEps = 1e-5f;
+    Tensor features = to_backend(be, clip.data, {B, kClipTokens, kClipWidth});
+    Tensor normed = be.empty({B, kClipTokens, kClipWidth}), hidden = be.empty({B, kClipTokens, kClipWidth});
+    be.layer_norm(features, normed, kTorchEps, &w.at("img_emb.proj.0.weight"), &w.at("img_emb.proj.0.bias"));
+    be.linear(normed, w.at("img_emb.proj.1.weight"), &w.at("img_emb.proj.1.bias"), hidden);
+    be.gelu(hidden, hidden);
+    Tensor projected = be.empty({B, kClipTokens, dims_.dim}), out = be.empty({B, kClipTokens, dims_.dim});
+    be.linear(hidden, w.at("img_emb.proj.3.weight"), &w.at("img_emb.proj.3.bias"), projected);
+    be.layer_norm(projected, out, kTorchEps, &w.at("img_emb.proj.4.weight"), &w.at("img_emb.proj.4.bias"));
+    return out;
+  }
+
   // Wan 2.2 TI2V takes a timestep per token (its first frame held at t = 0 for image-to-video).
   bool per_token_time() const { return params_.model_type == "ti2v"; }
 
@@ -204,8 +235,8 @@ class WanModel final : public runtime::Model {
 }  // namespace
 
 std::unique_ptr<runtime::Model> make_wan_model(const arch::WanParams& params) {
-  if (params.model_type == "i2v" || params.model_type == "flf2v")
-    fail("Wan model_type '{}' (CLIP image branch) is not supported yet; text-to-video models are", params.model_type);
+  if (params.model_type == "flf2v")
+    fail("Wan model_type 'flf2v' (first and last frame) is not supported yet; t2v, i2v and ti2v models are");
   if (params.patch_size != std::vector<int64_t>{1, 2, 2})
     fail("Wan patch_size must be [1, 2, 2], the model has another");
   if (params.in_dim < params.out_dim)

@@ -158,6 +158,7 @@ class Backend {
     gelu_tanh(y, y);
   }
   virtual void gelu_tanh(const Tensor& x, Tensor& y) = 0;  // y may alias x
+  virtual void gelu(const Tensor& x, Tensor& y) = 0;       // exact: ½·x·(1 + erf(x/√2)); y may alias x
   virtual void silu(const Tensor& x, Tensor& y) = 0;       // y may alias x
   virtual void quick_gelu(const Tensor& x, Tensor& y) = 0; // x·sigmoid(1.702·x), CLIP's; y may alias x
   // y = a ⊙ b (same layout; T5's gated GELU). y may alias a.

@@ -207,6 +207,7 @@ class CpuBackend final : public Backend {
     k::attention(ctx_, q, k, v, out, heads, kv_lens, &lse);
   }
   void gelu_tanh(const Tensor& x, Tensor& y) override { k::gelu_tanh(ctx_, x, y); }
+  void gelu(const Tensor& x, Tensor& y) override { k::gelu(ctx_, x, y); }
   void silu(const Tensor& x, Tensor& y) override { k::silu(ctx_, x, y); }
   void quick_gelu(const Tensor& x, Tensor& y) override { k::quick_gelu(ctx_, x, y); }
   void add(const Tensor& a, const Tensor& b, Tensor& y) override { k::add(ctx_, a, b, y); }

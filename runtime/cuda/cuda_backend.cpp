@@ -373,6 +373,10 @@ class CudaBackend final : public Backend, private kc::Scratch {
     DeviceGuard guard(device_);
     kc::gelu_tanh(x, y, compute_);
   }
+  void gelu(const Tensor& x, Tensor& y) override {
+    DeviceGuard guard(device_);
+    kc::gelu(x, y, compute_);
+  }
   void silu(const Tensor& x, Tensor& y) override {
     DeviceGuard guard(device_);
     kc::silu(x, y, compute_);

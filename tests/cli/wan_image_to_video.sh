@@ -4,6 +4,9 @@
 #    WanI2V.generate): two experts, a job whose `image` holds the conditioning y (mask and
 #    image latent) reproduces the official final latent within 1e-3, in one process and in a
 #    2-stage mpirun pipeline (bit-identical); a job without `image` fails naming the field;
+#  - Wan 2.1 I2V (tests/data/wan21-tiny-i2v, made by running Wan2.1's WanI2V.generate): the
+#    image's CLIP features in the job's cond file and y as its `image` reproduce the official
+#    final latent within 1e-3;
 #  - Wan 2.2 TI2V-5B (../shared/testdata wan22-tiny-ti2v, WanTI2V.generate): a job whose
 #    `image` holds the first frame's latent (held fixed at t = 0) reproduces the official
 #    final latent within 1e-3, and with --sp 2 within 1e-5 of one process.
@@ -12,6 +15,7 @@ BIN=$1 DATA=$2
 R=$DATA/reference
 LIB=$(cd "$(dirname "$0")/lib" && pwd)
 I2V=$(cd "$(dirname "$0")/../data/wan22-tiny-i2v-a14b" && pwd)
+I2V21=$(cd "$(dirname "$0")/../data/wan21-tiny-i2v" && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -26,16 +30,20 @@ print(f"{sys.argv[1]}: max |diff| {worst:.2e}")
 PY
 }
 # The official run's inputs as job files: batch item 0 of each io tensor.
-PYTHONPATH="$LIB" python3 - "$I2V/io.safetensors" "$R/wan22-tiny-ti2v.io.safetensors" <<'PY'
+PYTHONPATH="$LIB" python3 - "$I2V/io.safetensors" "$R/wan22-tiny-ti2v.io.safetensors" "$I2V21/io.safetensors" <<'PY'
 import sys
 from safetensors_io import raw_tensors, write_f32
-for prefix, path, image in [("i2v", sys.argv[1], ("y", "in.y")), ("ti2v", sys.argv[2], ("image_latent", "in.image_latent"))]:
+for prefix, path, image in [("i2v", sys.argv[1], ("y", "in.y")), ("ti2v", sys.argv[2], ("image_latent", "in.image_latent")),
+                            ("i2v21", sys.argv[3], ("y", "in.y"))]:
     io = raw_tensors(path)
     def item(name):
         _, shape, raw = io[name]
         return shape[1:], raw
     write_f32(f"{prefix}-noise.safetensors", {"noise": item("sample.noise")})
-    write_f32(f"{prefix}-cond.safetensors", {"context": item("in.context"), "context_neg": item("in.context_neg")})
+    cond = {"context": item("in.context"), "context_neg": item("in.context_neg")}
+    if "in.clip_fea" in io:
+        cond["clip_fea"] = item("in.clip_fea")
+    write_f32(f"{prefix}-cond.safetensors", cond)
     write_f32(f"{prefix}-image.safetensors", {image[0]: item(image[1])})
     write_f32(f"{prefix}-want.safetensors", {"latent": item("sample.latent")})
 PY
@@ -58,6 +66,11 @@ if [ ${#mpi[@]} -gt 0 ]; then
     --mode pipeline --out i2v-pipeline || fail "i2v pipeline"
   compare i2v/i2v.safetensors i2v-pipeline/i2v.safetensors 0
 fi
+
+# Wan 2.1 I2V: 5 steps, shift 5, cfg 5 (the config's).
+echo '{"id": "i2v21", "cond": "i2v21-cond.safetensors", "noise": "i2v21-noise.safetensors", "image": "i2v21-image.safetensors"}' > i2v21.jsonl
+"$BIN" --log-level warn run "$I2V21/model.safetensors" --config "$I2V21/config.json" --jobs i2v21.jsonl --out i2v21 || fail "wan 2.1 i2v"
+compare i2v21/i2v21.safetensors i2v21-want.safetensors 1e-3
 
 # Wan 2.2 TI2V-5B: 4 steps, shift 5, cfg 5 as the official run.
 ti2v=("$R/wan22-tiny-ti2v.safetensors" --config "$R/wan22-tiny-ti2v.config.json" --jobs ti2v.jsonl)

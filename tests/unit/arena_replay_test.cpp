@@ -82,6 +82,7 @@ class RecordingBackend final : public Backend {
     inner_->attention(q, k, v, out, heads, kv_lens);
   }
   void gelu_tanh(const Tensor& x, Tensor& y) override { inner_->gelu_tanh(x, y); }
+  void gelu(const Tensor& x, Tensor& y) override { inner_->gelu(x, y); }
   void silu(const Tensor& x, Tensor& y) override { inner_->silu(x, y); }
   void quick_gelu(const Tensor& x, Tensor& y) override { inner_->quick_gelu(x, y); }
   void mul(const Tensor& a, const Tensor& b, Tensor& y) override { inner_->mul(a, b, y); }

@@ -492,18 +492,22 @@ TEST(CpuHelpers, ConcurrentCallersGetTheSameResults) {
 
 // ---- activations and elementwise
 
-TEST(CpuPointwise, GeluTanhAndSilu) {
+TEST(CpuPointwise, GeluGeluTanhAndSilu) {
   Tensor x = random_tensor({2, 3, 50}, 71, 4.0f);
   float* p = x.data_as<float>();
   p[0] = 0.0f, p[1] = 30.0f, p[2] = -30.0f, p[3] = 1e-5f, p[4] = -200.0f, p[5] = 200.0f;
-  std::vector<double> gelu, silu_want;
+  std::vector<double> tanh_want, silu_want;
   for (double v : values(x)) {
-    gelu.push_back(0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v))));
+    tanh_want.push_back(0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v))));
     silu_want.push_back(v / (1.0 + std::exp(-v)));
   }
   Tensor y = filled_tensor({2, 3, 50}, 0.0f);
   gelu_tanh(kF32, x, y);
-  expect_near_all(gelu, y, 1e-6, "gelu_tanh");
+  expect_near_all(tanh_want, y, 1e-6, "gelu_tanh");
+  std::vector<double> exact;
+  for (double v : values(x)) exact.push_back(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
+  gelu(kF32, x, y);  // the exact GELU (torch's default), Wan 2.1 I2V's image embedding
+  expect_near_all(exact, y, 1e-6, "gelu");
   silu(kF32, x, y);
   expect_near_all(silu_want, y, 1e-6, "silu");
   silu(kF32, x, x);  // in place
