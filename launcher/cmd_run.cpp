@@ -45,7 +45,7 @@ struct RunOptions {
   DeviceOptions devices;
   // The single-job form.
   std::string id = "image", cond, shift;
-  std::optional<std::string> sampler;
+  std::optional<std::string> sampler, scheduler;
   std::optional<std::string> prompt, negative_prompt;
   std::optional<int64_t> width, height, frames, steps;
   std::optional<uint64_t> seed;
@@ -69,6 +69,7 @@ Job job_from_flags(const RunOptions& o, const BuiltinModel* builtin) {
   if (!job.width && !job.noise && builtin) job.width = job.height = 256;
   job.steps = o.steps;
   job.sampler = o.sampler;
+  job.scheduler = o.scheduler;
   if (!o.shift.empty()) job.shift = runtime::Shift::parse(o.shift);
   job.guidance = o.guidance;
   job.cfg = o.cfg;
@@ -199,14 +200,18 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Noise seed (default 0)")->group(single);
   cmd->add_option("--noise", o.noise, "Noise safetensors (tensor 'noise', [C,H,W] or [C,F,H,W])")->group(single);
   cmd->add_option("--steps", o.steps, "Sampler steps (default: the model's)")->group(single);
-  cmd->add_option("--sampler", o.sampler, "euler, unipc or dpm++ (default: the model's: unipc for Wan, euler for Flux)")
+  cmd->add_option("--sampler", o.sampler,
+                  "euler, unipc, dpm++ (Wan's official), dpmpp_2m, uni_pc, uni_pc_bh2 (ComfyUI's) (default: the "
+                  "model's: unipc for Wan, euler for Flux)")
+      ->group(single);
+  cmd->add_option("--scheduler", o.scheduler, "model (default), or ComfyUI's simple, normal, beta, sgm_uniform")
       ->group(single);
   cmd->add_option("--shift", o.shift, "none, flux-dynamic or a number (default: the model's)")->group(single);
   cmd->add_option("--guidance", o.guidance, "Embedded guidance (Flux dev)")->group(single);
   cmd->add_option("--cfg", o.cfg, "Classifier-free guidance scale, 1 = off (Wan)")->group(single);
   cmd->callback([] {
     if (!o.jobs.empty() && (!o.cond.empty() || o.prompt || o.negative_prompt || o.width || o.height || o.frames || o.seed || o.noise || o.steps ||
-                            !o.shift.empty() || o.guidance || o.cfg))
+                            !o.shift.empty() || o.guidance || o.cfg || o.sampler || o.scheduler))
       fail("--jobs and single-job flags (--prompt, --cond, --width, ...) do not mix: put those values in the job lines");
     run_jobs(o);
   });

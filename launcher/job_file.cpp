@@ -10,6 +10,8 @@
 #include <utility>
 
 #include "runtime/core/error.h"
+#include "runtime/sampling/comfy_schedules.h"
+#include "runtime/sampling/sampler.h"
 
 namespace ditrun::launcher {
 namespace {
@@ -17,10 +19,10 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kKnownKeys =
-    "id, prompt, negative_prompt, cond, width, height, frames, seed, noise, steps, sampler, shift, guidance, cfg, "
+    "id, prompt, negative_prompt, cond, width, height, frames, seed, noise, steps, sampler, scheduler, shift, guidance, cfg, "
     "cfg_high, cfg_low, boundary, config, output, fps, image, denoise";
 const std::set<std::string, std::less<>> kKeys{"id",    "cond",  "width",   "height", "frames",   "seed", "noise",
-                                               "steps", "sampler", "shift", "guidance", "cfg", "cfg_high", "cfg_low", "boundary", "config",
+                                               "steps", "sampler", "scheduler", "shift", "guidance", "cfg", "cfg_high", "cfg_low", "boundary", "config",
                                                "output", "fps", "image", "denoise", "prompt",
                                                "negative_prompt"};
 
@@ -85,6 +87,7 @@ Job job_from_json(const json& j, const std::string& base_dir) {
     } else if (key == "noise") job.noise = resolve(get_string(v, key), base_dir);
     else if (key == "steps") job.steps = get_int(v, key);
     else if (key == "sampler") job.sampler = get_string(v, key);
+    else if (key == "scheduler") job.scheduler = get_string(v, key);
     else if (key == "shift") {
       if (v.is_number()) job.shift = runtime::Shift::constant(v.get<double>());
       else if (v.is_string()) job.shift = runtime::Shift::parse(v.get<std::string>());
@@ -155,6 +158,7 @@ json job_to_json(const Job& job) {
   if (job.noise) j["noise"] = *job.noise;
   if (job.steps) j["steps"] = *job.steps;
   if (job.sampler) j["sampler"] = *job.sampler;
+  if (job.scheduler) j["scheduler"] = *job.scheduler;
   if (job.shift) {
     if (job.shift->kind == runtime::Shift::Constant) j["shift"] = job.shift->value;
     else j["shift"] = job.shift->str();
@@ -203,8 +207,10 @@ void validate_job(const Job& job) {
   check_range(job.frames, "frames", kMaxFrames);
   check_range(job.steps, "steps", kMaxSteps);
 
-  if (job.sampler && *job.sampler != "euler" && *job.sampler != "unipc" && *job.sampler != "dpm++")
-    fail("sampler: '{}' is not available (available: euler, unipc, dpm++)", printable(*job.sampler));
+  if (job.sampler && !runtime::sampler_from_name(*job.sampler))
+    fail("sampler: '{}' is not available (available: {})", printable(*job.sampler), runtime::kSamplerNames);
+  if (job.scheduler && *job.scheduler != "model" && !runtime::comfy_scheduler_from_name(*job.scheduler))
+    fail("scheduler: '{}' is not available (available: model, simple, normal, beta, sgm_uniform)", printable(*job.scheduler));
   if (job.shift && job.shift->kind == runtime::Shift::Constant)
     runtime::Shift::constant(job.shift->value);  // a Job built from flags gets the same check as parse
   if (job.guidance && (!std::isfinite(*job.guidance) || *job.guidance < 0))

@@ -12,7 +12,10 @@
 //    "frames": 81,                     video models
 //    "seed": 42  |  "noise": "n.safetensors",   exactly one
 //    "steps": 28, "sampler": "euler" | "unipc" | "dpm++" (Wan's official solvers; default:
-//                             unipc for Wan, euler for Flux),
+//                             unipc for Wan, euler for Flux) | "dpmpp_2m" | "uni_pc" |
+//                             "uni_pc_bh2" (ComfyUI's),
+//    "scheduler": "model" (default: the model's own schedule for the sampler) | "simple" |
+//                 "normal" | "beta" | "sgm_uniform" (ComfyUI's),
 //    "shift": 3.0 | "none" | "flux-dynamic",
 //    "guidance": 3.5, "cfg": 5.0 (1 = off),
 //    "cfg_high": 4.0, "cfg_low": 3.0, "boundary": 0.875,   models of two experts (Wan 2.2
@@ -45,6 +48,7 @@ struct Job {
   std::optional<std::string> noise;  // path, resolved
   std::optional<int64_t> steps;
   std::optional<std::string> sampler;  // none: the model's (unipc for Wan, as its official code; euler for Flux)
+  std::optional<std::string> scheduler;  // none or "model": the model's own schedule
   std::optional<runtime::Shift> shift;
   std::optional<double> guidance;
   std::optional<double> cfg;

@@ -15,6 +15,8 @@
 #include "models/pipeline/tensor_files.h"
 #include "runtime/core/error.h"
 #include "runtime/sampling/noise.h"
+#include "runtime/sampling/comfy_schedules.h"
+#include "runtime/sampling/sampler.h"
 #include "runtime/sampling/wan_solvers.h"
 
 namespace ditrun::launcher {
@@ -155,19 +157,38 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   const double denoise = job.denoise.value_or(1.0);
   // The model's own sampler unless the job names one: Wan's official code samples with UniPC.
   p.sampler = job.sampler.value_or(defaults.sampler.empty() ? "euler" : defaults.sampler);
-  if (!job.sampler && p.sampler != "euler" && !runtime::wan_solver_from_name(p.sampler))
-    fail("sampler: the model's config names '{}', which is not available (euler, unipc, dpm++)", p.sampler);
-  if (const auto solver = runtime::wan_solver_from_name(p.sampler)) {
-    // Wan's official solvers on their own schedule, with the model's integer timesteps.
-    if (config.family != arch::Family::Wan)
-      fail("sampler: '{}' is Wan's official solver; {} models take euler", p.sampler, arch::family_name(config.family));
+  const std::optional<runtime::SamplerKind> sampler = runtime::sampler_from_name(p.sampler);
+  if (!sampler) fail("sampler: the model's config names '{}', which is not available ({})", p.sampler, runtime::kSamplerNames);
+  if (runtime::is_wan_solver(*sampler) && config.family != arch::Family::Wan)
+    fail("sampler: '{}' is Wan's official solver; {} models take euler or ComfyUI's samplers", p.sampler,
+         arch::family_name(config.family));
+  if (*sampler != runtime::SamplerKind::euler && denoise < 0.9999)
+    fail("denoise: '{}' runs whole schedules; partial denoising takes euler (\"sampler\": \"euler\")", p.sampler);
+  if (runtime::is_comfy_unipc(*sampler) && steps < 2) fail("steps: '{}' needs at least 2", p.sampler);
+  const std::string scheduler = job.scheduler.value_or("model");
+  p.scheduler = scheduler;
+  const double constant_shift = p.shift.kind == runtime::Shift::Constant ? p.shift.value : 1.0;
+  const auto wan_official = [&]() -> std::optional<runtime::WanSolver> {
+    // The model's own schedule for this sampler: Wan's official one for UniPC- and DPM-style samplers.
+    if (config.family != arch::Family::Wan || *sampler == runtime::SamplerKind::euler) return std::nullopt;
+    return *sampler == runtime::SamplerKind::wan_dpmpp || *sampler == runtime::SamplerKind::dpmpp_2m
+               ? runtime::WanSolver::dpmpp
+               : runtime::WanSolver::unipc;
+  }();
+  if (scheduler != "model" || wan_official) {
     if (p.shift.kind == runtime::Shift::FluxDynamic)
-      fail("shift: flux-dynamic does not apply to '{}' (give a number)", p.sampler);
-    if (denoise < 0.9999) fail("denoise: '{}' runs whole schedules; partial denoising takes euler (\"sampler\": \"euler\")", p.sampler);
-    runtime::WanSchedule schedule =
-        runtime::wan_schedule(*solver, steps, p.shift.kind == runtime::Shift::Constant ? p.shift.value : 1.0);
+      fail("shift: flux-dynamic does not apply to sampler '{}' with scheduler '{}' (give a number)", p.sampler, scheduler);
+    if (denoise < 0.9999) fail("denoise: scheduler '{}' runs whole schedules; partial denoising takes the model's", scheduler);
+  }
+  if (scheduler != "model") {
+    // ComfyUI's schedulers; the model gets 1000·σ, as in ComfyUI.
+    p.sigmas = runtime::comfy_sigmas(*runtime::comfy_scheduler_from_name(scheduler), steps, constant_shift,
+                                     runtime::is_comfy_unipc(*sampler));
+  } else if (wan_official) {
+    runtime::WanSchedule schedule = runtime::wan_schedule(*wan_official, steps, constant_shift);
     p.sigmas = std::move(schedule.sigmas);
-    p.timesteps = std::move(schedule.timesteps);
+    // Wan's official solvers give the model the official integer timestep.
+    if (runtime::is_wan_solver(*sampler)) p.timesteps = std::move(schedule.timesteps);
   } else {
     // ComfyUI's partial denoise: the last `steps` steps of a schedule of steps/denoise steps.
     const int total = denoise > 0.9999 ? steps : std::max(steps, int(double(steps) / denoise));
@@ -244,6 +265,7 @@ std::string job_parameters(const runtime::SamplingJob& p, const arch::ModelConfi
   j["model"] = config.variant;
   j["steps"] = p.steps();
   j["sampler"] = p.sampler;
+  if (p.scheduler != "model") j["scheduler"] = p.scheduler;
   j["shift"] = p.shift.str();
   j["guidance"] = p.guidance.guidance;
   j["cfg"] = p.guidance.cfg;

@@ -40,6 +40,7 @@ void put_job(const SamplingJob& p, transport::TensorMessage& m) {
                         {"sigmas", p.sigmas}};
   if (p.seed) job["seed"] = *p.seed;
   if (p.sampler != "euler") job["sampler"] = p.sampler;
+  if (p.scheduler != "model") job["scheduler"] = p.scheduler;
   if (!p.timesteps.empty()) job["timesteps"] = p.timesteps;
   if (p.prompt) job["prompt"] = *p.prompt;
   if (p.negative_prompt) job["negative_prompt"] = *p.negative_prompt;
@@ -58,6 +59,7 @@ SamplingJob take_job(transport::TensorMessage& m) {
     if (j.contains("seed")) p.seed = j.at("seed").get<uint64_t>();
     p.cond.source = j.at("cond_source").get<std::string>();
     if (j.contains("sampler")) p.sampler = j.at("sampler").get<std::string>();
+    if (j.contains("scheduler")) p.scheduler = j.at("scheduler").get<std::string>();
     if (j.contains("timesteps")) p.timesteps = j.at("timesteps").get<std::vector<double>>();
     if (j.contains("prompt")) p.prompt = j.at("prompt").get<std::string>();
     if (j.contains("negative_prompt")) p.negative_prompt = j.at("negative_prompt").get<std::string>();

@@ -55,9 +55,11 @@ struct SamplingJob {
   HostTensor x;                  // the starting latent
   Shift shift;
   std::vector<double> sigmas;    // steps + 1 values, the last 0
-  // "euler", or Wan's official "unipc" / "dpm++" (wan_solvers.h), which also give the model's
-  // integer timestep per step (`timesteps`; empty: the family's function of sigma).
+  // A name of runtime/sampling/sampler.h; Wan's official "unipc" / "dpm++" on their own
+  // schedule also give the model's integer timestep per step (`timesteps`; empty: the
+  // family's function of sigma).
   std::string sampler = "euler";
+  std::string scheduler = "model";  // how `sigmas` were made: the model's own, or ComfyUI's (comfy_schedules.h)
   std::vector<double> timesteps;
   std::optional<ExpertSwitch> experts;  // set for (and only for) a model of two experts
   int steps() const { return int(sigmas.size()) - 1; }

@@ -5,8 +5,7 @@
 
 #include "runtime/core/error.h"
 #include "runtime/run/protocol.h"
-#include "runtime/sampling/euler.h"
-#include "runtime/sampling/wan_solvers.h"
+#include "runtime/sampling/sampler.h"
 
 namespace ditrun::runtime {
 namespace {
@@ -243,15 +242,13 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     const Guidance guidance{job.at("guidance").get<double>(), job.at("cfg").get<double>()};
     HostTensor x = m.tensor("x");
     const HostTensor v = denoising_.velocity_from_output(output, x.shape, guidance);
-    const std::string sampler = job.value("sampler", "euler");
-    if (const auto solver = wan_solver_from_name(sampler)) {
-      // A multistep solver's history stays with the rank that ends the job's steps; a job
-      // (re)starting at step 0 starts a fresh one.
-      if (step == 0) histories_.erase(index);
-      wan_solver_step(*solver, sigmas, step, x, v, histories_[index]);
-    } else {
-      euler_step(x, v, sigmas[size_t(step)], sigmas[size_t(step) + 1]);
-    }
+    const std::string name = job.value("sampler", "euler");
+    const std::optional<SamplerKind> sampler = sampler_from_name(name);
+    if (!sampler) fail("sampler '{}' is not available ({})", name, kSamplerNames);
+    // A multistep sampler's history stays with the rank that ends the job's steps; a job
+    // (re)starting at step 0 starts a fresh one.
+    if (step == 0) histories_.erase(index);
+    sampler_step(*sampler, sigmas, step, x, v, histories_[index]);
     if (const auto fixed = m.tensors.find(kFixedFrames); fixed != m.tensors.end()) reset_fixed_frames(x, fixed->second);
     if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
     const int next = step + 1, steps = int(sigmas.size()) - 1;

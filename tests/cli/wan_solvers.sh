@@ -2,8 +2,9 @@
 # Wan's official solvers through `ditrun run` (the executor's step loop): the wan21-tiny-t2v
 # model from the official loops' noise and prompt embeddings, `--sampler unipc` and `dpm++`
 # with 6 steps, shift 5, cfg 5, reproduce the official final latent within 1e-3; a 2-stage
-# mpirun pipeline gives the same bits as one process. An unknown sampler fails the job in one
-# line naming it.
+# mpirun pipeline gives the same bits as one process. An unknown sampler or scheduler fails the
+# job in one line naming it. ComfyUI's samplers and schedulers (checked against ComfyUI in
+# comfy_samplers_test.cpp) run through the executor, a pipeline bit-identical to one process.
 set -euo pipefail
 BIN=$1 DATA=$2
 R=$DATA/reference
@@ -50,5 +51,23 @@ for case in unipc dpmpp; do
 done
 if "$BIN" run "$R/wan21-tiny-t2v.safetensors" --config "$R/wan21-tiny-t2v.config.json" --noise noise-unipc.safetensors \
      --cond cond-unipc.safetensors --sampler heun --out bad 2> bad.txt; then fail "an unknown sampler"; fi
-grep -q "sampler: 'heun' is not available (available: euler, unipc, dpm++)" bad.txt || { cat bad.txt; fail "message"; }
+grep -q "sampler: 'heun' is not available (available: euler, unipc, dpm++, dpmpp_2m, uni_pc, uni_pc_bh2)" bad.txt || { cat bad.txt; fail "message"; }
+if "$BIN" run "$R/wan21-tiny-t2v.safetensors" --config "$R/wan21-tiny-t2v.config.json" --noise noise-unipc.safetensors \
+     --cond cond-unipc.safetensors --scheduler karras --out bad 2> bad.txt; then fail "an unknown scheduler"; fi
+grep -q "scheduler: 'karras' is not available (available: model, simple, normal, beta, sgm_uniform)" bad.txt || { cat bad.txt; fail "scheduler message"; }
+
+# ComfyUI's samplers and schedulers through the executor: a job file mixing them, in one
+# process and in a 2-stage pipeline, bit-identical.
+cat > comfy.jsonl <<'EOF'
+{"id": "uni_pc-beta", "cond": "cond-unipc.safetensors", "noise": "noise-unipc.safetensors", "sampler": "uni_pc", "scheduler": "beta", "steps": 5, "shift": 5, "cfg": 5}
+{"id": "dpmpp_2m-normal", "cond": "cond-unipc.safetensors", "noise": "noise-unipc.safetensors", "sampler": "dpmpp_2m", "scheduler": "normal", "steps": 5, "shift": 5, "cfg": 5}
+{"id": "euler-sgm", "cond": "cond-unipc.safetensors", "noise": "noise-unipc.safetensors", "sampler": "euler", "scheduler": "sgm_uniform", "steps": 5, "shift": 5, "cfg": 5}
+EOF
+"$BIN" --log-level warn run "$R/wan21-tiny-t2v.safetensors" --config "$R/wan21-tiny-t2v.config.json" --jobs comfy.jsonl --out comfy-one || fail "comfy samplers"
+if command -v mpirun >/dev/null; then
+  mpirun $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe --bind-to none -np 2 \
+    "$BIN" --log-level warn run "$R/wan21-tiny-t2v.safetensors" --config "$R/wan21-tiny-t2v.config.json" --jobs comfy.jsonl \
+    --mode pipeline --out comfy-two || fail "comfy samplers pipeline"
+  for id in uni_pc-beta dpmpp_2m-normal euler-sgm; do compare "comfy-one/$id.safetensors" "comfy-two/$id.safetensors" 0; done
+fi
 echo OK
