@@ -20,14 +20,6 @@
 namespace ditrun::launcher {
 namespace {
 
-
-// Job times run to minutes or hours; format_seconds suits step times.
-std::string format_duration(double seconds) {
-  if (seconds < 100) return format_seconds(seconds);
-  if (seconds < 2 * 3600) return fmt::format("{:.0f} s ({:.1f} min)", seconds, seconds / 60);
-  return fmt::format("{:.0f} s ({:.1f} h)", seconds, seconds / 3600);
-}
-
 struct PlanOptions {
   PlanRequest request;
   DeviceOptions devices;
@@ -104,9 +96,9 @@ void print_table(const JobPlan& p, const PlanOptions& o, const std::vector<parti
     step += fmt::format(", {} amortized with a job in flight per stage",
                         format_seconds(plan.predicted.throughput_step_seconds));
   if (plan.predicted.job_seconds)
-    step += fmt::format("; job {} ({} steps)", format_duration(*plan.predicted.job_seconds), plan.steps);
+    step += fmt::format("; job {} ({} steps)", format_job_seconds(*plan.predicted.job_seconds), plan.steps);
   if (plan.predicted.seconds_per_job && plan.predicted.seconds_per_job < plan.predicted.job_seconds)
-    step += fmt::format(", {} per job amortized", format_duration(*plan.predicted.seconds_per_job));
+    step += fmt::format(", {} per job amortized", format_job_seconds(*plan.predicted.seconds_per_job));
   fmt::print("{}\n", step);
 }
 

@@ -1,5 +1,6 @@
 #include "launcher/planning.h"
 
+#include "runtime/exec/expert_pair.h"
 #include "runtime/sampling/schedule.h"
 #include "runtime/sampling/wan_solvers.h"
 
@@ -290,9 +291,12 @@ void add_sharing_options(CLI::App& cmd, DeviceOptions& o) {
                "over them instead)");
 }
 
-ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
-                     const models::FindStoredWeight& weights, const models::JobGeometry& job,
-                     const DeviceChoice& devices) {
+namespace {
+
+// Where every unit goes for these weights (both experts' of a pair, or one expert's).
+ModelPlan plan_placement(const arch::ModelConfig& config, const runtime::Model& network,
+                         const models::FindStoredWeight& weights, const models::JobGeometry& job,
+                         const DeviceChoice& devices) {
   ModelPlan out;
   out.inventory = device_inventory(devices.inventory);
   if (devices.cpu_backend && !out.inventory.gpus().empty()) {
@@ -373,6 +377,102 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
   return out;
 }
 
+// A pair network's weights as a rank holding one expert at a time sees them: each unit as
+// large as the larger expert's (either may be loaded), nothing for the other's names.
+models::FindStoredWeight one_expert_at_a_time(models::FindStoredWeight pair) {
+  return [pair = std::move(pair)](const std::string& name) -> std::optional<models::StoredWeight> {
+    const auto split = runtime::split_expert_weight_name(name);
+    if (!split || split->expert != runtime::Expert::high_noise) return std::nullopt;
+    const auto high = pair(name), low = pair(runtime::expert_weight_name(runtime::Expert::low_noise, split->name));
+    if (!high || !low) return high ? high : low;
+    return high->bytes >= low->bytes ? high : low;
+  };
+}
+
+// One load of an expert's share on the slowest rank: its resident and streamed bytes at its
+// host-to-device rate.
+double expert_load_seconds(const ModelPlan& planned) {
+  double slowest = 0;
+  for (const partition::RankPlan& r : planned.plan.ranks) {
+    const partition::DeviceSpec* device = planned.inventory.find(r.device);
+    const double rate = device && device->throughput.host_to_device_bytes_per_s > 0
+                            ? device->throughput.host_to_device_bytes_per_s
+                            : planned.inventory.host().throughput.memory_bytes_per_s;
+    if (rate > 0) slowest = std::max(slowest, double(r.resident_bytes() + r.streamed_bytes()) / rate);
+  }
+  return slowest;
+}
+
+// A job's seconds and seconds per job (amortized over the groups) under a strategy: swap
+// renders one job at a time per group, with two expert loads per job.
+std::pair<double, double> job_times(const partition::Plan& plan, int steps, double loads_seconds) {
+  const double job = double(steps) * plan.predicted.step_seconds + loads_seconds;
+  if (loads_seconds > 0) return {job, job / double(plan.group_count())};
+  return {job, double(steps) * plan.predicted.throughput_step_seconds};
+}
+
+}  // namespace
+
+int high_noise_steps(const arch::ModelConfig& config, int steps) {
+  if (config.experts != 2 || steps < 1) return 0;
+  // The official rule on the default schedule's timesteps.
+  const runtime::Shift shift = runtime::Shift::parse(config.sampling.shift);
+  const double constant = shift.kind == runtime::Shift::Constant ? shift.value : 1.0;
+  const auto solver = runtime::wan_solver_from_name(config.sampling.sampler);
+  std::vector<double> timesteps;
+  if (solver) {
+    timesteps = runtime::wan_schedule(*solver, steps, constant).timesteps;
+  } else {
+    const auto sigmas = runtime::flow_sigmas(steps, shift, 0);
+    for (int k = 0; k < steps; ++k) timesteps.push_back(1000.0 * sigmas[size_t(k)]);
+  }
+  return int(std::count_if(timesteps.begin(), timesteps.end(),
+                           [&](double t) { return t >= config.sampling.boundary * 1000.0; }));
+}
+
+ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
+                     const models::FindStoredWeight& weights, const models::JobGeometry& job,
+                     const DeviceChoice& devices) {
+  if (config.experts != 2) return plan_placement(config, network, weights, job, devices);
+  // Two experts: both on every rank, or one at a time swapped twice per job; each predicted,
+  // the faster for the objective kept (a strategy that does not fit is out).
+  std::optional<ModelPlan> both, swap;
+  std::string both_error;
+  try {
+    both = plan_placement(config, network, weights, job, devices);
+  } catch (const Error& e) {
+    both_error = e.what();
+  }
+  try {
+    swap = plan_placement(config, network, one_expert_at_a_time(weights), job, devices);
+  } catch (const Error&) {
+    if (!both) throw;
+  }
+  if (!both && !swap) fail("{}", both_error);
+  const double loads = swap ? 2 * expert_load_seconds(*swap) : 0;
+  const bool latency = devices.objective == partition::Objective::latency;
+  const auto cost = [&](const ModelPlan& m, double l) {
+    const auto [job_seconds, per_job] = job_times(m.plan, job.steps, l);
+    return latency ? job_seconds : per_job;
+  };
+  const bool use_swap = swap && (!both || cost(*swap, loads) < cost(*both, 0));
+  ModelPlan chosen = use_swap ? std::move(*swap) : std::move(*both);
+  partition::ExpertPlan experts;
+  experts.strategy = use_swap ? partition::ExpertStrategy::swap : partition::ExpertStrategy::both;
+  experts.swap_seconds = use_swap ? loads / 2 : 0;
+  experts.high_steps = high_noise_steps(config, job.steps);
+  experts.low_steps = job.steps - experts.high_steps;
+  if (use_swap && both) experts.alternative_job_seconds = job_times(both->plan, job.steps, 0).first;
+  if (!use_swap && swap) experts.alternative_job_seconds = job_times(swap->plan, job.steps, loads).first;
+  if (use_swap) {
+    const auto [job_seconds, per_job] = job_times(chosen.plan, job.steps, loads);
+    chosen.plan.predicted.job_seconds = job_seconds;
+    chosen.plan.predicted.seconds_per_job = per_job;
+  }
+  chosen.plan.experts = experts;
+  return chosen;
+}
+
 namespace {
 
 // A preset of a two-expert release (Wan 2.2 A14B) plans both experts.
@@ -394,26 +494,23 @@ models::JobGeometry job_of(const PlanRequest& request, arch::ModelConfig* config
 }
 
 std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan, int steps) {
-  if (config.experts != 2 || steps < 1) return "";
-  // The steps each expert runs: the official rule on the default schedule's timesteps.
-  const runtime::Shift shift = runtime::Shift::parse(config.sampling.shift);
-  const double constant = shift.kind == runtime::Shift::Constant ? shift.value : 1.0;
-  const auto solver = runtime::wan_solver_from_name(config.sampling.sampler);
-  const std::vector<double> timesteps =
-      solver ? runtime::wan_schedule(*solver, steps, constant).timesteps : [&] {
-        std::vector<double> t;
-        const auto sigmas = runtime::flow_sigmas(steps, shift, 0);
-        for (int k = 0; k < steps; ++k) t.push_back(1000.0 * sigmas[size_t(k)]);
-        return t;
-      }();
-  const long high = std::count_if(timesteps.begin(), timesteps.end(),
-                                  [&](double t) { return t >= config.sampling.boundary * 1000.0; });
+  if (config.experts != 2 || !plan.experts) return "";
+  const partition::ExpertPlan& e = *plan.experts;
   uint64_t streamed = 0;
   for (const partition::RankPlan& r : plan.ranks) streamed = std::max(streamed, r.streamed_bytes());
-  return fmt::format("both experts' blocks on every rank{}; {} {} steps run the high-noise expert (t >= {:g}), the "
-                     "last {} the low-noise one",
-                     streamed ? fmt::format(" ({} of the two streamed per step)", format_bytes(streamed)) : ", resident",
-                     config.sampling.sampler, high, config.sampling.boundary * 1000.0, steps - high);
+  const std::string held =
+      e.strategy == partition::ExpertStrategy::swap
+          ? fmt::format("one expert's blocks at a time on every rank, the other's loaded in their place twice per job "
+                        "({} each; a group renders one job at a time)",
+                        format_seconds(e.swap_seconds))
+          : fmt::format("both experts' blocks on every rank{}",
+                        streamed ? fmt::format(" ({} of the two streamed per step)", format_bytes(streamed)) : ", resident");
+  std::string other;
+  if (e.alternative_job_seconds)
+    other = fmt::format("; {} would take {} per job", e.strategy == partition::ExpertStrategy::swap ? "both" : "swapping",
+                        format_job_seconds(*e.alternative_job_seconds));
+  return fmt::format("{}; {} {} steps run the high-noise expert (t >= {:g}), the last {} the low-noise one{}", held,
+                     config.sampling.sampler, e.high_steps, config.sampling.boundary * 1000.0, e.low_steps, other);
 }
 
 JobPlan plan_job(const PlanRequest& request) {

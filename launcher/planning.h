@@ -115,7 +115,10 @@ struct ModelPlan {
 
 // The cost (bf16 activations, or f32 when no GPU gets a budget and the CPU runs the model),
 // the budgets and the solver's plan. Throws ditrun::Error when nothing fits, with the
-// solver's message naming the shortfall.
+// solver's message naming the shortfall. A model of two experts is planned both ways
+// (partition::ExpertStrategy: both experts on every rank, or one at a time swapped twice per
+// job) and the faster for the objective kept; the plan's `experts` says which and what the
+// other would take.
 ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
                      const models::FindStoredWeight& weights, const models::JobGeometry& job,
                      const DeviceChoice& devices);
@@ -161,6 +164,9 @@ struct JobPlan {
 // computes per step; with the model's default sampler, shift and boundary, how many steps
 // each runs. "" for a one-expert model.
 std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan, int steps);
+// The steps of a `steps`-step job the high-noise expert runs (the model's default sampler,
+// shift and boundary); 0 for a one-expert model.
+int high_noise_steps(const arch::ModelConfig& config, int steps);
 
 // A path that exists is a checkpoint (read with models::open_model, --weights is then an
 // error); anything else must name a preset (arch::preset_names()).

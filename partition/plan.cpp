@@ -185,7 +185,7 @@ nlohmann::json to_json(const Plan& plan) {
                               {"throughput_step_seconds", plan.predicted.throughput_step_seconds}};
   if (plan.predicted.job_seconds) predicted["job_seconds"] = *plan.predicted.job_seconds;
   if (plan.predicted.seconds_per_job) predicted["seconds_per_job"] = *plan.predicted.seconds_per_job;
-  return {
+  nlohmann::json out = {
       {"schema", "ditrun.plan/1"},
       {"mode", to_string(plan.mode)},
       {"objective", to_string(plan.objective)},
@@ -201,7 +201,18 @@ nlohmann::json to_json(const Plan& plan) {
       {"ranks", std::move(ranks)},
       {"predicted", std::move(predicted)},
   };
+  if (plan.experts) {
+    nlohmann::json e = {{"strategy", to_string(plan.experts->strategy)},
+                        {"swap_seconds", plan.experts->swap_seconds},
+                        {"high_steps", plan.experts->high_steps},
+                        {"low_steps", plan.experts->low_steps}};
+    if (plan.experts->alternative_job_seconds) e["alternative_job_seconds"] = *plan.experts->alternative_job_seconds;
+    out["experts"] = std::move(e);
+  }
+  return out;
 }
+
+std::string_view to_string(ExpertStrategy strategy) { return strategy == ExpertStrategy::swap ? "swap" : "both"; }
 
 namespace {
 
@@ -339,6 +350,18 @@ Plan plan_from_json(const nlohmann::json& json) {
   plan.predicted.throughput_step_seconds = predicted.seconds_or("throughput_step_seconds", plan.predicted.step_seconds);
   if (predicted.find("job_seconds")) plan.predicted.job_seconds = predicted.seconds("job_seconds");
   if (predicted.find("seconds_per_job")) plan.predicted.seconds_per_job = predicted.seconds("seconds_per_job");
+  if (top.find("experts")) {
+    const Reader e = top.object("experts", top.at("experts"));
+    ExpertPlan experts;
+    const std::string strategy = e.text("strategy");
+    if (strategy == "swap") experts.strategy = ExpertStrategy::swap;
+    else if (strategy != "both") e.bad("strategy", fmt::format("'{}' is not both or swap", strategy));
+    experts.swap_seconds = e.seconds_or("swap_seconds", 0);
+    experts.high_steps = int(e.seconds_or("high_steps", 0));
+    experts.low_steps = int(e.seconds_or("low_steps", 0));
+    if (e.find("alternative_job_seconds")) experts.alternative_job_seconds = e.seconds("alternative_job_seconds");
+    plan.experts = experts;
+  }
   validate(plan);
   return plan;
 }

@@ -85,6 +85,25 @@ struct PlanPrediction {
   std::optional<double> seconds_per_job;   // steps * throughput_step_seconds
 };
 
+// How a plan runs a model of two experts (Wan 2.2 A14B), which computes one expert per step:
+//   both  every rank holds its blocks of both experts (resident, or streamed when they do
+//         not fit): nothing moves when the expert changes
+//   swap  every rank holds its blocks of one expert at a time and loads the other's in their
+//         place when a step needs it: twice per job (into the low-noise phase and back), each
+//         load priced at the rank's host-to-device rate (swap_seconds); a group then renders
+//         one job at a time
+// The planner predicts both and keeps the faster for the objective; `alternatives` records
+// the other's predicted seconds per job.
+enum class ExpertStrategy { both, swap };
+std::string_view to_string(ExpertStrategy strategy);
+
+struct ExpertPlan {
+  ExpertStrategy strategy = ExpertStrategy::both;
+  double swap_seconds = 0;  // one load of an expert, on the slowest rank (swap only)
+  int high_steps = 0, low_steps = 0;  // the planned job's steps of each expert
+  std::optional<double> alternative_job_seconds;  // the other strategy's prediction (none: not possible)
+};
+
 struct Plan {
   PlanMode mode = PlanMode::single;
   Objective objective = Objective::latency;
@@ -98,6 +117,7 @@ struct Plan {
   uint64_t host_pinned_bytes = 0;  // sum of streamed bytes over all ranks
   // Room kept off rank 0's GPU budget for the text encoders (encoder_placement.h); 0: none.
   uint64_t encoder_bytes = 0;
+  std::optional<ExpertPlan> experts;  // a model of two experts
   std::vector<RankPlan> ranks;
   PlanPrediction predicted;
 

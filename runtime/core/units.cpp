@@ -97,4 +97,10 @@ std::string format_seconds(double seconds) {
   return fmt::format("{:.3g} s", seconds);
 }
 
+std::string format_job_seconds(double seconds) {
+  if (seconds < 100) return format_seconds(seconds);
+  if (seconds < 2 * 3600) return fmt::format("{:.0f} s ({:.1f} min)", seconds, seconds / 60);
+  return fmt::format("{:.0f} s ({:.1f} h)", seconds, seconds / 3600);
+}
+
 }  // namespace ditrun

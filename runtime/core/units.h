@@ -35,6 +35,8 @@ std::string format_bytes_exact(uint64_t bytes);
 
 // "850 us", "12.3 ms", "1.25 s": for predictions in messages and summaries.
 std::string format_seconds(double seconds);
+// Job times, which run to minutes or hours: "2911 s (48.5 min)"; format_seconds below 100 s.
+std::string format_job_seconds(double seconds);
 
 // Lower-cased copy with surrounding blanks removed; shared by the spec parsers.
 std::string normalize_token(std::string_view text);

@@ -25,7 +25,8 @@ class ExpertLookup final : public WeightLookup {
   Expert expert_;
 };
 
-Expert expert_of(const ActivationState& state) {
+// The call's expert, which the pair's prologue put in the state.
+Expert state_expert(const ActivationState& state) {
   return state.integer(kExpertInt) == 1 ? Expert::high_noise : Expert::low_noise;
 }
 
@@ -49,7 +50,7 @@ class PairBlock final : public Block {
   double elementwise_elements(const TokenCounts& t) const override { return expert_.elementwise_elements(t); }
   double self_attention_elements(const TokenCounts& t) const override { return expert_.self_attention_elements(t); }
   void forward(Backend& backend, const WeightLookup& weights, ActivationState& state) const override {
-    expert_.forward(backend, ExpertLookup(weights, expert_of(state)), state);
+    expert_.forward(backend, ExpertLookup(weights, state_expert(state)), state);
   }
   std::vector<std::pair<std::string, Tensor>> outputs(const ActivationState& state) const override {
     return expert_.outputs(state);
@@ -82,7 +83,7 @@ class ExpertPair final : public Model {
     return state;
   }
   HostTensor epilogue(Backend& backend, const WeightLookup& weights, ActivationState& state) const override {
-    return expert_->epilogue(backend, ExpertLookup(weights, expert_of(state)), state);
+    return expert_->epilogue(backend, ExpertLookup(weights, state_expert(state)), state);
   }
   TokenCounts tokens(const HostTensors& inputs) const override { return expert_->tokens(inputs); }
   double prologue_flops(const TokenCounts& t) const override { return expert_->prologue_flops(t); }
@@ -106,6 +107,18 @@ HostTensor expert_input(Expert expert) {
   HostTensor t({1});
   t.data[0] = expert == Expert::high_noise ? 1.0f : 0.0f;
   return t;
+}
+
+std::optional<Expert> expert_of(const HostTensors& inputs) {
+  const auto it = inputs.find(kExpertInput);
+  if (it == inputs.end() || it->second.data.size() != 1) return std::nullopt;
+  return it->second.data[0] == 1 ? Expert::high_noise : Expert::low_noise;
+}
+
+std::optional<Expert> expert_of(const ActivationState& state) {
+  const auto it = state.ints().find(kExpertInt);
+  if (it == state.ints().end()) return std::nullopt;
+  return it->second == 1 ? Expert::high_noise : Expert::low_noise;
 }
 
 std::string_view expert_name(Expert expert) { return expert == Expert::high_noise ? "high_noise" : "low_noise"; }

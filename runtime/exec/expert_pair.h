@@ -35,6 +35,11 @@ struct ExpertWeightName {
 };
 std::optional<ExpertWeightName> split_expert_weight_name(std::string_view name);
 
+// The expert a call runs: from the network inputs (`expert`), or from the activation state
+// the pair's prologue made; nullopt for a one-expert model's.
+std::optional<Expert> expert_of(const HostTensors& inputs);
+std::optional<Expert> expert_of(const ActivationState& state);
+
 // The pair over `expert` (either expert's network: they share the architecture).
 std::unique_ptr<Model> make_expert_pair(std::unique_ptr<Model> expert);
 

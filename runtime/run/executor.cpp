@@ -84,7 +84,8 @@ ExecutorOutcome execute(transport::Channel& channel, const ExecutorSetup& setup)
   }
 
   auto backend = setup.make_backend(mine);
-  WeightStore weights(*backend, *setup.network, setup.find_weight, mine, plan.host_share_bytes());
+  const bool swap_experts = plan.experts && plan.experts->strategy == partition::ExpertStrategy::swap;
+  StageWeights weights(*backend, *setup.network, setup.find_weight, mine, plan.host_share_bytes(), swap_experts);
   const std::unique_ptr<transport::DeviceLink> link = open_device_link(plan, setup, rank);
   spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
                 mine.blocks.size());

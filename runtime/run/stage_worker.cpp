@@ -21,7 +21,7 @@ nlohmann::json sampling_of(const SamplingJob& p, const Guidance& guidance) {
 
 }  // namespace
 
-StageWorker::StageWorker(transport::Channel& channel, Backend& backend, const Model& network, WeightStore& weights,
+StageWorker::StageWorker(transport::Channel& channel, Backend& backend, const Model& network, StageWeights& weights,
                          const Denoising& denoising, GroupPosition position, transport::DeviceLink* link)
     : channel_(channel),
       backend_(backend),
@@ -29,7 +29,7 @@ StageWorker::StageWorker(transport::Channel& channel, Backend& backend, const Mo
       weights_(weights),
       denoising_(denoising),
       pos_(position),
-      units_(held_units(network, weights)),
+      units_(held_units(network, weights.loaded())),
       link_(link) {
   if ((pos_.stage == 0) != units_.has_prologue())
     fail("rank {}: stage {} of group {} {} the prologue", channel.rank(), pos_.stage, pos_.group,
@@ -70,7 +70,8 @@ JobSplit StageWorker::split_for(bool guided) {
 
 StageOutput StageWorker::run_step(int64_t index, int step, bool guided, const HostTensors* inputs,
                                   ActivationState state) {
-  if (pos_.team.size() == 1) return run_stage(backend_, network_, weights_, units_, inputs, std::move(state));
+  WeightStore& weights = weights_.for_call(inputs ? expert_of(*inputs) : expert_of(state));
+  if (pos_.team.size() == 1) return run_stage(backend_, network_, weights, units_, inputs, std::move(state));
   if (items_ && !guided && !told_unguided_) {
     spdlog::info("rank {}: a job without classifier-free guidance has no CFG halves to split: the {} ranks of this "
                  "stage split its tokens instead",
@@ -86,7 +87,7 @@ StageOutput StageWorker::run_step(int64_t index, int step, bool guided, const Ho
   else
     put_state(backend_, state, share);
   for (size_t i = 1; i < pos_.team.size(); ++i) send(pos_.team[i], share);
-  return run_stage(backend_, network_, weights_, units_, inputs, std::move(state), {}, split_for(guided));
+  return run_stage(backend_, network_, weights, units_, inputs, std::move(state), {}, split_for(guided));
 }
 
 void StageWorker::run_shared_step(transport::TensorMessage m) {
@@ -98,9 +99,11 @@ void StageWorker::run_shared_step(transport::TensorMessage m) {
       HostTensors inputs;
       for (auto& [name, t] : m.tensors)
         if (name.starts_with("in/")) inputs[name.substr(3)] = std::move(t);
-      run_stage(backend_, network_, weights_, units_, &inputs, {}, {}, split);
+      run_stage(backend_, network_, weights_.for_call(expert_of(inputs)), units_, &inputs, {}, {}, split);
     } else {
-      run_stage(backend_, network_, weights_, units_, nullptr, take_state(backend_, m), {}, split);
+      ActivationState state = take_state(backend_, m);
+      WeightStore& weights = weights_.for_call(expert_of(state));
+      run_stage(backend_, network_, weights, units_, nullptr, std::move(state), {}, split);
     }
   } catch (const Error& e) {
     spdlog::debug("rank {}: its share of job {} step {} failed: {}", channel_.rank(),
@@ -118,8 +121,10 @@ void StageWorker::request_job() {
 void StageWorker::start() {
   if (!pos_.is_leader()) return;  // team members and later stages wait for work
   // One job per stage in flight: while the last stage finishes one job's step, the first
-  // already runs another's.
-  for (int i = 0; i < pos_.stages; ++i) request_job();
+  // already runs another's. Swapping experts, one job at a time: jobs in different phases
+  // would swap at every step.
+  const int in_flight = weights_.swaps_experts() ? 1 : pos_.stages;
+  for (int i = 0; i < in_flight; ++i) request_job();
 }
 
 // The pipeline schedule: every rank's part in its group, one message at a time. Jobs are the

@@ -9,6 +9,9 @@
 //                     the Euler step, checks the latent is finite, and sends it back to the
 //                     leader for the next step, or the result to the coordinator
 //
+// Under a plan that swaps a two-expert model's experts (stage_weights.h) a group renders one
+// job at a time, so each rank loads the other expert twice per job rather than every step.
+//
 // A one-stage group is all three on one rank; it sends each next step to itself, so the rank
 // still answers messages between steps. A job that fails anywhere is reported once, by the
 // last stage or by the leader, and its slot is freed; the group goes on with other jobs.
@@ -27,6 +30,7 @@
 #include <string>
 
 #include "runtime/exec/stage.h"
+#include "runtime/exec/stage_weights.h"
 #include "transport/rank_group.h"
 #include "runtime/exec/state_message.h"
 #include "runtime/run/denoising.h"
@@ -42,7 +46,7 @@ class StageWorker {
  public:
   // `link`: stage states travel device to device over it (NCCL between CUDA ranks); null:
   // through host memory in the channel's messages.
-  StageWorker(transport::Channel& channel, Backend& backend, const Model& network, WeightStore& weights,
+  StageWorker(transport::Channel& channel, Backend& backend, const Model& network, StageWeights& weights,
               const Denoising& denoising, GroupPosition position, transport::DeviceLink* link = nullptr);
 
   void start();  // the leader's first requests
@@ -71,7 +75,7 @@ class StageWorker {
   transport::Channel& channel_;
   Backend& backend_;
   const Model& network_;
-  WeightStore& weights_;
+  StageWeights& weights_;
   const Denoising& denoising_;
   GroupPosition pos_;
   UnitRange units_;

@@ -6,6 +6,8 @@
 #    official latent within 1e-3; `--low-noise LOW` gives the same bits;
 #  - a 2-stage pipeline, 2 replicas and a 2-rank sequence-parallel team under mpirun give the
 #    one-process bits (replicas, pipeline) or within 1e-5 (sequence parallelism);
+#  - the swap strategy (plan_model: one expert's weights at a time) gives the same bits in one
+#    process and a 2-stage pipeline, loading the low-noise expert once per job and rank;
 #  - `serve` renders the same job to the same bits;
 #  - a job file mixing good jobs with a bad boundary and a cfg_low run on one expert: the bad
 #    ones fail in one line naming the job and the field, the good ones run.
@@ -59,6 +61,31 @@ if command -v mpirun >/dev/null; then
   compare one/a14b.safetensors replicas/b.safetensors 0
   "${mpi[@]}" "$BIN" --log-level warn run "$HIGH" --config "$CFG" "${job[@]}" --sp 2 --out sp || fail "sequence parallel"
   compare one/a14b.safetensors sp/a14b.safetensors 1e-5
+fi
+
+# The swap strategy (one expert's weights at a time, the other's loaded at the switch): the
+# planner's plan with its strategy set to swap, in one process and as a 2-stage pipeline, gives
+# the same bits; each rank loads the low-noise expert once per job.
+"$BIN" --log-level warn plan "$HIGH" --config "$CFG" --width 96 --height 64 --frames 9 --out both.json > /dev/null || fail "plan"
+"$BIN" --log-level warn plan "$HIGH" --config "$CFG" --width 96 --height 64 --frames 9 --cpu-ranks 2 --mode pipeline \
+  --out both-pipeline.json > /dev/null || fail "plan pipeline"
+python3 - <<'PY'
+import json
+for name in ["both", "both-pipeline"]:
+    plan = json.load(open(f"{name}.json"))
+    assert plan["experts"]["strategy"] in ("both", "swap") and plan["experts"]["high_steps"] == 6, plan["experts"]
+    plan["experts"]["strategy"] = "swap"
+    json.dump(plan, open(name.replace("both", "swap") + ".json", "w"))
+PY
+printf '{"id": "a", "cond": "cond.safetensors", "noise": "noise.safetensors"}\n{"id": "b", "cond": "cond.safetensors", "noise": "noise.safetensors"}\n' > swap.jsonl
+"$BIN" run "$HIGH" --config "$CFG" --jobs swap.jsonl --plan swap.json --out swap 2> swap.log || { cat swap.log; fail "swap"; }
+[ "$(grep -c "the low_noise expert's weights loaded" swap.log)" = 2 ] || { cat swap.log; fail "one low-noise load per job"; }
+for id in a b; do compare one/a14b.safetensors "swap/$id.safetensors" 0; done
+if command -v mpirun >/dev/null; then
+  "${mpi[@]}" "$BIN" run "$HIGH" --config "$CFG" --jobs swap.jsonl --plan swap-pipeline.json --out swap-pipeline 2> swap-pipeline.log ||
+    { cat swap-pipeline.log; fail "swap pipeline"; }
+  [ "$(grep -c "the low_noise expert's weights loaded" swap-pipeline.log)" = 4 ] || { cat swap-pipeline.log; fail "loads per rank"; }
+  for id in a b; do compare one/a14b.safetensors "swap-pipeline/$id.safetensors" 0; done
 fi
 
 start_server served "$HIGH" --config "$CFG" --allow-root "$tmp" --threads 1

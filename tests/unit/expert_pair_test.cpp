@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "launcher/planning.h"
 #include "models/pipeline/denoiser.h"
 #include "models/pipeline/model_files.h"
 #include "models/pipeline/tensor_files.h"
@@ -190,6 +191,49 @@ TEST(ImageToVideo, StandaloneForwardWithTheImageConditioning) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model input 'y'"), std::string::npos) << e.what();
   }
+}
+
+// The planner weighs both strategies for a two-expert release: with one 24 GB GPU, bf16
+// experts that do not fit twice over and a one-frame job (little compute to hide streaming
+// behind), loading one expert at a time wins; fp8 video jobs keep both (streaming hides behind
+// their compute); four 80 GB GPUs keep both resident. The plan records the choice, each
+// expert's steps and the other strategy's prediction, and its JSON reads back the same.
+launcher::JobPlan plan_a14b(const std::string& weights, const std::string& devices, int frames) {
+  launcher::PlanRequest request;
+  request.model = "wan2.2-t2v-a14b";
+  request.weights = weights;
+  request.job.width = 480;
+  request.job.height = 320;
+  request.job.frames = frames;
+  request.devices.inventory = devices;
+  return launcher::plan_job(request);
+}
+
+TEST(ExpertPlanning, ChoosesBetweenBothExpertsAndSwapping) {
+  const launcher::JobPlan swap = plan_a14b("bf16", "1x rtx4090-24gb, host=64gb", 1);
+  ASSERT_TRUE(swap.planned.plan.experts);
+  const partition::ExpertPlan& e = *swap.planned.plan.experts;
+  EXPECT_EQ(e.strategy, partition::ExpertStrategy::swap);
+  EXPECT_GT(e.swap_seconds, 0);
+  EXPECT_EQ(e.high_steps + e.low_steps, 40);
+  EXPECT_EQ(e.high_steps, launcher::high_noise_steps(swap.config, 40));
+  ASSERT_TRUE(e.alternative_job_seconds);
+  EXPECT_GT(*e.alternative_job_seconds, *swap.planned.plan.predicted.job_seconds);
+  // The swap plan's job time includes two loads of an expert.
+  EXPECT_NEAR(*swap.planned.plan.predicted.job_seconds, 40 * swap.planned.plan.predicted.step_seconds + 2 * e.swap_seconds,
+              1e-9);
+
+  const launcher::JobPlan video = plan_a14b("fp8", "1x rtx4090-24gb, host=64gb", 81);
+  EXPECT_EQ(video.planned.plan.experts->strategy, partition::ExpertStrategy::both);
+  const launcher::JobPlan big = plan_a14b("bf16", "4x h100-80gb", 81);
+  EXPECT_EQ(big.planned.plan.experts->strategy, partition::ExpertStrategy::both);
+  EXPECT_EQ(big.planned.plan.ranks[0].streamed_bytes(), 0u);
+
+  const partition::Plan back = partition::plan_from_json(partition::to_json(swap.planned.plan));
+  ASSERT_TRUE(back.experts);
+  EXPECT_EQ(back.experts->strategy, partition::ExpertStrategy::swap);
+  EXPECT_EQ(back.experts->high_steps, e.high_steps);
+  EXPECT_DOUBLE_EQ(back.experts->swap_seconds, e.swap_seconds);
 }
 
 }  // namespace

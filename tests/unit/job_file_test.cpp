@@ -109,7 +109,7 @@ TEST(JobFile, EveryErrorNamesLineAndJob) {
       {R"({"id": "j", )" + ok + R"(, "steps": 2.5})", "steps: must be an integer, got 2.5"},
       {R"({"id": "j", )" + ok + R"(, "steps": "20"})", "steps: must be an integer, got string"},
       {R"({"id": "j", )" + ok + R"(, "frames": 0})", "frames: must be an integer from 1"},
-      {R"({"id": "j", )" + ok + R"(, "sampler": "ddim"})", "sampler: 'ddim' is not available (available: euler, unipc, dpm++)"},
+      {R"({"id": "j", )" + ok + R"(, "sampler": "ddim"})", "sampler: 'ddim' is not available (available: euler, unipc, dpm++, dpmpp_2m, uni_pc, uni_pc_bh2)"},
       {R"({"id": "j", )" + ok + R"(, "shift": "fast"})", "shift 'fast': expected"},
       {R"({"id": "j", )" + ok + R"(, "shift": 0})", "shift 0: must be a positive number"},
       {R"({"id": "j", )" + ok + R"(, "shift": -1.5})", "shift -1.5: must be a positive number"},
