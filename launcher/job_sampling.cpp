@@ -132,7 +132,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
     p.x = runtime::seeded_noise(*job.seed, {arch::wan_params(config).out_dim, y[1], y[2], y[3]});
   } else if (job.image && use == ImageUse::picture) {
     p.x = runtime::seeded_noise(*job.seed, image_latent.shape);
-  } else if (!job.width) {
+  } else if (use == ImageUse::first_frame && job.image && !job.width) {
     fail("width, height: {} image-to-video starts from its first frame: give the video's size and frames (or a "
          "noise file)", config.variant);
   } else {

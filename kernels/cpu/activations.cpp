@@ -15,15 +15,24 @@ namespace {
 
 constexpr int64_t kBlock = 256;
 
-template <class Arg>
-void sigmoid_weighted(const CpuContext& ctx, std::string_view op, const Tensor& x, Tensor& y, Arg&& arg) {
+// Checks x and y, then runs `row(in, out, cols)` on every row (rounding it to bf16 after,
+// when the context asks).
+template <class Row>
+void each_row(const CpuContext& ctx, std::string_view op, const Tensor& x, Tensor& y, Row&& row) {
   detail::check_host_f32(op, "x", x);
   detail::check_host_f32(op, "y", y);
   detail::check_same_layout(op, "x", x, "y", y);
   const int64_t c = x.cols();
   detail::parallel_rows(ctx, x.batch(), x.rows(), c, [&](int64_t b, int64_t r) {
-    const float* in = x.row<const float>(b, r);
     float* out = y.row<float>(b, r);
+    row(x.row<const float>(b, r), out, c);
+    if (ctx.round_bf16) detail::round_bf16(out, c);
+  });
+}
+
+template <class Arg>
+void sigmoid_weighted(const CpuContext& ctx, std::string_view op, const Tensor& x, Tensor& y, Arg&& arg) {
+  each_row(ctx, op, x, y, [&](const float* in, float* out, int64_t c) {
     float e[kBlock];
     for (int64_t j0 = 0; j0 < c; j0 += kBlock) {
       const int64_t n = std::min(kBlock, c - j0);
@@ -31,7 +40,6 @@ void sigmoid_weighted(const CpuContext& ctx, std::string_view op, const Tensor& 
       detail::exp_inplace(e, n);
       for (int64_t j = 0; j < n; ++j) out[j0 + j] = in[j0 + j] / (1.0f + e[j]);
     }
-    if (ctx.round_bf16) detail::round_bf16(out, c);
   });
 }
 
@@ -44,16 +52,8 @@ void gelu_tanh(const CpuContext& ctx, const Tensor& x, Tensor& y) {
 }
 
 void gelu(const CpuContext& ctx, const Tensor& x, Tensor& y) {
-  constexpr std::string_view op = "gelu";
-  detail::check_host_f32(op, "x", x);
-  detail::check_host_f32(op, "y", y);
-  detail::check_same_layout(op, "x", x, "y", y);
-  const int64_t c = x.cols();
-  detail::parallel_rows(ctx, x.batch(), x.rows(), c, [&](int64_t b, int64_t r) {
-    const float* in = x.row<const float>(b, r);
-    float* out = y.row<float>(b, r);
+  each_row(ctx, "gelu", x, y, [](const float* in, float* out, int64_t c) {
     for (int64_t j = 0; j < c; ++j) out[j] = 0.5f * in[j] * (1.0f + std::erf(in[j] * 0.7071067811865476f));
-    if (ctx.round_bf16) detail::round_bf16(out, c);
   });
 }
 

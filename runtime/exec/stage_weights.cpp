@@ -33,8 +33,8 @@ void StageWeights::load(Expert expert) {
     // The device may still be reading the loaded expert's weights.
     backend_.synchronize(backend_.compute_stream());
     store_.reset();
-    ++swaps_;
   }
+  if (loads_++ > 0) ++swaps_;
   // This expert's weights only; the plan sized each unit for the larger expert.
   WeightStore::FindSource only = [find = find_, expert](const std::string& name) -> const Weight* {
     const auto split = split_expert_weight_name(name);
@@ -60,7 +60,8 @@ void StageWeights::load(Expert expert) {
 }
 
 WeightStore& StageWeights::for_call(std::optional<Expert> expert) {
-  if (swap_ && expert && *expert != current_) load(*expert);
+  // A load that failed (the job that needed it failed with it) left no store: try again.
+  if (swap_ && (!store_ || (expert && *expert != current_))) load(expert.value_or(current_));
   return *store_;
 }
 

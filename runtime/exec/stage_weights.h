@@ -22,7 +22,7 @@ class StageWeights {
   // The store a call of `expert` reads (nullopt: a one-expert model's call, or not known);
   // when swapping, loads that expert first if another one is in place.
   WeightStore& for_call(std::optional<Expert> expert);
-  WeightStore& loaded() { return *store_; }
+  WeightStore& loaded() { return for_call(std::nullopt); }
   bool swaps_experts() const { return swap_; }
   int swaps() const { return swaps_; }  // expert loads after the first
 
@@ -36,7 +36,7 @@ class StageWeights {
   uint64_t host_budget_;
   bool swap_;
   Expert current_ = Expert::high_noise;
-  int swaps_ = 0;
+  int swaps_ = 0, loads_ = 0;
   std::unique_ptr<WeightStore> store_;
 };
 
