@@ -36,7 +36,7 @@ namespace {
 HostTensor read_image_latent(const Job& job, const std::string& name, int64_t channels, const std::string& what) {
   const std::string layout = fmt::format("{} [{}, F, H, W] ({})", name, channels, what);
   if (!job.image->ends_with(".safetensors"))
-    fail("image: {}: an image-to-video job takes a safetensors holding {} (pictures need the VAE issue)", *job.image, layout);
+    fail("image: {}: an image-to-video job takes a PNG or a safetensors holding {}", *job.image, layout);
   if (job.denoise) fail("denoise: image-to-video runs the whole schedule from noise, conditioned on the image");
   auto tensors = models::read_host_tensors(*job.image);
   const auto t = tensors.find(name);
@@ -46,22 +46,47 @@ HostTensor read_image_latent(const Job& job, const std::string& name, int64_t ch
   return std::move(t->second);
 }
 
-// What a job's `image` becomes for an image-to-video model: Wan 2.2 I2V-A14B's conditioning
-// `y` beside the latent (required), or TI2V's first latent frame(s) held fixed (optional:
-// without one TI2V renders text-to-video). Nothing for other models.
-void add_image_conditioning(const Job& job, const arch::ModelConfig& config, runtime::Conditioning& cond) {
+// Wan's image-to-video conditioning from a picture, as WanI2V.generate builds it: the VAE
+// latent of a `frames`-frame video whose first frame is the picture and the rest zero, after
+// 4 mask channels that are 1 on the first latent frame (the picture's 4 expanded pixel frames)
+// and 0 after.
+HostTensor conditioning_from_picture(const Job& job, RunVae& vae, int64_t frames) {
+  const HostTensor latent = vae.encode_image(*job.image, job.width, job.height, frames);
+  const int64_t c = latent.shape[0], f = latent.shape[1], plane = latent.shape[2] * latent.shape[3];
+  HostTensor y({4 + c, f, latent.shape[2], latent.shape[3]});
+  for (int64_t m = 0; m < 4; ++m) std::fill_n(y.data.begin() + m * f * plane, plane, 1.0f);
+  std::copy(latent.data.begin(), latent.data.end(), y.data.begin() + 4 * f * plane);
+  return y;
+}
+
+// What a job's `image` becomes for an image-to-video model: Wan I2V's conditioning `y` beside
+// the latent (required), or TI2V's first latent frame held fixed (optional: without one TI2V
+// renders text-to-video). A PNG is encoded by the run's VAE; a safetensors holds the latent
+// tensors themselves. Nothing for other models.
+void add_image_conditioning(const Job& job, const arch::ModelConfig& config, RunVae* vae, runtime::Conditioning& cond) {
   const ImageUse use = image_use(config);
-  if (use == ImageUse::conditioning) {
-    const arch::WanParams& wan = arch::wan_params(config);
-    const int64_t channels = wan.in_dim - wan.out_dim;
-    const std::string what = fmt::format("{} mask channels, then the image latent", channels - wan.out_dim);
-    if (!job.image)
-      fail("image: {} is an image-to-video model: the job needs `image`, a safetensors holding y [{}, F, H, W] ({})",
-           config.variant, channels, what);
+  if (use == ImageUse::picture || (use == ImageUse::first_frame && !job.image)) return;
+  const arch::WanParams& wan = arch::wan_params(config);
+  const int64_t channels = wan.in_dim - wan.out_dim;
+  const std::string what = fmt::format("{} mask channels, then the image latent", channels - wan.out_dim);
+  if (!job.image)
+    fail("image: {} is an image-to-video model: the job needs `image`, a PNG (with --vae) or a safetensors holding y "
+         "[{}, F, H, W] ({})",
+         config.variant, channels, what);
+  if (job.image->ends_with(".png")) {
+    if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
+    if (job.denoise) fail("denoise: image-to-video runs the whole schedule from noise, conditioned on the image");
+    if (use == ImageUse::conditioning) {
+      if (!job.frames) fail("frames: image-to-video from {} needs the video's frame count", *job.image);
+      cond.tensors["y"] = conditioning_from_picture(job, *vae, *job.frames);
+    } else {
+      cond.tensors[std::string(runtime::kFixedFrames)] = vae->encode_image(*job.image, job.width, job.height);
+    }
+  } else if (use == ImageUse::conditioning) {
     cond.tensors["y"] = read_image_latent(job, "y", channels, what);
-  } else if (use == ImageUse::first_frame && job.image) {
+  } else {
     cond.tensors[std::string(runtime::kFixedFrames)] =
-        read_image_latent(job, "image_latent", arch::wan_params(config).out_dim, "the image's latent: the first frame");
+        read_image_latent(job, "image_latent", wan.out_dim, "the image's latent: the first frame");
   }
 }
 
@@ -103,7 +128,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
     p.cond = {models::read_host_tensors(job.cond), job.cond};
   }
   const ImageUse use = image_use(config);
-  add_image_conditioning(job, config, p.cond);
+  add_image_conditioning(job, config, vae, p.cond);
   if (!job.prompt || encode_prompts) {
     denoiser.check_conditioning(p.cond, p.guidance);
     if (p.experts) denoiser.check_conditioning(p.cond, {p.guidance.guidance, p.experts->cfg_low});
@@ -133,8 +158,10 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   } else if (job.image && use == ImageUse::picture) {
     p.x = runtime::seeded_noise(*job.seed, image_latent.shape);
   } else if (use == ImageUse::first_frame && job.image && !job.width) {
-    fail("width, height: {} image-to-video starts from its first frame: give the video's size and frames (or a "
-         "noise file)", config.variant);
+    // TI2V: the first frame's grid, the video's frames.
+    if (!job.frames) fail("frames: {} image-to-video needs the video's frame count (or a noise file)", config.variant);
+    const Shape& first = p.cond.tensors.at(std::string(runtime::kFixedFrames)).shape;
+    p.x = runtime::seeded_noise(*job.seed, {first[0], 1 + (*job.frames - 1) / 4, first[2], first[3]});
   } else {
     p.x = runtime::seeded_noise(*job.seed, denoiser.latent_shape(*job.width, *job.height, job.frames.value_or(1)));
   }

@@ -117,7 +117,7 @@ HostTensor RunVae::decode(const HostTensor& latent) {
 }
 
 HostTensor RunVae::encode_image(const std::string& png_path, std::optional<int64_t> width,
-                                std::optional<int64_t> height) {
+                                std::optional<int64_t> height, int64_t frames) {
   const media::RgbImage image = media::read_png(png_path);
   if ((width && *width != image.width) || (height && *height != image.height))
     fail("{}: the image is {}x{}, the job asks for {}x{} (resize the image or drop width/height)", png_path, image.width,
@@ -129,7 +129,18 @@ HostTensor RunVae::encode_image(const std::string& png_path, std::optional<int64
          source_.config.name(), multiple);
   open_backend();
   HostTensor pixels = media::pixels_from_rgb8(image.rgb, image.width, image.height);
-  if (source_.config.video()) pixels.shape = {1, 3, 1, image.height, image.width};
+  if (frames > 1) {
+    if (!source_.config.video() || (frames - 1) % 4 != 0)
+      fail("{}: a {}-frame video from the image needs a video VAE and 4k+1 frames", png_path, frames);
+    // [1, 3, frames, H, W]: the image, then zero frames (pixels in [-1, 1]: mid-grey).
+    const int64_t plane = image.height * image.width;
+    HostTensor video({1, 3, frames, image.height, image.width});
+    for (int64_t c = 0; c < 3; ++c)
+      std::copy_n(pixels.data.begin() + c * plane, plane, video.data.begin() + c * frames * plane);
+    pixels = std::move(video);
+  } else if (source_.config.video()) {
+    pixels.shape = {1, 3, 1, image.height, image.width};
+  }
   HostTensor latent = vae_->encode(pixels).latent;
   latent.shape.erase(latent.shape.begin());  // the batch dim
   return latent;

@@ -54,9 +54,12 @@ class RunVae {
   // tiles when the whole latent's decode would not fit the budget (--vae-tile, --vae-memory).
   HostTensor decode(const HostTensor& latent);
   // An image (a job's `image`) as a latent of the model's space: [C, h, w] for an image model,
-  // [C, 1, h, w] for a video one. Fails naming the file when it is not a PNG or not a size the
-  // VAE and the model take (`width`/`height`, when given, must be the image's).
-  HostTensor encode_image(const std::string& png_path, std::optional<int64_t> width, std::optional<int64_t> height);
+  // [C, 1, h, w] for a video one; with `frames` > 1 (a video VAE) the video of that many
+  // frames whose first is the image and the rest zero (mid-grey), as Wan's image-to-video
+  // code encodes it: [C, 1 + (frames − 1)/4, h, w]. Fails naming the file when it is not a PNG
+  // or not a size the VAE and the model take (`width`/`height`, when given, must be the image's).
+  HostTensor encode_image(const std::string& png_path, std::optional<int64_t> width, std::optional<int64_t> height,
+                          int64_t frames = 1);
   // How a latent of h×w positions is cut (the footprint is measured on first use).
   models::vae::TileGrid grid_for(int64_t h, int64_t w);
   // What decoding the pictures of `job` takes on a GPU beside the DiT, for the plan to keep

@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "launcher/job_sampling.h"
 #include "launcher/planning.h"
+#include "media/png.h"
 #include "models/pipeline/denoiser.h"
 #include "models/pipeline/model_files.h"
 #include "models/pipeline/tensor_files.h"
@@ -191,6 +193,47 @@ TEST(ImageToVideo, StandaloneForwardWithTheImageConditioning) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model input 'y'"), std::string::npos) << e.what();
   }
+}
+
+// Image-to-video from a picture: the conditioning y is WanI2V.generate's, 4 mask channels (as
+// the official run's, stored in the case) and then the run's VAE's latent of the video whose
+// first frame is the picture and the rest zero.
+TEST(ImageToVideo, ConditioningFromAPictureIsTheOfficialMaskAndTheVaeLatent) {
+  const std::string dir = temp_dir("i2v-png");
+  std::vector<uint8_t> rgb(size_t(48 * 32 * 3));
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t((i * 37) % 251);
+  media::write_png_rgb(dir + "/pic.png", rgb, 48, 32);
+  const models::OpenedModel m = models::open_model_files({project_testdata("wan22-tiny-i2v-a14b/high.safetensors"),
+                                                          std::nullopt, project_testdata("wan22-tiny-i2v-a14b/config.json")});
+  launcher::PictureOptions pictures;
+  pictures.vae = testdata("reference/wan21-vae-tiny.safetensors");
+  pictures.vae_config = testdata("reference/wan21-vae-tiny.config.json");
+  launcher::BackendOptions backend;
+  backend.backend = "cpu";
+  launcher::RunVae vae(pictures, backend, m.config());
+  launcher::Job job;
+  job.id = "png";
+  job.cond = dir + "/cond.safetensors";
+  const auto io = models::read_host_tensors(project_testdata("wan22-tiny-i2v-a14b/io.safetensors"));
+  const HostTensor context = batch_item(io.at("in.context"), 0), negative = batch_item(io.at("in.context_neg"), 0);
+  models::write_host_tensors(job.cond, {{"context", &context}, {"context_neg", &negative}}, {});
+  job.image = dir + "/pic.png";
+  job.frames = 9;
+  job.seed = 3;
+  const auto denoiser = models::make_denoiser(m.config());
+  const runtime::SamplingJob prepared = launcher::prepare_job(job, m.config(), *denoiser, &vae);
+  const HostTensor& y = prepared.cond.tensors.at("y");
+  ASSERT_EQ(y.shape, (Shape{20, 3, 4, 6}));
+  EXPECT_EQ(prepared.x.shape, (Shape{16, 3, 4, 6}));
+  const HostTensor& mask = io.at("sample.mask");  // [1, 4, 3, 4, 6], the official run's
+  EXPECT_EQ(max_abs_diff(HostTensor({4, 3, 4, 6}, std::vector<float>(y.data.begin(), y.data.begin() + 4 * 72)),
+                         batch_item(mask, 0)),
+            0);
+  const HostTensor latent = vae.encode_image(*job.image, std::nullopt, std::nullopt, 9);
+  EXPECT_EQ(max_abs_diff(HostTensor({16, 3, 4, 6}, std::vector<float>(y.data.begin() + 4 * 72, y.data.end())), latent), 0);
+  // Without a frame count the video's length is unknown.
+  job.frames.reset();
+  EXPECT_THROW(launcher::prepare_job(job, m.config(), *denoiser, &vae), Error);
 }
 
 // The planner weighs both strategies for a two-expert release: with one 24 GB GPU, bf16
