@@ -276,6 +276,9 @@ DistributedOutcome run_model(transport::Channel& channel, const DistributedRun& 
 
 partition::Plan plan_for_ranks(partition::Plan plan, int ranks) {
   if (ranks != 1 || plan.ranks.size() == 1) return plan;
+  if (plan.experts && plan.experts->strategy == partition::ExpertStrategy::phases)
+    fail("the plan runs the two experts on different ranks ({} in all): run it under mpirun with -np {}",
+         plan.ranks.size(), plan.ranks.size());
   const int stages = int(std::count_if(plan.ranks.begin(), plan.ranks.end(), [](const auto& r) { return r.group == 0; }));
   if (stages > 1)
     fail("the plan is a {} of {} stages per job ({} ranks in all): run it under mpirun with -np {}; one process runs "

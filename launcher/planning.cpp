@@ -434,43 +434,70 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
                      const models::FindStoredWeight& weights, const models::JobGeometry& job,
                      const DeviceChoice& devices) {
   if (config.experts != 2) return plan_placement(config, network, weights, job, devices);
-  // Two experts: both on every rank, or one at a time swapped twice per job; each predicted,
-  // the faster for the objective kept (a strategy that does not fit is out).
-  std::optional<ModelPlan> both, swap;
-  std::string both_error;
-  try {
-    both = plan_placement(config, network, weights, job, devices);
-  } catch (const Error& e) {
-    both_error = e.what();
-  }
-  try {
-    swap = plan_placement(config, network, one_expert_at_a_time(weights), job, devices);
-  } catch (const Error&) {
-    if (!both) throw;
-  }
-  if (!both && !swap) fail("{}", both_error);
-  const double loads = swap ? 2 * expert_load_seconds(*swap) : 0;
-  const bool latency = devices.objective == partition::Objective::latency;
-  const auto cost = [&](const ModelPlan& m, double l) {
-    const auto [job_seconds, per_job] = job_times(m.plan, job.steps, l);
-    return latency ? job_seconds : per_job;
+  // Two experts: each strategy that fits is planned and predicted (job seconds, seconds per
+  // job amortized), and the fastest for the objective kept.
+  const int high = high_noise_steps(config, job.steps), low = job.steps - high;
+  struct Candidate {
+    partition::ExpertStrategy strategy;
+    ModelPlan planned;
+    double job_seconds, seconds_per_job, load_seconds = 0;
   };
-  const bool use_swap = swap && (!both || cost(*swap, loads) < cost(*both, 0));
-  ModelPlan chosen = use_swap ? std::move(*swap) : std::move(*both);
+  std::vector<Candidate> candidates;
+  std::string first_error;
+  const auto attempt = [&](const auto& make) {
+    try {
+      make();
+    } catch (const Error& e) {
+      if (first_error.empty()) first_error = e.what();
+    }
+  };
+  attempt([&] {  // both experts' blocks on every rank
+    ModelPlan m = plan_placement(config, network, weights, job, devices);
+    const auto [job_seconds, per_job] = job_times(m.plan, job.steps, 0);
+    candidates.push_back({partition::ExpertStrategy::both, std::move(m), job_seconds, per_job});
+  });
+  attempt([&] {  // one expert at a time, swapped twice per job
+    ModelPlan m = plan_placement(config, network, one_expert_at_a_time(weights), job, devices);
+    const double loads = 2 * expert_load_seconds(m);
+    const auto [job_seconds, per_job] = job_times(m.plan, job.steps, loads);
+    candidates.push_back({partition::ExpertStrategy::swap, std::move(m), job_seconds, per_job, loads / 2});
+  });
+  // Each expert on its own groups: replicas of one expert, the groups split between the phases
+  // by their steps; a job's step is one group's, the amortized time the busier phase's.
+  if ((devices.mode == "auto" || devices.mode == "replicas") && devices.team() == 1 && high > 0 && low > 0)
+    attempt([&] {
+      DeviceChoice replicas = devices;
+      replicas.mode = "replicas";
+      ModelPlan m = plan_placement(config, network, one_expert_at_a_time(weights), job, replicas);
+      const int groups = m.plan.group_count();
+      if (groups < 2) return;
+      const int high_groups = std::clamp(int(std::lround(double(groups) * high / job.steps)), 1, groups - 1);
+      for (partition::RankPlan& r : m.plan.ranks) r.expert = r.group < high_groups ? "high_noise" : "low_noise";
+      const double step = m.plan.predicted.step_seconds;
+      const double per_job = std::max(high * step / high_groups, low * step / (groups - high_groups));
+      candidates.push_back({partition::ExpertStrategy::phases, std::move(m), job.steps * step, per_job});
+    });
+  if (candidates.empty()) fail("{}", first_error);
+  const bool latency = devices.objective == partition::Objective::latency;
+  const auto cost = [&](const Candidate& c) { return latency ? c.job_seconds : c.seconds_per_job; };
+  // Strictly faster only: ties keep the simpler strategy (both, then swap).
+  size_t best = 0;
+  for (size_t k = 1; k < candidates.size(); ++k)
+    if (cost(candidates[k]) < cost(candidates[best])) best = k;
+  Candidate& chosen = candidates[best];
   partition::ExpertPlan experts;
-  experts.strategy = use_swap ? partition::ExpertStrategy::swap : partition::ExpertStrategy::both;
-  experts.swap_seconds = use_swap ? loads / 2 : 0;
-  experts.high_steps = high_noise_steps(config, job.steps);
-  experts.low_steps = job.steps - experts.high_steps;
-  if (use_swap && both) experts.alternative_job_seconds = job_times(both->plan, job.steps, 0).first;
-  if (!use_swap && swap) experts.alternative_job_seconds = job_times(swap->plan, job.steps, loads).first;
-  if (use_swap) {
-    const auto [job_seconds, per_job] = job_times(chosen.plan, job.steps, loads);
-    chosen.plan.predicted.job_seconds = job_seconds;
-    chosen.plan.predicted.seconds_per_job = per_job;
-  }
-  chosen.plan.experts = experts;
-  return chosen;
+  experts.strategy = chosen.strategy;
+  experts.swap_seconds = chosen.load_seconds;
+  experts.high_steps = high;
+  experts.low_steps = low;
+  for (size_t k = 0; k < candidates.size(); ++k)
+    if (k != best && (!experts.alternative_job_seconds || candidates[k].job_seconds < *experts.alternative_job_seconds))
+      experts.alternative_job_seconds = candidates[k].job_seconds;
+  ModelPlan out = std::move(chosen.planned);
+  out.plan.predicted.job_seconds = chosen.job_seconds;
+  out.plan.predicted.seconds_per_job = chosen.seconds_per_job;
+  out.plan.experts = experts;
+  return out;
 }
 
 namespace {
@@ -498,17 +525,30 @@ std::string describe_experts(const arch::ModelConfig& config, const partition::P
   const partition::ExpertPlan& e = *plan.experts;
   uint64_t streamed = 0;
   for (const partition::RankPlan& r : plan.ranks) streamed = std::max(streamed, r.streamed_bytes());
-  const std::string held =
-      e.strategy == partition::ExpertStrategy::swap
-          ? fmt::format("one expert's blocks at a time on every rank, the other's loaded in their place twice per job "
-                        "({} each; a group renders one job at a time)",
-                        format_seconds(e.swap_seconds))
-          : fmt::format("both experts' blocks on every rank{}",
-                        streamed ? fmt::format(" ({} of the two streamed per step)", format_bytes(streamed)) : ", resident");
+  std::string held;
+  switch (e.strategy) {
+    case partition::ExpertStrategy::swap:
+      held = fmt::format("one expert's blocks at a time on every rank, the other's loaded in their place twice per job "
+                         "({} each; a group renders one job at a time)",
+                         format_seconds(e.swap_seconds));
+      break;
+    case partition::ExpertStrategy::phases: {
+      int high_groups = 0;
+      for (const partition::RankPlan& r : plan.ranks)
+        if (r.expert == "high_noise" && r.stage == 0 && r.share == 0) ++high_groups;
+      held = fmt::format("the experts in phases: the high-noise expert on {} group(s), the low-noise one on {}, jobs "
+                         "moving on at the switch",
+                         high_groups, plan.group_count() - high_groups);
+      break;
+    }
+    case partition::ExpertStrategy::both:
+      held = fmt::format("both experts' blocks on every rank{}",
+                         streamed ? fmt::format(" ({} of the two streamed per step)", format_bytes(streamed)) : ", resident");
+      break;
+  }
   std::string other;
   if (e.alternative_job_seconds)
-    other = fmt::format("; {} would take {} per job", e.strategy == partition::ExpertStrategy::swap ? "both" : "swapping",
-                        format_job_seconds(*e.alternative_job_seconds));
+    other = fmt::format("; the best other way would take {} per job", format_job_seconds(*e.alternative_job_seconds));
   return fmt::format("{}; {} {} steps run the high-noise expert (t >= {:g}), the last {} the low-noise one{}", held,
                      config.sampling.sampler, e.high_steps, config.sampling.boundary * 1000.0, e.low_steps, other);
 }

@@ -126,6 +126,20 @@ void validate(const Plan& plan) {
   }
   for (size_t g = 1; g < group_blocks.size(); ++g)
     if (group_blocks[g] != group_blocks[0]) fail("plan: group {} does not hold the same blocks as group 0", g);
+  // Phases: each group one expert, both experts present; otherwise no rank names one.
+  const bool phases = plan.experts && plan.experts->strategy == ExpertStrategy::phases;
+  bool high = false, low = false;
+  for (const RankPlan& r : plan.ranks) {
+    const std::string at = fmt::format("ranks[{}]", r.rank);
+    if (!phases && !r.expert.empty()) fail("plan: {}.expert is '{}', but the plan's experts strategy is not phases", at, r.expert);
+    if (!phases) continue;
+    if (r.expert != "high_noise" && r.expert != "low_noise")
+      fail("plan: {}.expert is '{}', not high_noise or low_noise (the plan runs experts in phases)", at, r.expert);
+    const RankPlan& first = *std::find_if(plan.ranks.begin(), plan.ranks.end(), [&](const RankPlan& o) { return o.group == r.group; });
+    if (r.expert != first.expert) fail("plan: {}.expert is '{}', but its group {} runs '{}'", at, r.expert, r.group, first.expert);
+    (r.expert == "high_noise" ? high : low) = true;
+  }
+  if (phases && !(high && low)) fail("plan: experts in phases need a group for each expert");
   std::set<std::string> names(group_blocks[0].begin(), group_blocks[0].end());
   if (names.size() != group_blocks[0].size()) fail("plan: group 0 holds a block twice");
   if (plan.host_pinned_bytes != pinned)
@@ -180,6 +194,7 @@ nlohmann::json to_json(const Plan& plan) {
           {"boundary_seconds", r.predicted.boundary_seconds},
           {"stage_seconds", r.predicted.stage_seconds}}},
     });
+    if (!r.expert.empty()) ranks.back()["expert"] = r.expert;
   }
   nlohmann::json predicted = {{"step_seconds", plan.predicted.step_seconds},
                               {"throughput_step_seconds", plan.predicted.throughput_step_seconds}};
@@ -212,7 +227,14 @@ nlohmann::json to_json(const Plan& plan) {
   return out;
 }
 
-std::string_view to_string(ExpertStrategy strategy) { return strategy == ExpertStrategy::swap ? "swap" : "both"; }
+std::string_view to_string(ExpertStrategy strategy) {
+  switch (strategy) {
+    case ExpertStrategy::both: return "both";
+    case ExpertStrategy::swap: return "swap";
+    case ExpertStrategy::phases: return "phases";
+  }
+  return "both";
+}
 
 namespace {
 
@@ -308,6 +330,7 @@ Plan plan_from_json(const nlohmann::json& json) {
     rank.device = r.text("device");
     rank.group = r.integer_or("group", 0);
     rank.share = r.integer_or("share", 0);
+    if (r.find("expert")) rank.expert = r.text("expert");
     if (rank.share == 0) stage_in_group = rank.group == last_group ? stage_in_group + 1 : 0;
     last_group = rank.group;
     rank.stage = r.integer_or("stage", stage_in_group);
@@ -355,7 +378,8 @@ Plan plan_from_json(const nlohmann::json& json) {
     ExpertPlan experts;
     const std::string strategy = e.text("strategy");
     if (strategy == "swap") experts.strategy = ExpertStrategy::swap;
-    else if (strategy != "both") e.bad("strategy", fmt::format("'{}' is not both or swap", strategy));
+    else if (strategy == "phases") experts.strategy = ExpertStrategy::phases;
+    else if (strategy != "both") e.bad("strategy", fmt::format("'{}' is not both, swap or phases", strategy));
     experts.swap_seconds = e.seconds_or("swap_seconds", 0);
     experts.high_steps = int(e.seconds_or("high_steps", 0));
     experts.low_steps = int(e.seconds_or("low_steps", 0));

@@ -73,6 +73,7 @@ struct RankPlan {
   int prefetch_depth = 0;         // device slots for streamed blocks (0 when nothing streams)
   std::vector<PlacedBlock> blocks;
   RankPrediction predicted;
+  std::string expert;             // ExpertStrategy::phases: "high_noise" or "low_noise", the group's; else ""
 
   uint64_t resident_bytes() const;
   uint64_t streamed_bytes() const;
@@ -88,13 +89,16 @@ struct PlanPrediction {
 // How a plan runs a model of two experts (Wan 2.2 A14B), which computes one expert per step:
 //   both  every rank holds its blocks of both experts (resident, or streamed when they do
 //         not fit): nothing moves when the expert changes
-//   swap  every rank holds its blocks of one expert at a time and loads the other's in their
-//         place when a step needs it: twice per job (into the low-noise phase and back), each
-//         load priced at the rank's host-to-device rate (swap_seconds); a group then renders
-//         one job at a time
-// The planner predicts both and keeps the faster for the objective; `alternatives` records
-// the other's predicted seconds per job.
-enum class ExpertStrategy { both, swap };
+//   swap    every rank holds its blocks of one expert at a time and loads the other's in
+//           their place when a step needs it: twice per job (into the low-noise phase and
+//           back), each load priced at the rank's host-to-device rate (swap_seconds); a group
+//           then renders one job at a time
+//   phases  each group holds one expert (its ranks' `expert`): jobs start on a high-noise
+//           group and move, with their latent and sampler history, to a low-noise group at the
+//           switch, like a two-stage pipeline of groups
+// The planner predicts each that fits and keeps the fastest for the objective;
+// `alternative_job_seconds` records the best other one's prediction.
+enum class ExpertStrategy { both, swap, phases };
 std::string_view to_string(ExpertStrategy strategy);
 
 struct ExpertPlan {

@@ -11,16 +11,21 @@
 namespace ditrun::runtime {
 
 StageWeights::StageWeights(Backend& backend, const Model& model, WeightStore::FindSource find_source,
-                           partition::RankPlan rank, uint64_t host_budget_bytes, bool swap_experts)
+                           partition::RankPlan rank, uint64_t host_budget_bytes, partition::ExpertStrategy strategy)
     : backend_(backend),
       model_(model),
       find_(std::move(find_source)),
       rank_(std::move(rank)),
       host_budget_(host_budget_bytes),
-      swap_(swap_experts) {
-  if (swap_ && !is_expert_pair(model_))
-    fail("plan rank {}: the plan swaps experts, but the model has one expert", rank_.rank);
-  if (swap_) {
+      swap_(strategy == partition::ExpertStrategy::swap) {
+  if (strategy != partition::ExpertStrategy::both && !is_expert_pair(model_))
+    fail("plan rank {}: the plan runs two experts ({}), but the model has one", rank_.rank, partition::to_string(strategy));
+  if (strategy == partition::ExpertStrategy::phases) {
+    const auto expert = split_expert_weight_name(rank_.expert + "/");
+    if (!expert) fail("plan rank {}: expert '{}' is not high_noise or low_noise", rank_.rank, rank_.expert);
+    phase_ = expert->expert;
+    load(*phase_);
+  } else if (swap_) {
     load(Expert::high_noise);  // every job starts with the high-noise expert
   } else {
     store_ = std::make_unique<WeightStore>(backend_, model_, find_, rank_, host_budget_);
@@ -60,8 +65,10 @@ void StageWeights::load(Expert expert) {
 }
 
 WeightStore& StageWeights::for_call(std::optional<Expert> expert) {
+  if (phase_ && expert && *expert != *phase_)
+    fail("this rank runs the {} expert only, but a step needs the {} one", expert_name(*phase_), expert_name(*expert));
   // A load that failed (the job that needed it failed with it) left no store: try again.
-  if (swap_ && (!store_ || (expert && *expert != current_))) load(expert.value_or(current_));
+  if ((swap_ || phase_) && (!store_ || (expert && *expert != current_))) load(expert.value_or(current_));
   return *store_;
 }
 

@@ -15,7 +15,7 @@ namespace key = protocol::key;
 
 Coordinator::Coordinator(transport::Channel& channel, JobSource& source, JobSink& sink,
                          std::map<int, std::string> groups, std::string backend, double predicted_step_seconds,
-                         std::function<void(const std::string&)> on_in_flight)
+                         std::function<void(const std::string&)> on_in_flight, std::set<int> low_noise_leaders)
     : channel_(channel),
       source_(source),
       sink_(sink),
@@ -24,6 +24,7 @@ Coordinator::Coordinator(transport::Channel& channel, JobSource& source, JobSink
       predicted_step_seconds_(predicted_step_seconds),
       on_in_flight_(std::move(on_in_flight)),
       leaders_(int(groups_.size())),
+      low_noise_leaders_(std::move(low_noise_leaders)),
       progress_("run", "steps") {}
 
 void Coordinator::record(const JobOutcome& outcome) {
@@ -62,6 +63,7 @@ bool Coordinator::serve_request(int leader) {
       const auto group = groups_.find(leader);
       source_.started(a.job.id, group == groups_.end() ? fmt::format("rank {}", leader) : group->second);
       running_.emplace(index, std::move(a));
+      if (!low_noise_leaders_.empty()) in_high_noise_.insert(index);
       ++assigned_;
       in_flight_changed();
       return true;
@@ -76,8 +78,39 @@ bool Coordinator::serve_request(int leader) {
   return true;
 }
 
+bool Coordinator::serve_low_noise(int leader) {
+  if (!handovers_.empty()) {
+    Handover h = std::move(handovers_.front());
+    handovers_.pop_front();
+    auto it = running_.find(h.index);
+    if (it == running_.end()) fail("coordinator: a handover for job {}, which is not running", h.index);
+    SamplingJob job = it->second.job;
+    job.x = h.message.tensor("x");
+    transport::TensorMessage m = protocol::message(Kind::job);
+    m.header[key::index] = h.index;
+    m.header[key::resume] = true;
+    m.header[key::step] = h.message.header.at(key::step);
+    put_job(job, m);
+    for (auto& [name, t] : h.message.tensors)
+      if (name.starts_with("history/")) m.tensors[name] = std::move(t);
+    for (const char* k : {"history_order", "history_estimates"}) m.header[k] = h.message.header.at(k);
+    protocol::send(channel_, leader, m);
+    it->second.leader = leader;
+    in_flight_changed();
+    return true;
+  }
+  // No handover can come once the source is spent and no job is in its high-noise steps.
+  if (!source_.exhausted() || !in_high_noise_.empty()) return false;
+  protocol::send(channel_, leader, protocol::message(Kind::stop));
+  return true;
+}
+
 bool Coordinator::poll() {
   bool sent = false;
+  while (!waiting_low_noise_.empty() && serve_low_noise(waiting_low_noise_.front())) {
+    waiting_low_noise_.pop_front();
+    sent = true;
+  }
   while (!waiting_leaders_.empty() && serve_request(waiting_leaders_.front())) {
     waiting_leaders_.pop_front();
     sent = true;
@@ -92,9 +125,16 @@ void Coordinator::update_progress(const std::string& detail) {
 
 void Coordinator::handle(transport::TensorMessage m, int source) {
   const Kind kind = protocol::kind_of(m, source);
-  if (kind == Kind::request) {
+  if (kind == Kind::request && low_noise_leaders_.count(source)) {
+    if (!waiting_low_noise_.empty() || !serve_low_noise(source)) waiting_low_noise_.push_back(source);
+  } else if (kind == Kind::request) {
     // Leaders wait their turn: a job that arrives goes to the one that asked first.
     if (!waiting_leaders_.empty() || !serve_request(source)) waiting_leaders_.push_back(source);
+  } else if (kind == Kind::handover) {
+    const int64_t index = m.header.at(key::index).get<int64_t>();
+    if (!running_.count(index)) fail("handover from rank {} for job {}, which is not running", source, index);
+    in_high_noise_.erase(index);
+    handovers_.push_back({index, std::move(m)});
   } else if (kind == Kind::done) {
     ++leaders_done_;
   } else if (kind == Kind::progress) {
@@ -130,12 +170,15 @@ void Coordinator::handle(transport::TensorMessage m, int source) {
     steps_dropped_ += a.job.steps() - outcome.steps;
     outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - a.start).count();
     running_.erase(it);
+    in_high_noise_.erase(index);
     ++results_;
     in_flight_changed();
     record(outcome);
   } else {
     fail("coordinator: unexpected '{}' message from rank {}", protocol::name(kind), source);
   }
+  // A handover, or the last high-noise job's end, may answer a waiting low-noise leader.
+  if (!low_noise_leaders_.empty()) poll();
   if (finished()) progress_.finish(fmt::format("{} job(s) run, {} failed", handed_out_, failed_));
 }
 

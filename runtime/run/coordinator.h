@@ -5,6 +5,11 @@
 // (conditioning read and checked here, so a bad file fails the job without bothering a
 // group), and hands every result to the JobSink (outputs, then the ledger line) from this one
 // rank only.
+//
+// With a model's experts in phases (partition::ExpertStrategy::phases) new jobs go to the
+// high-noise groups only; a job whose high-noise steps are over comes back as a handover and
+// goes on at a low-noise group, whose leaders wait for handovers and stop once no job can
+// bring one any more.
 #pragma once
 
 #include <chrono>
@@ -12,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "runtime/run/job_source.h"
@@ -27,11 +33,12 @@ class Coordinator {
   // "ranks 2-3"). `backend`: what renders the jobs, for the outputs' metadata.
   // `predicted_step_seconds` (0: none) is logged beside each job's measured seconds per step.
   // `on_in_flight` hears in_flight() whenever it changes.
+  // `low_noise_leaders`: with experts in phases, the leaders of the low-noise groups.
   Coordinator(transport::Channel& channel, JobSource& source, JobSink& sink, std::map<int, std::string> groups,
               std::string backend, double predicted_step_seconds = 0,
-              std::function<void(const std::string&)> on_in_flight = {});
+              std::function<void(const std::string&)> on_in_flight = {}, std::set<int> low_noise_leaders = {});
 
-  // request, result, progress, done
+  // request, result, progress, done, handover
   void handle(transport::TensorMessage message, int source);
   // Hands jobs that arrived since to leaders that wait for one, and stops waiting leaders once
   // the source is exhausted. Returns whether it sent anything.
@@ -52,6 +59,9 @@ class Coordinator {
   // Sends `leader` the next job that prepares, or stop when the source is exhausted; returns
   // false when a live source has nothing yet (the leader waits).
   bool serve_request(int leader);
+  // A low-noise leader's request: the oldest handover, or stop when no job can bring one any
+  // more; false: it waits.
+  bool serve_low_noise(int leader);
   void record(const JobOutcome& outcome);
   void update_progress(const std::string& detail);
   void in_flight_changed() const;
@@ -67,6 +77,14 @@ class Coordinator {
   size_t handed_out_ = 0, assigned_ = 0, results_ = 0, failed_ = 0;
   int64_t next_index_ = 0;
   std::deque<int> waiting_leaders_;      // asked while a live source had nothing
+  struct Handover {
+    int64_t index = 0;
+    transport::TensorMessage message;  // "step", "x", the history
+  };
+  std::set<int> low_noise_leaders_;
+  std::deque<Handover> handovers_;
+  std::deque<int> waiting_low_noise_;    // low-noise leaders waiting for a handover
+  std::set<int64_t> in_high_noise_;      // jobs on a high-noise group
   std::map<int64_t, Assigned> running_;  // by job index
   Progress progress_;
   int64_t steps_done_ = 0, steps_dropped_ = 0;  // dropped: steps failed jobs did not run

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "runtime/core/error.h"
 #include "runtime/run/coordinator.h"
@@ -41,8 +42,17 @@ partition::Plan share_plan(transport::Channel& channel, const ExecutorSetup& set
   return partition::plan_from_json(m.header.at(key::plan));
 }
 
+// With experts in phases, the leaders of the groups that run the low-noise expert.
+std::set<int> low_noise_leaders(const partition::Plan& plan) {
+  std::set<int> leaders;
+  for (const partition::RankPlan& r : plan.ranks)
+    if (r.expert == "low_noise" && r.stage == 0 && r.share == 0) leaders.insert(r.rank);
+  return leaders;
+}
+
 bool for_coordinator(Kind kind) {
-  return kind == Kind::request || kind == Kind::done || kind == Kind::progress || kind == Kind::result;
+  return kind == Kind::request || kind == Kind::done || kind == Kind::progress || kind == Kind::result ||
+         kind == Kind::handover;
 }
 
 // Stage to stage on the device when every rank is on CUDA: the plan says so to every rank
@@ -84,8 +94,8 @@ ExecutorOutcome execute(transport::Channel& channel, const ExecutorSetup& setup)
   }
 
   auto backend = setup.make_backend(mine);
-  const bool swap_experts = plan.experts && plan.experts->strategy == partition::ExpertStrategy::swap;
-  StageWeights weights(*backend, *setup.network, setup.find_weight, mine, plan.host_share_bytes(), swap_experts);
+  StageWeights weights(*backend, *setup.network, setup.find_weight, mine, plan.host_share_bytes(),
+                       plan.experts ? plan.experts->strategy : partition::ExpertStrategy::both);
   const std::unique_ptr<transport::DeviceLink> link = open_device_link(plan, setup, rank);
   spdlog::debug("rank {}: stage {} of group {} ({} stage(s)), {} blocks", rank, pos.stage, pos.group, pos.stages,
                 mine.blocks.size());
@@ -93,7 +103,7 @@ ExecutorOutcome execute(transport::Channel& channel, const ExecutorSetup& setup)
   std::optional<Coordinator> coordinator;
   if (rank == 0)
     coordinator.emplace(channel, *setup.source, *setup.sink, group_names(plan), backend->name(),
-                        plan.predicted.step_seconds, setup.on_in_flight);
+                        plan.predicted.step_seconds, setup.on_in_flight, low_noise_leaders(plan));
   // Rank 0 has its weights; a group whose ranks are still loading asks for jobs when they are
   // done, so nothing waits on a barrier here.
   if (rank == 0 && setup.on_ready) setup.on_ready(plan);

@@ -8,7 +8,7 @@ constexpr std::pair<Kind, std::string_view> kNames[] = {
     {Kind::request, "request"}, {Kind::job, "job"},           {Kind::stop, "stop"},     {Kind::done, "done"},
     {Kind::state, "state"},     {Kind::latent, "latent"},     {Kind::progress, "progress"},
     {Kind::result, "result"},   {Kind::plan, "plan"},         {Kind::abort, "abort"},
-    {Kind::share, "share"}};
+    {Kind::share, "share"},     {Kind::handover, "handover"}};
 }  // namespace
 
 std::string_view name(Kind kind) {

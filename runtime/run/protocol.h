@@ -29,6 +29,11 @@
 //               by every stage on the step's way: {"RANK": {device, limit, in_use, peak}})
 //     result    the job is over: "status" done (with the final "x" and "memory") or failed
 //               ("error"), "steps"
+//     handover  (experts in phases) the high-noise phase is over: "index", "step" (the first
+//               low-noise step), the latent "x" and the sampler's history ("history/...")
+//   coordinator -> a low-noise group's leader
+//     job       with "resume": the job goes on at "step" from "x", its sampler history in the
+//               message (the leader passes it to the last stage with the step's state)
 //
 // Messages from one rank to another arrive in the order sent (transport/channel.h), which is
 // what makes "stop" safe to pass down a pipeline after the last "state".
@@ -45,7 +50,7 @@ inline constexpr int kTag = 7;
 // The collectives of a stage's team, each on a tag of its own (transport/rank_group.h).
 inline constexpr int kTokensTag = 31, kItemsTag = 32, kTeamTag = 33;
 
-enum class Kind { request, job, stop, done, state, latent, progress, result, plan, abort, share };
+enum class Kind { request, job, stop, done, state, latent, progress, result, plan, abort, share, handover };
 std::string_view name(Kind kind);
 
 // The header keys, owned here and nowhere else.
@@ -61,6 +66,7 @@ inline constexpr const char* finished = "finished";
 inline constexpr const char* status = "status";    // "done" | "failed"
 inline constexpr const char* plan = "plan";
 inline constexpr const char* split = "split";      // share: "cfg" | "tokens"
+inline constexpr const char* resume = "resume";    // job: goes on at "step" (experts in phases)
 }  // namespace key
 
 // A message of `kind`, nothing else in it yet.

@@ -1,5 +1,7 @@
 #include "runtime/run/sampling_job.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "runtime/core/error.h"
@@ -32,6 +34,32 @@ Guidance SamplingJob::guidance_at(int step) const {
   Guidance g = guidance;
   if (expert_at(step) == Expert::low_noise) g.cfg = experts->cfg_low;
   return g;
+}
+
+void put_history(const SolverHistory& h, transport::TensorMessage& m) {
+  m.header["history_order"] = h.last_order;
+  m.header["history_estimates"] = h.estimates.size();
+  for (size_t i = 0; i < h.estimates.size(); ++i) m.tensors[fmt::format("history/estimate.{}", i)] = h.estimates[i];
+  if (!h.corrected.data.empty()) m.tensors["history/corrected"] = h.corrected;
+}
+
+std::optional<SolverHistory> take_history(transport::TensorMessage& m) {
+  if (!m.header.contains("history_order")) return std::nullopt;
+  SolverHistory h;
+  h.last_order = m.header.at("history_order").get<int>();
+  const size_t n = m.header.at("history_estimates").get<size_t>();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string name = fmt::format("history/estimate.{}", i);
+    h.estimates.push_back(m.tensor(name));
+    m.tensors.erase(name);
+  }
+  if (m.tensors.count("history/corrected")) {
+    h.corrected = m.tensor("history/corrected");
+    m.tensors.erase("history/corrected");
+  }
+  m.header.erase("history_order");
+  m.header.erase("history_estimates");
+  return h;
 }
 
 void put_job(const SamplingJob& p, transport::TensorMessage& m) {

@@ -11,6 +11,7 @@
 #include "runtime/exec/expert_pair.h"
 #include "runtime/exec/model.h"
 #include "runtime/sampling/schedule.h"
+#include "runtime/sampling/wan_solvers.h"
 #include "transport/tensor_message.h"
 
 namespace ditrun::runtime {
@@ -69,6 +70,12 @@ struct SamplingJob {
   std::optional<Expert> expert_at(int step) const;
   Guidance guidance_at(int step) const;
 };
+
+// A sampler's history as tensors of a message ("history/estimate.N", "history/corrected",
+// header "history_order"), for a job that moves from one group to another; take_history
+// removes them and returns none when the message has none.
+void put_history(const SolverHistory& history, transport::TensorMessage& message);
+std::optional<SolverHistory> take_history(transport::TensorMessage& message);
 
 // A job as a message (to the rank that runs it) and back: the schedule travels exactly (JSON
 // doubles round-trip), the conditioning under "cond/<name>", the latent as "x".

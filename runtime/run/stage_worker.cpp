@@ -13,10 +13,23 @@ namespace {
 using protocol::Kind;
 namespace key = protocol::key;
 
-// What the later stages need of a job to finish a step: its schedule and the step's guidance.
+// What the later stages need of a job to finish a step: its schedule and the step's guidance
+// (and, for two experts, the switch: a group of one phase hands the job on there).
 nlohmann::json sampling_of(const SamplingJob& p, const Guidance& guidance) {
-  return {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", guidance.guidance}, {"cfg", guidance.cfg},
-          {"sampler", p.sampler}};
+  nlohmann::json j = {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", guidance.guidance}, {"cfg", guidance.cfg},
+                      {"sampler", p.sampler}};
+  if (p.experts) {
+    j["boundary"] = p.experts->boundary;
+    if (!p.timesteps.empty()) j["timesteps"] = p.timesteps;
+  }
+  return j;
+}
+
+// Whether step `step` of the job `job` (sampling_of) runs the high-noise expert.
+bool high_noise_step(const nlohmann::json& job, int step) {
+  const double t = job.contains("timesteps") ? job.at("timesteps").at(size_t(step)).get<double>()
+                                             : 1000.0 * job.at("sigmas").at(size_t(step)).get<double>();
+  return t >= job.at("boundary").get<double>() * 1000.0;
 }
 
 }  // namespace
@@ -147,10 +160,15 @@ void StageWorker::handle(transport::TensorMessage m, int source) {
   if (kind == Kind::job && pos_.is_leader()) {  // a new job: its first step starts here
     --outstanding_requests_;
     const int64_t index = m.header.at(key::index).get<int64_t>();
+    // A job handed on from another group (experts in phases) goes on where that one stopped;
+    // its sampler history rides with the step's state to this group's last stage.
+    const int step = m.header.value(key::resume, false) ? m.header.at(key::step).get<int>() : 0;
+    std::optional<SolverHistory> history = take_history(m);
     SamplingJob job = take_job(m);
     HostTensor x = job.x;
     active_[index] = std::move(job);
-    run_first_stage(index, 0, std::move(x));
+    if (history) resumed_histories_[index] = std::move(*history);
+    run_first_stage(index, step, std::move(x));
   } else if (kind == Kind::latent && pos_.is_leader()) {  // a step came back: the next one, or the end
     const int64_t index = m.header.at(key::index).get<int64_t>();
     if (m.header.at(key::finished).get<bool>()) job_over(index);
@@ -209,6 +227,10 @@ void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
     m.header[key::step] = step;
     m.header[key::job] = sampling_of(p, guidance);
     m.tensors["x"] = std::move(x);
+    if (const auto history = resumed_histories_.find(index); history != resumed_histories_.end()) {
+      put_history(history->second, m);
+      resumed_histories_.erase(history);
+    }
     // Frames the job holds fixed travel to the last stage, which resets them after the step.
     if (const auto fixed = p.cond.tensors.find(kFixedFrames); fixed != p.cond.tensors.end())
       m.tensors[std::string(kFixedFrames)] = fixed->second;
@@ -251,12 +273,35 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     const std::optional<SamplerKind> sampler = sampler_from_name(name);
     if (!sampler) fail("sampler '{}' is not available ({})", name, kSamplerNames);
     // A multistep sampler's history stays with the rank that ends the job's steps; a job
-    // (re)starting at step 0 starts a fresh one.
+    // (re)starting at step 0 starts a fresh one, a job handed on brings its own.
     if (step == 0) histories_.erase(index);
+    if (std::optional<SolverHistory> carried = take_history(m)) histories_[index] = std::move(*carried);
     sampler_step(*sampler, sigmas, step, x, v, histories_[index]);
     if (const auto fixed = m.tensors.find(kFixedFrames); fixed != m.tensors.end()) reset_fixed_frames(x, fixed->second);
     if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
     const int next = step + 1, steps = int(sigmas.size()) - 1;
+    if (weights_.phase() == Expert::high_noise && next < steps && !high_noise_step(job, next)) {
+      // Experts in phases: the low-noise steps run on another group. The coordinator takes
+      // the job on with its latent and history; this group's leader hears the job is over.
+      transport::TensorMessage handover = protocol::message(Kind::handover);
+      handover.header[key::index] = index;
+      handover.header[key::step] = next;
+      handover.tensors["x"] = std::move(x);
+      put_history(histories_[index], handover);
+      histories_.erase(index);
+      transport::TensorMessage progress = protocol::message(Kind::progress);
+      progress.header[key::index] = index;
+      progress.header[key::step] = next;
+      progress.header[key::memory] = m.header.at(key::memory);
+      send(pos_.coordinator, progress);
+      send(pos_.coordinator, handover);
+      transport::TensorMessage over = protocol::message(Kind::latent);
+      over.header[key::index] = index;
+      over.header[key::step] = next;
+      over.header[key::finished] = true;
+      send(pos_.leader, over);
+      return;
+    }
     transport::TensorMessage back = protocol::message(Kind::latent);
     back.header[key::index] = index;
     back.header[key::step] = next;

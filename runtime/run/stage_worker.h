@@ -81,6 +81,7 @@ class StageWorker {
   UnitRange units_;
   std::map<int64_t, SamplingJob> active_;  // leader: jobs in the group, by coordinator index
   std::map<int64_t, SolverHistory> histories_;  // last stage: a multistep solver's history, by job index
+  std::map<int64_t, SolverHistory> resumed_histories_;  // leader: handed-on jobs' histories, until their first step
   int outstanding_requests_ = 0;
   bool stopped_ = false, finished_ = false;
   transport::DeviceLink* link_ = nullptr;

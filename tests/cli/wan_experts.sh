@@ -7,7 +7,9 @@
 #  - a 2-stage pipeline, 2 replicas and a 2-rank sequence-parallel team under mpirun give the
 #    one-process bits (replicas, pipeline) or within 1e-5 (sequence parallelism);
 #  - the swap strategy (plan_model: one expert's weights at a time) gives the same bits in one
-#    process and a 2-stage pipeline, loading the low-noise expert once per job and rank;
+#    process and a 2-stage pipeline, loading the low-noise expert once per job and rank; so do
+#    experts in phases (each on its own rank, jobs handed from one to the other) under mpirun,
+#    which one process refuses;
 #  - `serve` renders the same job to the same bits;
 #  - a job file mixing good jobs with a bad boundary and a cfg_low run on one expert: the bad
 #    ones fail in one line naming the job and the field, the good ones run.
@@ -86,6 +88,26 @@ if command -v mpirun >/dev/null; then
     { cat swap-pipeline.log; fail "swap pipeline"; }
   [ "$(grep -c "the low_noise expert's weights loaded" swap-pipeline.log)" = 4 ] || { cat swap-pipeline.log; fail "loads per rank"; }
   for id in a b; do compare one/a14b.safetensors "swap-pipeline/$id.safetensors" 0; done
+  # Experts in phases: rank 0 the high-noise group, rank 1 the low-noise one; every job moves
+  # from the one to the other at the switch with its latent and sampler history.
+  "$BIN" --log-level warn plan "$HIGH" --config "$CFG" --width 96 --height 64 --frames 9 --cpu-ranks 2 --mode replicas \
+    --out both-replicas.json > /dev/null || fail "plan replicas"
+  python3 - <<'PY'
+import json
+plan = json.load(open("both-replicas.json"))
+plan["experts"]["strategy"] = "phases"
+plan["ranks"][0]["expert"], plan["ranks"][1]["expert"] = "high_noise", "low_noise"
+json.dump(plan, open("phases.json", "w"))
+PY
+  printf '{"id": "c", "cond": "cond.safetensors", "noise": "noise.safetensors"}\n' >> swap.jsonl
+  "${mpi[@]}" "$BIN" run "$HIGH" --config "$CFG" --jobs swap.jsonl --plan phases.json --out phases 2> phases.log ||
+    { cat phases.log; fail "phases"; }
+  for id in a b c; do compare one/a14b.safetensors "phases/$id.safetensors" 0; done
+  if "$BIN" run "$HIGH" --config "$CFG" --jobs swap.jsonl --plan phases.json --out phases-one 2> phases-one.log; then
+    fail "a plan in phases in one process"
+  fi
+  grep -q "runs the two experts on different ranks (2 in all): run it under mpirun with -np 2" phases-one.log ||
+    { cat phases-one.log; fail "phases message"; }
 fi
 
 start_server served "$HIGH" --config "$CFG" --allow-root "$tmp" --threads 1

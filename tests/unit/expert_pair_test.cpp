@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "launcher/distributed_run.h"
 #include "launcher/job_sampling.h"
 #include "launcher/planning.h"
 #include "media/png.h"
@@ -239,7 +240,7 @@ TEST(ImageToVideo, ConditioningFromAPictureIsTheOfficialMaskAndTheVaeLatent) {
 // The planner weighs both strategies for a two-expert release: with one 24 GB GPU, bf16
 // experts that do not fit twice over and a one-frame job (little compute to hide streaming
 // behind), loading one expert at a time wins; fp8 video jobs keep both (streaming hides behind
-// their compute); four 80 GB GPUs keep both resident. The plan records the choice, each
+// their compute); four 80 GB GPUs neither stream nor swap. The plan records the choice, each
 // expert's steps and the other strategy's prediction, and its JSON reads back the same.
 launcher::JobPlan plan_a14b(const std::string& weights, const std::string& devices, int frames) {
   launcher::PlanRequest request;
@@ -268,8 +269,10 @@ TEST(ExpertPlanning, ChoosesBetweenBothExpertsAndSwapping) {
 
   const launcher::JobPlan video = plan_a14b("fp8", "1x rtx4090-24gb, host=64gb", 81);
   EXPECT_EQ(video.planned.plan.experts->strategy, partition::ExpertStrategy::both);
+  // On four 80 GB GPUs nothing streams and nothing swaps (both experts per GPU, or one expert
+  // per GPU in phases: the same step, whichever the model ranks a hair ahead).
   const launcher::JobPlan big = plan_a14b("bf16", "4x h100-80gb", 81);
-  EXPECT_EQ(big.planned.plan.experts->strategy, partition::ExpertStrategy::both);
+  EXPECT_NE(big.planned.plan.experts->strategy, partition::ExpertStrategy::swap);
   EXPECT_EQ(big.planned.plan.ranks[0].streamed_bytes(), 0u);
 
   const partition::Plan back = partition::plan_from_json(partition::to_json(swap.planned.plan));
@@ -277,6 +280,42 @@ TEST(ExpertPlanning, ChoosesBetweenBothExpertsAndSwapping) {
   EXPECT_EQ(back.experts->strategy, partition::ExpertStrategy::swap);
   EXPECT_EQ(back.experts->high_steps, e.high_steps);
   EXPECT_DOUBLE_EQ(back.experts->swap_seconds, e.swap_seconds);
+}
+
+// Two RTX 4090s and an image-sized fp8 job: each GPU holds one expert whole, and jobs move
+// from the high-noise GPU to the low-noise one (a job's time is one GPU's steps, nothing
+// streams, nothing swaps); the throughput objective prefers a pipeline of both experts, whose
+// two stages stay equally busy.
+TEST(ExpertPlanning, PhasesOnDifferentRanks) {
+  launcher::PlanRequest request;
+  request.model = "wan2.2-t2v-a14b";
+  request.weights = "fp8";
+  request.job.width = 480;
+  request.job.height = 320;
+  request.job.frames = 1;
+  request.devices.inventory = "2x rtx4090-24gb, host=64gb";
+  const launcher::JobPlan latency = launcher::plan_job(request);
+  const partition::Plan& plan = latency.planned.plan;
+  ASSERT_TRUE(plan.experts);
+  EXPECT_EQ(plan.experts->strategy, partition::ExpertStrategy::phases);
+  ASSERT_EQ(plan.group_count(), 2);
+  EXPECT_EQ(plan.ranks[0].expert, "high_noise");
+  EXPECT_EQ(plan.ranks[1].expert, "low_noise");
+  EXPECT_EQ(plan.ranks[0].streamed_bytes(), 0u);
+  EXPECT_NEAR(*plan.predicted.job_seconds, 40 * plan.predicted.step_seconds, 1e-9);
+  const partition::Plan back = partition::plan_from_json(partition::to_json(plan));
+  EXPECT_EQ(back.ranks[1].expert, "low_noise");
+  request.devices.objective = partition::Objective::throughput;
+  EXPECT_NE(launcher::plan_job(request).planned.plan.experts->strategy, partition::ExpertStrategy::phases);
+  // A plan in phases needs a group of each expert, and ranks name an expert only then.
+  nlohmann::json bad = partition::to_json(plan);
+  bad["ranks"][1]["expert"] = "high_noise";
+  EXPECT_THROW(partition::plan_from_json(bad), Error);
+  bad["ranks"][1]["expert"] = "low_noise";
+  bad["experts"]["strategy"] = "both";
+  EXPECT_THROW(partition::plan_from_json(bad), Error);
+  // One process cannot run it.
+  EXPECT_THROW(launcher::plan_for_ranks(plan, 1), Error);
 }
 
 }  // namespace
