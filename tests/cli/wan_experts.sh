@@ -9,7 +9,7 @@
 #  - the swap strategy (plan_model: one expert's weights at a time) gives the same bits in one
 #    process and a 2-stage pipeline, loading the low-noise expert once per job and rank; so do
 #    experts in phases (each on its own rank, jobs handed from one to the other) under mpirun,
-#    which one process refuses;
+#    which one process refuses, and behind `serve` under mpirun;
 #  - `serve` renders the same job to the same bits;
 #  - a job file mixing good jobs with a bad boundary and a cfg_low run on one expert: the bad
 #    ones fail in one line naming the job and the field, the good ones run.
@@ -108,6 +108,18 @@ PY
   fi
   grep -q "runs the two experts on different ranks (2 in all): run it under mpirun with -np 2" phases-one.log ||
     { cat phases-one.log; fail "phases message"; }
+  # The same plan behind `serve` under mpirun (a live source: low-noise leaders wait for
+  # handovers until the server drains).
+  launch=("${mpi[@]}")
+  start_server served-phases "$HIGH" --config "$CFG" --allow-root "$tmp" --plan phases.json
+  rank0_pid=$(sed -n 's/.*rank 0 of 2 on .* (pid \([0-9]*\)).*/\1/p' served-phases.log | head -1)
+  expect_status 201 "$(http POST /v1/jobs -d "{\"id\": \"p1\", \"cond\": \"$tmp/cond.safetensors\", \"noise\": \"$tmp/noise.safetensors\"}")"
+  expect_status 201 "$(http POST /v1/jobs -d "{\"id\": \"p2\", \"cond\": \"$tmp/cond.safetensors\", \"noise\": \"$tmp/noise.safetensors\"}")"
+  wait_job p1 done
+  wait_job p2 done
+  stop_server
+  unset launch rank0_pid
+  for id in p1 p2; do compare one/a14b.safetensors "served-phases/$id.safetensors" 0; done
 fi
 
 start_server served "$HIGH" --config "$CFG" --allow-root "$tmp" --threads 1
