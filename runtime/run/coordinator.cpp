@@ -56,6 +56,17 @@ bool Coordinator::serve_request(int leader) {
     }
     try {
       Assigned a{ticket->prepare(), ticket->where, leader, std::chrono::steady_clock::now()};
+      if (!low_noise_leaders_.empty() && a.job.expert_at(0) == Expert::low_noise) {
+        // Experts in phases, a job with no high-noise step: straight to a low-noise group.
+        Handover h{index, protocol::message(Kind::handover)};
+        h.message.header[key::step] = 0;
+        h.message.tensors["x"] = a.job.x;
+        source_.started(a.job.id, "a low-noise group");
+        running_.emplace(index, std::move(a));
+        ++assigned_;
+        handovers_.push_back(std::move(h));
+        continue;
+      }
       transport::TensorMessage m = protocol::message(Kind::job);
       m.header[key::index] = index;
       put_job(a.job, m);
@@ -93,7 +104,8 @@ bool Coordinator::serve_low_noise(int leader) {
     put_job(job, m);
     for (auto& [name, t] : h.message.tensors)
       if (name.starts_with("history/")) m.tensors[name] = std::move(t);
-    for (const char* k : {"history_order", "history_estimates"}) m.header[k] = h.message.header.at(k);
+    for (const char* k : {"history_order", "history_estimates"})
+      if (h.message.header.contains(k)) m.header[k] = h.message.header.at(k);
     protocol::send(channel_, leader, m);
     it->second.leader = leader;
     in_flight_changed();

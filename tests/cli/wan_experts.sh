@@ -99,11 +99,18 @@ plan["experts"]["strategy"] = "phases"
 plan["ranks"][0]["expert"], plan["ranks"][1]["expert"] = "high_noise", "low_noise"
 json.dump(plan, open("phases.json", "w"))
 PY
-  printf '{"id": "c", "cond": "cond.safetensors", "noise": "noise.safetensors"}\n' >> swap.jsonl
-  "${mpi[@]}" "$BIN" run "$HIGH" --config "$CFG" --jobs swap.jsonl --plan phases.json --out phases 2> phases.log ||
+  # A job with no high-noise step (boundary above every timestep) goes straight to the
+  # low-noise rank.
+  cp swap.jsonl phases.jsonl
+  printf '{"id": "c", "cond": "cond.safetensors", "noise": "noise.safetensors"}\n' >> phases.jsonl
+  printf '{"id": "all-low", "cond": "cond.safetensors", "noise": "noise.safetensors", "boundary": 0.9999}\n' >> phases.jsonl
+  "${mpi[@]}" "$BIN" run "$HIGH" --config "$CFG" --jobs phases.jsonl --plan phases.json --out phases 2> phases.log ||
     { cat phases.log; fail "phases"; }
   for id in a b c; do compare one/a14b.safetensors "phases/$id.safetensors" 0; done
-  if "$BIN" run "$HIGH" --config "$CFG" --jobs swap.jsonl --plan phases.json --out phases-one 2> phases-one.log; then
+  tail -1 phases.jsonl > all-low.jsonl
+  "$BIN" --log-level warn run "$HIGH" --config "$CFG" --jobs all-low.jsonl --out all-low || fail "all-low"
+  compare all-low/all-low.safetensors phases/all-low.safetensors 0
+  if "$BIN" run "$HIGH" --config "$CFG" --jobs phases.jsonl --plan phases.json --out phases-one 2> phases-one.log; then
     fail "a plan in phases in one process"
   fi
   grep -q "runs the two experts on different ranks (2 in all): run it under mpirun with -np 2" phases-one.log ||
