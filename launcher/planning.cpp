@@ -472,7 +472,8 @@ ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& netw
       const int groups = m.plan.group_count();
       if (groups < 2) return;
       const int high_groups = std::clamp(int(std::lround(double(groups) * high / job.steps)), 1, groups - 1);
-      for (partition::RankPlan& r : m.plan.ranks) r.expert = r.group < high_groups ? "high_noise" : "low_noise";
+      for (partition::RankPlan& r : m.plan.ranks)
+        r.expert = runtime::expert_name(r.group < high_groups ? runtime::Expert::high_noise : runtime::Expert::low_noise);
       const double step = m.plan.predicted.step_seconds;
       const double per_job = std::max(high * step / high_groups, low * step / (groups - high_groups));
       candidates.push_back({partition::ExpertStrategy::phases, std::move(m), job.steps * step, per_job});
@@ -535,7 +536,7 @@ std::string describe_experts(const arch::ModelConfig& config, const partition::P
     case partition::ExpertStrategy::phases: {
       int high_groups = 0;
       for (const partition::RankPlan& r : plan.ranks)
-        if (r.expert == "high_noise" && r.stage == 0 && r.share == 0) ++high_groups;
+        if (r.expert == runtime::expert_name(runtime::Expert::high_noise) && r.stage == 0 && r.share == 0) ++high_groups;
       held = fmt::format("the experts in phases: the high-noise expert on {} group(s), the low-noise one on {}, jobs "
                          "moving on at the switch",
                          high_groups, plan.group_count() - high_groups);

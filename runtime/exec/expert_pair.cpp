@@ -123,6 +123,12 @@ std::optional<Expert> expert_of(const ActivationState& state) {
 
 std::string_view expert_name(Expert expert) { return expert == Expert::high_noise ? "high_noise" : "low_noise"; }
 
+std::optional<Expert> expert_from_name(std::string_view name) {
+  if (name == expert_name(Expert::high_noise)) return Expert::high_noise;
+  if (name == expert_name(Expert::low_noise)) return Expert::low_noise;
+  return std::nullopt;
+}
+
 std::string expert_weight_name(Expert expert, std::string_view name) {
   return fmt::format("{}{}", expert == Expert::high_noise ? kHighPrefix : kLowPrefix, name);
 }

@@ -26,6 +26,7 @@ inline constexpr std::string_view kExpertInput = "expert";
 HostTensor expert_input(Expert expert);
 
 std::string_view expert_name(Expert expert);  // "high_noise", "low_noise"
+std::optional<Expert> expert_from_name(std::string_view name);  // the inverse; nullopt for other names
 // "high_noise/<name>"
 std::string expert_weight_name(Expert expert, std::string_view name);
 // The expert and the expert's own name of a pair's weight name; nullopt for other names.

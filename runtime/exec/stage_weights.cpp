@@ -21,9 +21,8 @@ StageWeights::StageWeights(Backend& backend, const Model& model, WeightStore::Fi
   if (strategy != partition::ExpertStrategy::both && !is_expert_pair(model_))
     fail("plan rank {}: the plan runs two experts ({}), but the model has one", rank_.rank, partition::to_string(strategy));
   if (strategy == partition::ExpertStrategy::phases) {
-    const auto expert = split_expert_weight_name(rank_.expert + "/");
-    if (!expert) fail("plan rank {}: expert '{}' is not high_noise or low_noise", rank_.rank, rank_.expert);
-    phase_ = expert->expert;
+    phase_ = expert_from_name(rank_.expert);
+    if (!phase_) fail("plan rank {}: expert '{}' is not high_noise or low_noise", rank_.rank, rank_.expert);
     load(*phase_);
   } else if (swap_) {
     load(Expert::high_noise);  // every job starts with the high-noise expert

@@ -46,7 +46,7 @@ partition::Plan share_plan(transport::Channel& channel, const ExecutorSetup& set
 std::set<int> low_noise_leaders(const partition::Plan& plan) {
   std::set<int> leaders;
   for (const partition::RankPlan& r : plan.ranks)
-    if (r.expert == "low_noise" && r.stage == 0 && r.share == 0) leaders.insert(r.rank);
+    if (r.expert == expert_name(Expert::low_noise) && r.stage == 0 && r.share == 0) leaders.insert(r.rank);
   return leaders;
 }
 
