@@ -34,16 +34,7 @@ write_f32("noise.safetensors", {"noise": item("sample.noise")})
 write_f32("cond.safetensors", {"context": item("in.context"), "context_neg": item("in.context_neg")})
 write_f32("want.safetensors", {"latent": item("sample.latent")})
 PY
-compare() {
-  PYTHONPATH="$LIB" python3 - "$1" "$2" "$3" <<'PY'
-import sys
-from safetensors_io import read
-a, b, tol = read(sys.argv[1])["latent"][1], read(sys.argv[2])["latent"][1], float(sys.argv[3])
-worst = max(abs(x - y) for x, y in zip(a, b))
-assert len(a) == len(b) and worst <= tol, f"{sys.argv[1]} vs {sys.argv[2]}: max |diff| {worst}"
-print(f"{sys.argv[1]}: max |diff| {worst:.2e}")
-PY
-}
+compare() { PYTHONPATH="$LIB" python3 "$LIB/compare_latents.py" "$@"; }
 HIGH=$R/wan22-tiny-a14b-high.safetensors LOW=$R/wan22-tiny-a14b-low.safetensors CFG=$R/wan22-tiny-a14b.config.json
 job=(--noise noise.safetensors --cond cond.safetensors --id a14b)
 

@@ -19,16 +19,7 @@ I2V21=$(cd "$(dirname "$0")/../data/wan21-tiny-i2v" && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
-compare() {
-  PYTHONPATH="$LIB" python3 - "$1" "$2" "$3" <<'PY'
-import sys
-from safetensors_io import read
-a, b, tol = read(sys.argv[1])["latent"][1], read(sys.argv[2])["latent"][1], float(sys.argv[3])
-worst = max(abs(x - y) for x, y in zip(a, b))
-assert len(a) == len(b) and worst <= tol, f"{sys.argv[1]} vs {sys.argv[2]}: max |diff| {worst}"
-print(f"{sys.argv[1]}: max |diff| {worst:.2e}")
-PY
-}
+compare() { PYTHONPATH="$LIB" python3 "$LIB/compare_latents.py" "$@"; }
 # The official run's inputs as job files: batch item 0 of each io tensor.
 PYTHONPATH="$LIB" python3 - "$I2V/io.safetensors" "$R/wan22-tiny-ti2v.io.safetensors" "$I2V21/io.safetensors" <<'PY'
 import sys

@@ -25,18 +25,7 @@ for case in ["unipc", "dpmpp"]:
     write_f32(f"cond-{case}.safetensors", {"context": item("in.context"), "context_neg": item("in.context_neg")})
     write_f32(f"want-{case}.safetensors", {"latent": item("sample.latent")})
 PY
-compare() {
-  PYTHONPATH="$LIB" python3 - "$1" "$2" "$3" <<'PY'
-import sys
-from safetensors_io import read
-def latent(path):
-    return read(path)["latent"][1]
-a, b, tol = latent(sys.argv[1]), latent(sys.argv[2]), float(sys.argv[3])
-worst = max(abs(x - y) for x, y in zip(a, b))
-assert len(a) == len(b) and worst <= tol, f"{sys.argv[1]} vs {sys.argv[2]}: max |diff| {worst}"
-print(f"{sys.argv[1]}: max |diff| {worst:.2e}")
-PY
-}
+compare() { PYTHONPATH="$LIB" python3 "$LIB/compare_latents.py" "$@"; }
 for case in unipc dpmpp; do
   sampler=$([ $case = unipc ] && echo unipc || echo "dpm++")
   args=("$R/wan21-tiny-t2v.safetensors" --config "$R/wan21-tiny-t2v.config.json" --noise "noise-$case.safetensors"
