@@ -6,7 +6,6 @@
 #include <map>
 
 #include "runtime/core/error.h"
-#include "runtime/core/units.h"
 
 namespace ditrun::runtime {
 
