@@ -207,10 +207,16 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
       fail("shift: flux-dynamic does not apply to sampler '{}' with scheduler '{}' (give a number)", p.sampler, scheduler);
     if (denoise < 0.9999) fail("denoise: scheduler '{}' runs whole schedules; partial denoising takes the model's", scheduler);
   }
-  if (scheduler != "model") {
+  // SD3's own schedule (Stability's sd3_infer.py): timesteps evenly spaced from 1000·σ_max to
+  // 1000·σ_min, each shifted again on the way back to a sigma, which is ComfyUI's `normal`.
+  const bool sd3_schedule = scheduler == "model" && config.family == arch::Family::SD3;
+  if (sd3_schedule && (p.shift.kind == runtime::Shift::FluxDynamic || denoise < 0.9999))
+    fail("{}: SD3's schedule takes a constant shift and whole schedules", p.shift.kind == runtime::Shift::FluxDynamic ? "shift" : "denoise");
+  if (scheduler != "model" || sd3_schedule) {
     // ComfyUI's schedulers; the model gets 1000·σ, as in ComfyUI.
-    p.sigmas = runtime::comfy_sigmas(*runtime::comfy_scheduler_from_name(scheduler), steps, constant_shift,
-                                     runtime::is_comfy_unipc(*sampler));
+    p.sigmas = runtime::comfy_sigmas(sd3_schedule ? runtime::ComfyScheduler::normal
+                                                  : *runtime::comfy_scheduler_from_name(scheduler),
+                                     steps, constant_shift, runtime::is_comfy_unipc(*sampler));
   } else if (wan_official) {
     runtime::WanSchedule schedule = runtime::wan_schedule(*wan_official, steps, constant_shift);
     p.sigmas = std::move(schedule.sigmas);

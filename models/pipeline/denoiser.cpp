@@ -203,12 +203,87 @@ class WanDenoiser final : public Denoiser {
   arch::WanParams p_;
 };
 
+// SD3 / SD3.5: 16-channel latents at 1/8 of the pixels in whole 2×2 patches; classifier-free
+// guidance runs cond and uncond as one batch of two (each with its pooled vector `y` /
+// `y_neg`), so the two contexts must have one length (the model has no text mask).
+class SD3Denoiser final : public Denoiser {
+ public:
+  explicit SD3Denoiser(const arch::SD3Params& p) : p_(p) {}
+
+  Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
+    if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
+      fail("SD3 renders sizes that are multiples of 16 pixels (got {}x{})", width, height);
+    if (frames > 1) fail("SD3 renders images: frames must be 1 (got {})", frames);
+    return {p_.in_channels, height / 8, width / 8};
+  }
+
+  void check_latent(const Shape& s) const override {
+    if (s.size() != 3 || s[0] != p_.in_channels || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
+      fail("SD3 latent {} should be [{}, H, W] with H and W even", shape_string(s), p_.in_channels);
+  }
+
+  void check_conditioning(const Conditioning& c, const Guidance& g) const override {
+    const std::string layout = fmt::format("[L, {}]", p_.context_in_dim), pooled = fmt::format("[{}]", p_.adm_in_channels);
+    const HostTensor& context = cond_tensor(c, "context", {-1, p_.context_in_dim}, layout);
+    cond_tensor(c, "y", {p_.adm_in_channels}, pooled);
+    if (g.cfg == 1) return;
+    const HostTensor& negative = cond_tensor(c, "context_neg", {-1, p_.context_in_dim}, layout);
+    cond_tensor(c, "y_neg", {p_.adm_in_channels}, pooled);
+    if (negative.shape[0] != context.shape[0])
+      fail("{}: 'context_neg' has {} tokens and 'context' {}: SD3 runs both as one batch, without a text mask, so "
+           "they need one length",
+           c.source, negative.shape[0], context.shape[0]);
+  }
+
+  int64_t image_tokens(const Shape& s) const override { return (s[1] / 2) * (s[2] / 2); }
+  int calls_per_step(const Guidance& g) const override { return g.cfg == 1 ? 1 : 2; }
+
+  HostTensors network_inputs(const HostTensor& x, double sigma, std::optional<double> timestep, const Conditioning& c,
+                             const Guidance& g) const override {
+    const bool cfg = g.cfg != 1;
+    const int64_t B = cfg ? 2 : 1;
+    const auto stacked = [&](const char* cond, const char* uncond) {
+      const HostTensor& a = c.tensors.at(cond);
+      if (!cfg) return batched(a);
+      const HostTensor& b = c.tensors.at(uncond);
+      Shape s = a.shape;
+      s.insert(s.begin(), 2);
+      HostTensor out(s);
+      std::copy(a.data.begin(), a.data.end(), out.data.begin());
+      std::copy(b.data.begin(), b.data.end(), out.data.begin() + a.numel());
+      return out;
+    };
+    HostTensors in;
+    in["x"] = repeated(x, B);
+    in["context"] = stacked("context", "context_neg");
+    in["y"] = stacked("y", "y_neg");
+    in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(timestep.value_or(1000.0 * sigma))));
+    return in;
+  }
+
+  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const Guidance& g) const override {
+    const int64_t n = shape_numel(latent);
+    if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
+      fail("SD3 output {} does not hold {} latent(s) of {}", shape_string(out.shape), g.cfg != 1 ? 2 : 1, shape_string(latent));
+    if (g.cfg == 1) return HostTensor(latent, out.data);
+    const HostTensor cond_v(latent, std::vector<float>(out.data.begin(), out.data.begin() + n));
+    const HostTensor uncond_v(latent, std::vector<float>(out.data.begin() + n, out.data.end()));
+    HostTensor v(latent);
+    runtime::cfg_combine(cond_v, uncond_v, g.cfg, v);
+    return v;
+  }
+
+ private:
+  arch::SD3Params p_;
+};
+
 }  // namespace
 
 std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config) {
   switch (config.family) {
     case arch::Family::Flux: return std::make_unique<FluxDenoiser>(arch::flux_params(config));
     case arch::Family::Wan: return std::make_unique<WanDenoiser>(arch::wan_params(config));
+    case arch::Family::SD3: return std::make_unique<SD3Denoiser>(arch::sd3_params(config));
     default: break;
   }
   fail("sampling {} models is not supported yet", arch::family_name(config.family));

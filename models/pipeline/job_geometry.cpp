@@ -34,6 +34,15 @@ void wan_text_and_batch(const arch::ModelConfig& config, const JobSettings& s, J
   g.batch = g.cfg != 1 ? 2 : 1;
 }
 
+// SD3.5: the context sd3_infer builds, CLIP-L‖G's 77 tokens then T5's 256; CFG runs cond and
+// uncond as one batch of two.
+void sd3_text_and_batch(const JobSettings& s, JobGeometry& g) {
+  const int64_t text = s.text_tokens.value_or(77 + 256);
+  if (text < 0 || text > 1 << 20) fail("text tokens must be between 0 and {} (got {})", 1 << 20, text);
+  g.tokens.text = text;
+  g.batch = g.cfg != 1 ? 2 : 1;
+}
+
 }  // namespace
 
 JobGeometry job_geometry(const arch::ModelConfig& config, const JobSettings& settings) {
@@ -48,6 +57,7 @@ JobGeometry job_geometry(const arch::ModelConfig& config, const JobSettings& set
   g.tokens.image = denoiser->image_tokens(denoiser->latent_shape(g.width, g.height, g.frames));
   resolve_steps(config, settings, g);
   if (wan) wan_text_and_batch(config, settings, g);
+  else if (config.family == arch::Family::SD3) sd3_text_and_batch(settings, g);
   else flux_text_and_batch(config, settings, g);
   return g;
 }

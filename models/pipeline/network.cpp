@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "models/flux/flux_model.h"
+#include "models/sd3/sd3_model.h"
 #include "models/wan/wan_model.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/expert_pair.h"
@@ -18,10 +19,10 @@ std::unique_ptr<runtime::Model> make_network(const arch::ModelConfig& config) {
     case arch::Family::Wan:
       if (config.experts == 2) return runtime::make_expert_pair(wan::make_wan_model(arch::wan_params(config)));
       return wan::make_wan_model(arch::wan_params(config));
-    case arch::Family::QwenImage:
-    case arch::Family::SD3: break;
+    case arch::Family::SD3: return sd3::make_sd3_model(arch::sd3_params(config));
+    case arch::Family::QwenImage: break;
   }
-  fail("running {} models ({}) is not supported yet; Flux and Wan 2.1 text-to-video are",
+  fail("running {} models ({}) is not supported yet; Flux, Wan and SD3.5 are",
        arch::family_name(config.family), config.variant);
 }
 

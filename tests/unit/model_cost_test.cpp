@@ -184,7 +184,14 @@ TEST(ModelCost, JobGeometryRefusesWhatTheDenoiserRefuses) {
   EXPECT_THAT(error(wan, {.width = 830}), HasSubstr("multiples of 16"));
   EXPECT_THAT(error(wan, {.frames = 80}), HasSubstr("4k+1 frames"));
   EXPECT_THAT(error(wan, {.text_tokens = 600}), HasSubstr("text_len 512"));
-  EXPECT_THAT(error(arch::preset("sd3.5-large", "test"), {}), HasSubstr("not supported yet"));
+  EXPECT_THAT(error(arch::preset("qwen-image", "test"), {}), HasSubstr("not supported yet"));
+  const arch::ModelConfig sd3 = arch::preset("sd3.5-large", "test");
+  EXPECT_THAT(error(sd3, {.frames = 5}), HasSubstr("frames must be 1"));
+  // SD3.5 at 1024² with CFG: 64² patches, CLIP's 77 + T5's 256 context tokens, a batch of two.
+  const models::JobGeometry g = models::job_geometry(sd3, {});
+  EXPECT_EQ(g.tokens.image, 64 * 64);
+  EXPECT_EQ(g.tokens.text, 333);
+  EXPECT_EQ(g.batch, 2);
   EXPECT_EQ(models::job_geometry(arch::preset("flux-schnell", "test"), {}).tokens.text, 256);
   EXPECT_EQ(models::job_geometry(flux, {.width = 1000, .height = 600}).tokens.image, 63 * 38);
 }
