@@ -19,8 +19,9 @@ json ModelConfig::to_json() const {
   return j;
 }
 
-ModelConfig ModelConfig::from_json(const json& j, const std::string& source) {
-  if (!j.is_object()) fail("{}: model config: expected a JSON object, got {}", source, j.type_name());
+ModelConfig ModelConfig::from_json(const json& given, const std::string& source) {
+  if (!given.is_object()) fail("{}: model config: expected a JSON object, got {}", source, given.type_name());
+  const json j = detail::normalize_sidecar(given, source);
   auto arch = j.find("architecture");
   if (arch == j.end()) fail("{}: model config: missing \"architecture\" (flux, wan, qwen_image or sd3)", source);
   if (!arch->is_string()) fail("{}: architecture: expected a string, got {}", source, arch->dump());

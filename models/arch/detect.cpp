@@ -100,8 +100,9 @@ ModelConfig detect_model(const std::vector<NamedShape>& tensors, const std::opti
   return c;
 }
 
-ModelConfig apply_sidecar(ModelConfig base, const nlohmann::json& sidecar, const std::string& source) {
-  if (!sidecar.is_object()) fail("{}: sidecar: expected a JSON object, got {}", source, sidecar.type_name());
+ModelConfig apply_sidecar(ModelConfig base, const nlohmann::json& given, const std::string& source) {
+  if (!given.is_object()) fail("{}: sidecar: expected a JSON object, got {}", source, given.type_name());
+  const nlohmann::json sidecar = detail::normalize_sidecar(given, source);
   if (auto a = sidecar.find("architecture"); a != sidecar.end()) {
     if (!a->is_string()) fail("{}: architecture: expected a string, got {}", source, a->dump());
     if (a->get<std::string>() != family_name(base.family))

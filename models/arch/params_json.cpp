@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/core/error.h"
+#include "runtime/sampling/sampler.h"
 
 namespace ditrun::arch::detail {
 
@@ -214,7 +215,13 @@ SamplingDefaults sampling_from_json(const json& j, SamplingDefaults base, const 
     if (auto it = j.find(key); it != j.end()) {
       if (!it->is_string() || it->get<std::string>().empty())
         fail("{}: sampling.{}: expected a sampler name, got {}", source, key, it->dump());
-      base.sampler = it->get<std::string>();
+      // A reference config may describe its sampler in words ("sd3_impls.sample_euler with
+      // CFGDenoiser"): only a name ditrun runs becomes the default.
+      if (!runtime::sampler_from_name(it->get<std::string>()))
+        spdlog::warn("{}: sampling.{}: '{}' is not a sampler ditrun runs ({}); the model's default stays", source, key,
+                     it->get<std::string>(), runtime::kSamplerNames);
+      else
+        base.sampler = it->get<std::string>();
     }
   if (auto it = j.find("num_train_timesteps"); it != j.end() && read_number_or_text(*it, source, "sampling.num_train_timesteps") != 1000)
     fail("{}: sampling.num_train_timesteps: {} (ditrun's models are trained on 1000 timesteps)", source, it->dump());
@@ -241,6 +248,32 @@ SamplingDefaults sampling_from_json(const json& j, SamplingDefaults base, const 
   if (!unused.empty())
     spdlog::warn("{}: sampling: ditrun does not use {} (ignored)", source, fmt::format("{}", fmt::join(unused, ", ")));
   return base;
+}
+
+nlohmann::json normalize_sidecar(const nlohmann::json& sidecar, const std::string& source) {
+  const auto arch = sidecar.is_object() ? sidecar.find("architecture") : sidecar.end();
+  if (arch == sidecar.end() || *arch != "sd3.5-mmditx") return sidecar;
+  json out = sidecar;
+  out["architecture"] = family_name(Family::SD3);
+  if (auto p = out.find("params"); p != out.end() && p->is_object()) {
+    json& params = *p;
+    if (auto ctx = params.find("context_embedder_config"); ctx != params.end()) {
+      const json* in = ctx->contains("params") ? &ctx->at("params") : nullptr;
+      if (!in || !in->contains("in_features") || !in->at("in_features").is_number_integer())
+        fail("{}: params.context_embedder_config: expected params.in_features, got {}", source, ctx->dump());
+      params["context_in_dim"] = in->at("in_features");
+      params.erase("context_embedder_config");
+    }
+    for (const char* derived : {"input_size", "num_patches", "pos_embed_scaling_factor", "pos_embed_offset"}) {
+      const auto it = params.find(derived);
+      if (it == params.end()) continue;
+      if (!it->is_null() && std::string_view(derived).starts_with("pos_embed_"))
+        fail("{}: params.{}: {} (ditrun reads pos_embed from the file as it is; no scaling or offset)", source,
+             derived, it->dump());
+      params.erase(it);
+    }
+  }
+  return out;
 }
 
 Params default_params(Family family) {

@@ -23,6 +23,13 @@ nlohmann::json sampling_to_json(const SamplingDefaults& s);
 // strings); other keys (e.g. "timestep") are informational and ignored.
 SamplingDefaults sampling_from_json(const nlohmann::json& j, SamplingDefaults base, const std::string& source);
 
+// A sidecar in a reference code's own terms, in ditrun's: architecture "sd3.5-mmditx" (the
+// arguments Stability's sd3_impls.BaseModel gives MMDiTX) becomes "sd3", its
+// context_embedder_config's in_features `context_in_dim`; arguments ditrun derives or does not
+// use (input_size, num_patches, null pos_embed scaling and offset) are dropped, non-null ones
+// refused. Other sidecars are returned as they are.
+nlohmann::json normalize_sidecar(const nlohmann::json& sidecar, const std::string& source);
+
 // The release-default params of a family (the structs' defaults).
 Params default_params(Family family);
 

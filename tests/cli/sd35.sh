@@ -28,11 +28,12 @@ for b in range(2):
                                                 "context_neg": item("in.context_neg", b), "y_neg": item("in.y_neg", b)})
     write_f32(f"{case}-want{b}.safetensors", {"latent": item("sample.latent", b)})
 PY
-  for b in 0 1; do
-    "$BIN" --log-level warn run "$R/$case.safetensors" --noise "$case-noise$b.safetensors" --cond "$case-cond$b.safetensors" \
-      --steps 3 --shift 3 --cfg 4.5 --id "$case-$b" --out one || fail "$case item $b"
-    compare "one/$case-$b.safetensors" "$case-want$b.safetensors" 1e-3
-  done
+  # Item 0 from flags; item 1 with the reference sidecar's own sampling settings.
+  "$BIN" --log-level warn run "$R/$case.safetensors" --noise "$case-noise0.safetensors" --cond "$case-cond0.safetensors" \
+    --steps 3 --shift 3 --cfg 4.5 --id "$case-0" --out one || fail "$case item 0"
+  "$BIN" --log-level error run "$R/$case.safetensors" --config "$R/$case.config.json" --noise "$case-noise1.safetensors" \
+    --cond "$case-cond1.safetensors" --id "$case-1" --out one || fail "$case item 1"
+  for b in 0 1; do compare "one/$case-$b.safetensors" "$case-want$b.safetensors" 1e-3; done
 done
 if command -v mpirun >/dev/null; then
   mpirun $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe --bind-to none -np 2 \

@@ -1,7 +1,8 @@
 // SD3.5's MMDiT-X (models/sd3) against Stability-AI sd3.5 `mmditx.py` on sd35-tiny (Large
 // style, depth 2) and sd35-medium-tiny (Medium's x_block attn2 in block 0), architecture
-// detected from the tensors as the official loader does: `out` and every block's recorded
-// image and context streams within 1e-4, batch 2.
+// detected from the tensors as the official loader does (and as the cases' sd3.5-mmditx
+// sidecars say): `out` and every block's recorded image and context streams within 1e-4,
+// batch 2.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -22,8 +23,13 @@ class SD3Forward : public testing::TestWithParam<std::string> {};
 
 TEST_P(SD3Forward, MatchesOutputAndEveryBlock) {
   const std::string base = testdata("reference/" + GetParam());
-  const models::ModelSource source = models::open_model(base + ".safetensors", std::nullopt);
+  // The reference sidecar (architecture sd3.5-mmditx, MMDiTX's own arguments) is accepted and
+  // says what detection from the tensors says.
+  const models::ModelSource source = models::open_model(base + ".safetensors", base + ".config.json");
   ASSERT_EQ(source.config.family, arch::Family::SD3);
+  EXPECT_EQ(source.config.params, models::open_model(base + ".safetensors", std::nullopt).config.params);
+  EXPECT_EQ(source.config.sampling.steps, 3);
+  EXPECT_EQ(source.config.sampling.cfg, 4.5);
   const auto network = models::make_network(source.config);
   models::check_weights_present(*network, *source.weights);
   auto backend = runtime::make_cpu_backend({runtime::Precision::F32, 0});
