@@ -165,7 +165,8 @@ TEST_P(ArenaReplay, PeakWithinTheLayoutsSlack) {
   EXPECT_LE(r.arena_peak, r.live_peak + r.live_peak / 8) << "fragmentation beyond the layout's 1/8 slack";
 }
 
-INSTANTIATE_TEST_SUITE_P(ReferenceModels, ArenaReplay, testing::Values("flux-tiny-dev", "wan21-tiny-t2v"),
+INSTANTIATE_TEST_SUITE_P(ReferenceModels, ArenaReplay,
+                         testing::Values("flux-tiny-dev", "wan21-tiny-t2v", "wan22-tiny-ti2v", "sd35-tiny", "sd35-medium-tiny"),
                          [](const auto& info) { return test_label(info.param); });
 
 }  // namespace
