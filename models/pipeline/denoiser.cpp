@@ -111,11 +111,14 @@ class WanDenoiser final : public Denoiser {
  public:
   explicit WanDenoiser(const arch::WanParams& p) : p_(p) {}
 
+  // The VAE's 8× spatial stride (Wan 2.1's; 16× for Wan 2.2's 48-channel latents, TI2V-5B's),
+  // and the 2×2 patches on top of it.
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
-    if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
-      fail("Wan renders sizes that are multiples of 16 pixels (got {}x{})", width, height);
+    const int64_t stride = p_.out_dim == 48 ? 16 : 8;
+    if (width <= 0 || height <= 0 || width % (2 * stride) != 0 || height % (2 * stride) != 0)
+      fail("Wan renders sizes that are multiples of {} pixels (got {}x{})", 2 * stride, width, height);
     if (frames < 1 || (frames - 1) % 4 != 0) fail("Wan renders 4k+1 frames (1, 5, ..., 81); got {}", frames);
-    return {p_.out_dim, 1 + (frames - 1) / 4, height / 8, width / 8};
+    return {p_.out_dim, 1 + (frames - 1) / 4, height / stride, width / stride};
   }
 
   void check_latent(const Shape& s) const override {

@@ -185,6 +185,12 @@ TEST(ModelCost, JobGeometryRefusesWhatTheDenoiserRefuses) {
   EXPECT_THAT(error(wan, {.frames = 80}), HasSubstr("4k+1 frames"));
   EXPECT_THAT(error(wan, {.text_tokens = 600}), HasSubstr("text_len 512"));
   EXPECT_THAT(error(arch::preset("qwen-image", "test"), {}), HasSubstr("not supported yet"));
+  // TI2V-5B's Wan 2.2 VAE strides 16 pixels: 1280x704x121 (its official size) is 31x44x80
+  // latents, 27280 tokens; 720 rows do not make whole patches.
+  const arch::ModelConfig ti2v = arch::preset("wan2.2-ti2v-5b", "test");
+  EXPECT_EQ(models::make_denoiser(ti2v)->latent_shape(1280, 704, 121), (Shape{48, 31, 44, 80}));
+  EXPECT_EQ(models::job_geometry(ti2v, {.width = 1280, .height = 704, .frames = 121}).tokens.image, 27280);
+  EXPECT_THAT(error(ti2v, {.width = 1280, .height = 720}), HasSubstr("multiples of 32 pixels"));
   const arch::ModelConfig sd3 = arch::preset("sd3.5-large", "test");
   EXPECT_THAT(error(sd3, {.frames = 5}), HasSubstr("frames must be 1"));
   // SD3.5 at 1024² with CFG: 64² patches, CLIP's 77 + T5's 256 context tokens, a batch of two.
