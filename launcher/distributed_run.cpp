@@ -91,7 +91,7 @@ PlanOrError make_plan(const DistributedRun& o, int ranks, const models::OpenedMo
     // A queue of jobs over several groups: what matters is jobs per hour.
     if (o.devices.objective.empty() && ranks > 1) choice.objective = partition::Objective::throughput;
     const models::JobGeometry geometry =
-        models::job_geometry(source.config(), o.plan_for ? *o.plan_for : largest_job_settings(lines));
+        models::job_geometry(source.config(), o.plan_for ? *o.plan_for : largest_job_settings(lines, source.config()));
     // Rank 0's GPU decodes the pictures too.
     if (vae && choice.gpu_ranks > 0) choice.vae_bytes = vae->device_bytes(geometry, choice.gpu_activation_bytes);
     if (geometry.tokens.image < o.devices.sequence_parallel)

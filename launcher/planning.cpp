@@ -82,7 +82,8 @@ bool any_gpu_budget(const partition::Budgets& budgets) {
 
 // The job the plan is made for: the one with the most latent pixels (activations grow with
 // them), its prompt length read from its conditioning when it has one.
-models::JobSettings largest_job_settings(const std::vector<JobLine>& lines) {
+models::JobSettings largest_job_settings(const std::vector<JobLine>& lines, const arch::ModelConfig& config) {
+  const int64_t stride = models::latent_stride(config);
   const Job* largest = nullptr;
   int64_t largest_pixels = -1;
   models::JobSettings settings;
@@ -91,9 +92,9 @@ models::JobSettings largest_job_settings(const std::vector<JobLine>& lines) {
     const Job& job = *l.job;
     int64_t width = job.width.value_or(0), height = job.height.value_or(0), frames = job.frames.value_or(1);
     if (!job.width && job.noise) {
-      try {  // a noise file fixes the size: [C, H/8, W/8] or [C, (frames-1)/4+1, H/8, W/8]
+      try {  // a noise file fixes the size: [C, H/s, W/s] or [C, (frames-1)/4+1, H/s, W/s]
         const Shape s = models::load_noise_file(*job.noise).shape;
-        height = s[s.size() - 2] * 8, width = s.back() * 8;
+        height = s[s.size() - 2] * stride, width = s.back() * stride;
         if (s.size() == 4) frames = (s[1] - 1) * 4 + 1;
       } catch (const Error&) {
         continue;  // the job fails with that message when it runs

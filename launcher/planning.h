@@ -74,7 +74,7 @@ partition::Plan read_plan_file(const std::string& path);
 
 // The job a run's plan is made for: the one with the most latent pixels (activations grow
 // with them), its prompt length read from its conditioning when it has one.
-models::JobSettings largest_job_settings(const std::vector<JobLine>& lines);
+models::JobSettings largest_job_settings(const std::vector<JobLine>& lines, const arch::ModelConfig& config);
 
 // --reserve-vram as ComfyUI takes it, a number of GB (1024^3 bytes), or a size ("512mb").
 uint64_t parse_reserve_vram(const std::string& text);

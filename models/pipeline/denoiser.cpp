@@ -114,7 +114,7 @@ class WanDenoiser final : public Denoiser {
   // The VAE's 8× spatial stride (Wan 2.1's; 16× for Wan 2.2's 48-channel latents, TI2V-5B's),
   // and the 2×2 patches on top of it.
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
-    const int64_t stride = p_.out_dim == 48 ? 16 : 8;
+    const int64_t stride = p_.out_dim == 48 ? 16 : 8;  // models::latent_stride
     if (width <= 0 || height <= 0 || width % (2 * stride) != 0 || height % (2 * stride) != 0)
       fail("Wan renders sizes that are multiples of {} pixels (got {}x{})", 2 * stride, width, height);
     if (frames < 1 || (frames - 1) % 4 != 0) fail("Wan renders 4k+1 frames (1, 5, ..., 81); got {}", frames);
