@@ -251,6 +251,15 @@ Response ServeApi::submit(const Request& request) {
         }
       }
     }
+    // A job's image (an image-to-video job's is read when the job is checked) is confined to
+    // the allowed roots too; it has no upload form. (A job's own config is refused above.)
+    if (body.contains("image") && body["image"].is_string()) {
+      try {
+        body["image"] = roots_.resolve(body["image"].get<std::string>());
+      } catch (const Error& e) {
+        return Response::error(403, fmt::format("{}: image: {}", job_name, e.what()));
+      }
+    }
     if (!body.contains("cond") && !body.contains("prompt") && settings_.default_cond) body["cond"] = *settings_.default_cond;
     job = parse_job_object(body, "");
     if (job.prompt && !settings_.encodes)

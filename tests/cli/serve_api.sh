@@ -60,6 +60,8 @@ expect_status 400 "$(http GET '/v1/jobs?state=sleeping' "${auth[@]}")"
 expect_status 403 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"p1\", \"seed\": 1, \"cond\": \"../out/ledger.jsonl\", $size}")" 'outside'
 expect_status 403 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"p2\", \"seed\": 1, \"cond\": \"/etc/passwd\", $size}")" 'outside'
 expect_status 403 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"p3\", \"seed\": 1, \"cond\": \"etc-link/passwd\", $size}")" 'outside'
+# Nor can an image's path (an image-to-video job's is read when the job is checked).
+expect_status 403 "$(http POST /v1/jobs "${auth[@]}" -d "{\"id\": \"p4\", \"seed\": 1, \"image\": \"/etc/passwd\", $size}")" 'outside'
 
 # Cancel: a long job runs, a second waits behind it and is cancelled; the running one cannot be.
 expect_status 201 "$(http POST /v1/jobs "${auth[@]}" -d '{"id": "long", "seed": 4, "width": 256, "height": 256, "steps": 400}')"
