@@ -60,7 +60,7 @@ void print_table(const JobPlan& p, const PlanOptions& o, const std::vector<parti
   fmt::print("plan     {} ({} objective, {} rank(s), {} group(s), {} micro-batch(es)){}\n\n", partition::to_string(plan.mode),
              partition::to_string(plan.objective), plan.ranks.size(), plan.group_count(), plan.micro_batches,
              plan.exact ? "" : " [not proven optimal]");
-  if (const std::string experts = describe_experts(p.config, plan, p.job.steps); !experts.empty())
+  if (const std::string experts = describe_experts(p.config, plan); !experts.empty())
     fmt::print("experts  {}\n\n", experts);
 
   std::vector<std::array<std::string, 10>> rows;

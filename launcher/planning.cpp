@@ -1,6 +1,7 @@
 #include "launcher/planning.h"
 
 #include "runtime/exec/expert_pair.h"
+#include "runtime/run/sampling_job.h"
 #include "runtime/sampling/schedule.h"
 #include "runtime/sampling/wan_solvers.h"
 
@@ -18,6 +19,7 @@
 #include "models/pipeline/noise_file.h"
 #include "models/pipeline/tensor_files.h"
 #include "models/arch/detect.h"
+#include "models/pipeline/denoiser.h"
 #include "models/pipeline/model_source.h"
 #include "runtime/sampling/schedule.h"
 #include "runtime/sampling/wan_solvers.h"
@@ -417,19 +419,21 @@ std::pair<double, double> job_times(const partition::Plan& plan, int steps, doub
 
 int high_noise_steps(const arch::ModelConfig& config, int steps) {
   if (config.experts != 2 || steps < 1) return 0;
-  // The official rule on the default schedule's timesteps.
+  // The default schedule, and the jobs' own rule for which expert a step runs.
   const runtime::Shift shift = runtime::Shift::parse(config.sampling.shift);
   const double constant = shift.kind == runtime::Shift::Constant ? shift.value : 1.0;
-  const auto solver = runtime::wan_solver_from_name(config.sampling.sampler);
-  std::vector<double> timesteps;
-  if (solver) {
-    timesteps = runtime::wan_schedule(*solver, steps, constant).timesteps;
+  runtime::SamplingJob job;
+  job.experts = runtime::ExpertSwitch{config.sampling.boundary, config.sampling.cfg_low};
+  if (const auto solver = runtime::wan_solver_from_name(config.sampling.sampler)) {
+    runtime::WanSchedule schedule = runtime::wan_schedule(*solver, steps, constant);
+    job.sigmas = std::move(schedule.sigmas);
+    job.timesteps = std::move(schedule.timesteps);
   } else {
-    const auto sigmas = runtime::flow_sigmas(steps, shift, 0);
-    for (int k = 0; k < steps; ++k) timesteps.push_back(1000.0 * sigmas[size_t(k)]);
+    job.sigmas = runtime::flow_sigmas(steps, shift, 0);
   }
-  return int(std::count_if(timesteps.begin(), timesteps.end(),
-                           [&](double t) { return t >= config.sampling.boundary * 1000.0; }));
+  int high = 0;
+  for (int k = 0; k < steps; ++k) high += job.expert_at(k) == runtime::Expert::high_noise;
+  return high;
 }
 
 ModelPlan plan_model(const arch::ModelConfig& config, const runtime::Model& network,
@@ -523,7 +527,7 @@ models::JobGeometry job_of(const PlanRequest& request, arch::ModelConfig* config
   return models::job_geometry(config, request.job);
 }
 
-std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan, int steps) {
+std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan) {
   if (config.experts != 2 || !plan.experts) return "";
   const partition::ExpertPlan& e = *plan.experts;
   uint64_t streamed = 0;

@@ -163,7 +163,7 @@ struct JobPlan {
 // experts (resident, or streamed with both experts' bytes when they do not fit), one expert
 // computes per step; with the model's default sampler, shift and boundary, how many steps
 // each runs. "" for a one-expert model.
-std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan, int steps);
+std::string describe_experts(const arch::ModelConfig& config, const partition::Plan& plan);
 // The steps of a `steps`-step job the high-noise expert runs (the model's default sampler,
 // shift and boundary); 0 for a one-expert model.
 int high_noise_steps(const arch::ModelConfig& config, int steps);

@@ -27,6 +27,16 @@ const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string
   return it == inputs.end() ? nullptr : &it->second;
 }
 
+Tensor mlp_embed(runtime::Backend& backend, const runtime::WeightLookup& weights, const std::string& first,
+                 const std::string& second, std::span<const float> x, int64_t batch, int64_t width, int64_t hidden) {
+  Tensor h = backend.empty({batch, 1, hidden});
+  backend.linear(to_backend(backend, x, {batch, 1, width}), weights.at(first + ".weight"), &weights.at(first + ".bias"), h);
+  backend.silu(h, h);
+  Tensor out = backend.empty({batch, 1, hidden});
+  backend.linear(h, weights.at(second + ".weight"), &weights.at(second + ".bias"), out);
+  return out;
+}
+
 HostTensor concat_channels(const HostTensor& a, const HostTensor& b) {
   if (a.shape.size() < 2 || a.shape.size() != b.shape.size() || a.shape[0] != b.shape[0] ||
       !std::equal(a.shape.begin() + 2, a.shape.end(), b.shape.begin() + 2))

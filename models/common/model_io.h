@@ -2,6 +2,8 @@
 // inputs, and moving host tensors onto the backend.
 #pragma once
 
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "runtime/backend/host_copy.h"
@@ -17,6 +19,12 @@ bool shape_fits(const Shape& shape, const Shape& want);
 const HostTensor& require_input(const runtime::HostTensors& inputs, std::string_view name, const Shape& want,
                                 std::string_view layout);
 const HostTensor* optional_input(const runtime::HostTensors& inputs, std::string_view name);
+
+// An MLP embedder of a conditioning vector: `second`(SiLU(`first`(x))), x [B, width] → [B, 1,
+// hidden]; `first` and `second` name Linear layers with a bias (Flux's in_layer/out_layer,
+// SD3's mlp.0/mlp.2).
+Tensor mlp_embed(runtime::Backend& backend, const runtime::WeightLookup& weights, const std::string& first,
+                 const std::string& second, std::span<const float> x, int64_t batch, int64_t width, int64_t hidden);
 
 // [B, Ca, ...] and [B, Cb, ...] (same B and trailing dims) joined along dim 1: [B, Ca + Cb, ...].
 HostTensor concat_channels(const HostTensor& a, const HostTensor& b);

@@ -173,13 +173,7 @@ class FluxModel final : public runtime::Model {
   // MLPEmbedder: out_layer(SiLU(in_layer(x))), x [B, width] → [B, 1, h].
   Tensor embed(Backend& be, const WeightLookup& w, const std::string& prefix, std::span<const float> x, int64_t B,
                int64_t width) const {
-    Tensor in = to_backend(be, x, {B, 1, width});
-    Tensor hidden = be.empty({B, 1, dims_.hidden});
-    be.linear(in, w.at(prefix + ".in_layer.weight"), &w.at(prefix + ".in_layer.bias"), hidden);
-    be.silu(hidden, hidden);
-    Tensor out = be.empty({B, 1, dims_.hidden});
-    be.linear(hidden, w.at(prefix + ".out_layer.weight"), &w.at(prefix + ".out_layer.bias"), out);
-    return out;
+    return mlp_embed(be, w, prefix + ".in_layer", prefix + ".out_layer", x, B, width, dims_.hidden);
   }
 
   arch::FluxParams params_;

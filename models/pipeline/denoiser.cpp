@@ -21,6 +21,24 @@ HostTensor batched(const HostTensor& t) {
   return HostTensor(std::move(s), t.data);
 }
 
+// Wan 2.2's VAE (48-channel latents) strides 16 pixels, Wan 2.1's 8.
+int64_t wan_latent_stride(const arch::WanParams& p) { return p.out_dim == 48 ? 16 : 8; }
+
+// The velocity from a call's output with classifier-free guidance as one batch of two (cond,
+// then uncond), or the output itself without it.
+HostTensor guided_velocity(std::string_view family, const HostTensor& out, const Shape& latent, const Guidance& g) {
+  const int64_t n = shape_numel(latent);
+  if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
+    fail("{} output {} does not hold {} latent(s) of {}", family, shape_string(out.shape), g.cfg != 1 ? 2 : 1,
+         shape_string(latent));
+  if (g.cfg == 1) return HostTensor(latent, out.data);
+  const HostTensor cond_v(latent, std::vector<float>(out.data.begin(), out.data.begin() + n));
+  const HostTensor uncond_v(latent, std::vector<float>(out.data.begin() + n, out.data.end()));
+  HostTensor v(latent);
+  runtime::cfg_combine(cond_v, uncond_v, g.cfg, v);
+  return v;
+}
+
 // `t` as a batch of `n` equal items (both CFG halves see the same image conditioning).
 HostTensor repeated(const HostTensor& t, int64_t n) {
   Shape s = t.shape;
@@ -114,7 +132,7 @@ class WanDenoiser final : public Denoiser {
   // The VAE's 8× spatial stride (Wan 2.1's; 16× for Wan 2.2's 48-channel latents, TI2V-5B's),
   // and the 2×2 patches on top of it.
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
-    const int64_t stride = p_.out_dim == 48 ? 16 : 8;  // models::latent_stride
+    const int64_t stride = wan_latent_stride(p_);
     if (width <= 0 || height <= 0 || width % (2 * stride) != 0 || height % (2 * stride) != 0)
       fail("Wan renders sizes that are multiples of {} pixels (got {}x{})", 2 * stride, width, height);
     if (frames < 1 || (frames - 1) % 4 != 0) fail("Wan renders 4k+1 frames (1, 5, ..., 81); got {}", frames);
@@ -187,15 +205,7 @@ class WanDenoiser final : public Denoiser {
   }
 
   HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const Guidance& g) const override {
-    const int64_t n = shape_numel(latent);
-    if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
-      fail("Wan output {} does not hold {} latent(s) of {}", shape_string(out.shape), g.cfg != 1 ? 2 : 1, shape_string(latent));
-    if (g.cfg == 1) return HostTensor(latent, out.data);
-    const HostTensor cond_v(latent, std::vector<float>(out.data.begin(), out.data.begin() + n));
-    const HostTensor uncond_v(latent, std::vector<float>(out.data.begin() + n, out.data.end()));
-    HostTensor v(latent);
-    runtime::cfg_combine(cond_v, uncond_v, g.cfg, v);
-    return v;
+    return guided_velocity("Wan", out, latent, g);
   }
 
  private:
@@ -265,15 +275,7 @@ class SD3Denoiser final : public Denoiser {
   }
 
   HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const Guidance& g) const override {
-    const int64_t n = shape_numel(latent);
-    if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
-      fail("SD3 output {} does not hold {} latent(s) of {}", shape_string(out.shape), g.cfg != 1 ? 2 : 1, shape_string(latent));
-    if (g.cfg == 1) return HostTensor(latent, out.data);
-    const HostTensor cond_v(latent, std::vector<float>(out.data.begin(), out.data.begin() + n));
-    const HostTensor uncond_v(latent, std::vector<float>(out.data.begin() + n, out.data.end()));
-    HostTensor v(latent);
-    runtime::cfg_combine(cond_v, uncond_v, g.cfg, v);
-    return v;
+    return guided_velocity("SD3", out, latent, g);
   }
 
  private:
@@ -290,6 +292,10 @@ std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config) {
     default: break;
   }
   fail("sampling {} models is not supported yet", arch::family_name(config.family));
+}
+
+int64_t latent_stride(const arch::ModelConfig& config) {
+  return config.family == arch::Family::Wan ? wan_latent_stride(arch::wan_params(config)) : 8;
 }
 
 Denoiser::NetworkCall local_network(runtime::Backend& backend, const runtime::Model& network,

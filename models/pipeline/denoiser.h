@@ -45,6 +45,10 @@ class Denoiser : public runtime::Denoising {
 
 std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config);
 
+// Pixels per latent position of the model's VAE: 16 for Wan 2.2's 48-channel latents
+// (TI2V-5B), 8 for the others.
+int64_t latent_stride(const arch::ModelConfig& config);
+
 // The network call of one rank that holds the whole model.
 Denoiser::NetworkCall local_network(runtime::Backend& backend, const runtime::Model& network,
                                     runtime::WeightStore& weights);

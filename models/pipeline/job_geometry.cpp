@@ -45,10 +45,6 @@ void sd3_text_and_batch(const JobSettings& s, JobGeometry& g) {
 
 }  // namespace
 
-int64_t latent_stride(const arch::ModelConfig& config) {
-  return config.family == arch::Family::Wan && arch::wan_params(config).out_dim == 48 ? 16 : 8;
-}
-
 JobGeometry job_geometry(const arch::ModelConfig& config, const JobSettings& settings) {
   // The Denoiser owns the size rules (and their messages): the planner prices exactly the
   // latent a job will render.

@@ -17,10 +17,6 @@
 
 namespace ditrun::models {
 
-// Pixels per latent position of the model's VAE: 16 for Wan 2.2's 48-channel latents
-// (TI2V-5B), 8 for the others.
-int64_t latent_stride(const arch::ModelConfig& config);
-
 // What a job (or a command line) says; anything unset takes the model's default.
 struct JobSettings {
   std::optional<int64_t> width{}, height{}, frames{}, text_tokens{}, steps{};

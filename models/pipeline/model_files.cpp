@@ -49,8 +49,8 @@ void settle_expert_defaults(arch::ModelConfig& config) {
 
 }  // namespace
 
-std::optional<std::string> sidecar_low_noise(const std::string& sidecar_path, const std::string& model_path) {
-  const nlohmann::json j = read_json_file(sidecar_path);
+std::optional<std::string> sidecar_low_noise(const nlohmann::json& j, const std::string& sidecar_path,
+                                             const std::string& model_path) {
   const auto experts = j.find("experts");
   if (experts == j.end()) return std::nullopt;
   if (!experts->is_object()) fail("{}: experts: expected an object, got {}", sidecar_path, experts->dump());
@@ -85,8 +85,11 @@ FindStoredWeight expert_pair_weights(FindStoredWeight high, FindStoredWeight low
 OpenedModel open_model_files(const ModelFiles& files) {
   OpenedModel m;
   m.source = open_model(files.path, files.config);
+  // The sidecar, read once here for the experts and the low-noise expert's architecture.
+  const std::optional<nlohmann::json> sidecar =
+      files.config ? std::optional<nlohmann::json>(read_json_file(*files.config)) : std::nullopt;
   std::optional<std::string> low = files.low_noise;
-  if (!low && files.config) low = sidecar_low_noise(*files.config, files.path);
+  if (!low && sidecar) low = sidecar_low_noise(*sidecar, *files.config, files.path);
   {
     // Each expert's weights against its own network, before they become a pair.
     const auto expert = make_network(m.source.config);
@@ -96,10 +99,10 @@ OpenedModel open_model_files(const ModelFiles& files) {
     // The sidecar's architecture applies to both experts; its sampling (read once, with the
     // high-noise expert) is the model's.
     m.low_noise = open_model(*low, std::nullopt);
-    if (files.config) {
-      nlohmann::json sidecar = read_json_file(*files.config);
-      if (sidecar.is_object()) sidecar.erase("sampling");
-      m.low_noise->config = arch::apply_sidecar(m.low_noise->config, sidecar, *files.config);
+    if (sidecar) {
+      nlohmann::json architecture = *sidecar;
+      if (architecture.is_object()) architecture.erase("sampling");
+      m.low_noise->config = arch::apply_sidecar(m.low_noise->config, architecture, *files.config);
       m.low_noise->config_source = "sidecar " + *files.config;
     }
     check_same_architecture(m.source, *m.low_noise);

@@ -41,7 +41,8 @@ OpenedModel open_model_files(const ModelFiles& files);
 
 // The low-noise expert a sidecar's `experts` section names (relative to the sidecar), if any;
 // fails when it names `model_path` itself as the low-noise expert. Other keys are warned of.
-std::optional<std::string> sidecar_low_noise(const std::string& sidecar_path, const std::string& model_path);
+std::optional<std::string> sidecar_low_noise(const nlohmann::json& sidecar, const std::string& sidecar_path,
+                                             const std::string& model_path);
 
 // The stored weights of a pair network (runtime/exec/expert_pair.h) from each expert's.
 FindStoredWeight expert_pair_weights(FindStoredWeight high, FindStoredWeight low);

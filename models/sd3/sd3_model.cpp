@@ -313,12 +313,7 @@ class SD3Model final : public runtime::Model {
   // mlp.2(SiLU(mlp.0(x))), x [B, width] → [B, 1, h].
   Tensor embed(Backend& be, const WeightLookup& w, const std::string& prefix, std::span<const float> x, int64_t B,
                int64_t width) const {
-    Tensor hidden = be.empty({B, 1, dims_.hidden});
-    be.linear(to_backend(be, x, {B, 1, width}), w.at(prefix + ".mlp.0.weight"), &w.at(prefix + ".mlp.0.bias"), hidden);
-    be.silu(hidden, hidden);
-    Tensor out = be.empty({B, 1, dims_.hidden});
-    be.linear(hidden, w.at(prefix + ".mlp.2.weight"), &w.at(prefix + ".mlp.2.bias"), out);
-    return out;
+    return mlp_embed(be, w, prefix + ".mlp.0", prefix + ".mlp.2", x, B, width, dims_.hidden);
   }
 
   arch::SD3Params params_;

@@ -37,7 +37,6 @@ void StageWeights::load(Expert expert) {
     backend_.synchronize(backend_.compute_stream());
     store_.reset();
   }
-  if (loads_++ > 0) ++swaps_;
   // This expert's weights only; the plan sized each unit for the larger expert.
   WeightStore::FindSource only = [find = find_, expert](const std::string& name) -> const Weight* {
     const auto split = split_expert_weight_name(name);

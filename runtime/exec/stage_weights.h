@@ -27,7 +27,6 @@ class StageWeights {
   bool swaps_experts() const { return swap_; }
   // Experts in phases: the one expert this rank's group runs.
   std::optional<Expert> phase() const { return phase_; }
-  int swaps() const { return swaps_; }  // expert loads after the first
 
  private:
   void load(Expert expert);
@@ -40,7 +39,6 @@ class StageWeights {
   bool swap_;
   std::optional<Expert> phase_;
   Expert current_ = Expert::high_noise;
-  int swaps_ = 0, loads_ = 0;
   std::unique_ptr<WeightStore> store_;
 };
 

@@ -13,23 +13,15 @@ namespace {
 using protocol::Kind;
 namespace key = protocol::key;
 
-// What the later stages need of a job to finish a step: its schedule and the step's guidance
-// (and, for two experts, the switch: a group of one phase hands the job on there).
-nlohmann::json sampling_of(const SamplingJob& p, const Guidance& guidance) {
+// What the later stages need of a job to finish step `step`: its schedule, the step's
+// guidance, and for two experts whether the next step leaves the high-noise expert (a group
+// of one phase hands the job on there).
+nlohmann::json sampling_of(const SamplingJob& p, int step, const Guidance& guidance) {
   nlohmann::json j = {{"id", p.id}, {"sigmas", p.sigmas}, {"guidance", guidance.guidance}, {"cfg", guidance.cfg},
                       {"sampler", p.sampler}};
-  if (p.experts) {
-    j["boundary"] = p.experts->boundary;
-    if (!p.timesteps.empty()) j["timesteps"] = p.timesteps;
-  }
+  if (p.experts && step + 1 < p.steps())
+    j["leaves_high_noise"] = p.expert_at(step) == Expert::high_noise && p.expert_at(step + 1) == Expert::low_noise;
   return j;
-}
-
-// Whether step `step` of the job `job` (sampling_of) runs the high-noise expert.
-bool high_noise_step(const nlohmann::json& job, int step) {
-  const double t = job.contains("timesteps") ? job.at("timesteps").at(size_t(step)).get<double>()
-                                             : 1000.0 * job.at("sigmas").at(size_t(step)).get<double>();
-  return t >= job.at("boundary").get<double>() * 1000.0;
 }
 
 }  // namespace
@@ -225,7 +217,7 @@ void StageWorker::run_first_stage(int64_t index, int step, HostTensor x) {
     transport::TensorMessage m = protocol::message(Kind::state);
     m.header[key::index] = index;
     m.header[key::step] = step;
-    m.header[key::job] = sampling_of(p, guidance);
+    m.header[key::job] = sampling_of(p, step, guidance);
     m.tensors["x"] = std::move(x);
     if (const auto history = resumed_histories_.find(index); history != resumed_histories_.end()) {
       put_history(history->second, m);
@@ -280,7 +272,7 @@ void StageWorker::finish_step(transport::TensorMessage m, HostTensor output) {
     if (const auto fixed = m.tensors.find(kFixedFrames); fixed != m.tensors.end()) reset_fixed_frames(x, fixed->second);
     if (!x.all_finite()) fail("the latent is not finite (NaN or Inf) after step {}", step + 1);
     const int next = step + 1, steps = int(sigmas.size()) - 1;
-    if (weights_.phase() == Expert::high_noise && next < steps && !high_noise_step(job, next)) {
+    if (weights_.phase() == Expert::high_noise && job.value("leaves_high_noise", false)) {
       // Experts in phases: the low-noise steps run on another group. The coordinator takes
       // the job on with its latent and history; this group's leader hears the job is over.
       transport::TensorMessage handover = protocol::message(Kind::handover);

@@ -38,7 +38,7 @@ WanSchedule wan_schedule(WanSolver solver, int steps, double shift);
 
 // What a multistep solver carries from one step to the next (it travels with the job).
 struct SolverHistory {
-  std::vector<HostTensor> estimates;  // data estimates m of earlier steps, oldest first (at most 2)
+  std::vector<HostTensor> estimates;  // data estimates m of earlier steps, oldest first (Wan's keep 2, ComfyUI's UniPC 3)
   HostTensor corrected;               // UniPC: the corrected sample x̂ of the last step
   int last_order = 0;                 // UniPC: the order of the last predictor
 };
