@@ -206,7 +206,7 @@ void add_run_command(CLI::App& app) {
       ->group(single);
   cmd->add_option("--scheduler", o.scheduler, "model (default), or ComfyUI's simple, normal, beta, sgm_uniform")
       ->group(single);
-  cmd->add_option("--shift", o.shift, "none, flux-dynamic or a number (default: the model's)")->group(single);
+  cmd->add_option("--shift", o.shift, "none, flux-dynamic, qwen-dynamic or a number (default: the model's)")->group(single);
   cmd->add_option("--guidance", o.guidance, "Embedded guidance (Flux dev)")->group(single);
   cmd->add_option("--cfg", o.cfg, "Classifier-free guidance scale, 1 = off (Wan)")->group(single);
   cmd->callback([] {

@@ -91,7 +91,7 @@ Job job_from_json(const json& j, const std::string& base_dir) {
     else if (key == "shift") {
       if (v.is_number()) job.shift = runtime::Shift::constant(v.get<double>());
       else if (v.is_string()) job.shift = runtime::Shift::parse(v.get<std::string>());
-      else fail("shift: must be a number, \"none\" or \"flux-dynamic\", got {}", type_name(v));
+      else fail("shift: must be a number, \"none\", \"flux-dynamic\" or \"qwen-dynamic\", got {}", type_name(v));
     } else if (key == "guidance") job.guidance = get_number(v, key);
     else if (key == "cfg") job.cfg = get_number(v, key);
     else if (key == "cfg_high") job.cfg_high = get_number(v, key);

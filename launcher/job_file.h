@@ -16,7 +16,7 @@
 //                             "uni_pc_bh2" (ComfyUI's),
 //    "scheduler": "model" (default: the model's own schedule for the sampler) | "simple" |
 //                 "normal" | "beta" | "sgm_uniform" (ComfyUI's),
-//    "shift": 3.0 | "none" | "flux-dynamic",
+//    "shift": 3.0 | "none" | "flux-dynamic" | "qwen-dynamic",
 //    "guidance": 3.5, "cfg": 5.0 (1 = off),
 //    "cfg_high": 4.0, "cfg_low": 3.0, "boundary": 0.875,   models of two experts (Wan 2.2
 //                             A14B): each expert's cfg (default: cfg, else the release's),

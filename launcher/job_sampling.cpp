@@ -203,15 +203,15 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
                : runtime::WanSolver::unipc;
   }();
   if (scheduler != "model" || wan_official) {
-    if (p.shift.kind == runtime::Shift::FluxDynamic)
-      fail("shift: flux-dynamic does not apply to sampler '{}' with scheduler '{}' (give a number)", p.sampler, scheduler);
+    if (p.shift.dynamic())
+      fail("shift: {} does not apply to sampler '{}' with scheduler '{}' (give a number)", p.shift.str(), p.sampler, scheduler);
     if (denoise < 0.9999) fail("denoise: scheduler '{}' runs whole schedules; partial denoising takes the model's", scheduler);
   }
   // SD3's own schedule (Stability's sd3_infer.py): timesteps evenly spaced from 1000·σ_max to
   // 1000·σ_min, each shifted again on the way back to a sigma, which is ComfyUI's `normal`.
   const bool sd3_schedule = scheduler == "model" && config.family == arch::Family::SD3;
-  if (sd3_schedule && (p.shift.kind == runtime::Shift::FluxDynamic || denoise < 0.9999))
-    fail("{}: SD3's schedule takes a constant shift and whole schedules", p.shift.kind == runtime::Shift::FluxDynamic ? "shift" : "denoise");
+  if (sd3_schedule && (p.shift.dynamic() || denoise < 0.9999))
+    fail("{}: SD3's schedule takes a constant shift and whole schedules", p.shift.dynamic() ? "shift" : "denoise");
   if (scheduler != "model" || sd3_schedule) {
     // ComfyUI's schedulers; the model gets 1000·σ, as in ComfyUI.
     p.sigmas = runtime::comfy_sigmas(sd3_schedule ? runtime::ComfyScheduler::normal

@@ -155,7 +155,7 @@ void validate(const ModelConfig& c, const std::string& source) {
   if (sm.steps <= 0) fail("{}: sampling.steps: must be positive, got {}", source, sm.steps);
   if (sm.guidance < 0) fail("{}: sampling.guidance: must not be negative, got {}", source, sm.guidance);
   if (!(sm.cfg > 0)) fail("{}: sampling.cfg: must be positive, got {}", source, sm.cfg);
-  if (sm.shift != "flux-dynamic" && sm.shift != "none") {
+  if (sm.shift != "flux-dynamic" && sm.shift != "qwen-dynamic" && sm.shift != "none") {
     size_t used = 0;
     double v = 0;
     try {
@@ -164,7 +164,7 @@ void validate(const ModelConfig& c, const std::string& source) {
       used = 0;
     }
     if (used == 0 || used != sm.shift.size() || !(v > 0))
-      fail("{}: sampling.shift: '{}' is not \"flux-dynamic\", \"none\" or a positive number", source, sm.shift);
+      fail("{}: sampling.shift: '{}' is not \"flux-dynamic\", \"qwen-dynamic\", \"none\" or a positive number", source, sm.shift);
   }
 }
 

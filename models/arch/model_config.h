@@ -74,7 +74,7 @@ using Params = std::variant<FluxParams, WanParams, QwenImageParams, SD3Params>;
 
 struct SamplingDefaults {
   int steps = 28;
-  std::string shift = "none";  // "flux-dynamic", "none", or a positive number as text like "5.0"
+  std::string shift = "none";  // "flux-dynamic", "qwen-dynamic", "none", or a positive number as text like "5.0"
   double guidance = 0;         // embedded guidance (flux dev); 0 if none
   double cfg = 1;              // classifier-free guidance scale; 1 = off (two experts: the high-noise one's)
   // A release of two experts (Wan 2.2 A14B): the high-noise expert runs while the model's

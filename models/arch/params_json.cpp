@@ -188,7 +188,7 @@ SamplingDefaults sampling_from_json(const json& j, SamplingDefaults base, const 
     } else if (it->is_string()) {
       base.shift = it->get<std::string>();
     } else {
-      fail("{}: sampling.shift: expected \"flux-dynamic\", \"none\" or a number, got {}", source, it->dump());
+      fail("{}: sampling.shift: expected \"flux-dynamic\", \"qwen-dynamic\", \"none\" or a number, got {}", source, it->dump());
     }
   }
   if (auto it = j.find("guidance"); it != j.end()) base.guidance = read_number_or_text(*it, source, "sampling.guidance");
@@ -250,8 +250,53 @@ SamplingDefaults sampling_from_json(const json& j, SamplingDefaults base, const 
   return base;
 }
 
+namespace {
+
+// The diffusers `QwenImageTransformer2DModel` arguments of later models of the family (the
+// edit models' zero_cond_t, the layered RoPE): accepted when off, refused when on.
+json normalize_qwen_image_sidecar(const json& sidecar, const std::string& source) {
+  json out = sidecar;
+  out["architecture"] = family_name(Family::QwenImage);
+  if (auto p = out.find("params"); p != out.end() && p->is_object()) {
+    for (const char* flag : {"guidance_embeds", "zero_cond_t", "use_additional_t_cond", "use_layer3d_rope"}) {
+      const auto it = p->find(flag);
+      if (it == p->end()) continue;
+      if (!it->is_boolean()) fail("{}: params.{}: expected true or false, got {}", source, flag, it->dump());
+      if (it->get<bool>()) fail("{}: params.{}: true is not supported (ditrun runs Qwen-Image as released)", source, flag);
+      p->erase(it);
+    }
+  }
+  if (auto s = out.find("sampling"); s != out.end() && s->is_object()) {
+    json& sampling = *s;
+    if (auto cfg = sampling.find("true_cfg_scale"); cfg != sampling.end()) {
+      sampling["cfg"] = *cfg;
+      sampling.erase(cfg);
+    }
+    // The released scheduler config is Qwen-Image's dynamic shift; another one is not run.
+    if (auto sc = sampling.find("scheduler_config"); sc != sampling.end()) {
+      const json released = {{"use_dynamic_shifting", true}, {"base_shift", 0.5},         {"max_shift", 0.9},
+                             {"base_image_seq_len", 256},     {"max_image_seq_len", 8192}, {"shift_terminal", 0.02},
+                             {"time_shift_type", "exponential"}};
+      for (const auto& [key, want] : released.items()) {
+        const auto it = sc->find(key);
+        if (it == sc->end() || *it != want)
+          fail("{}: sampling.scheduler_config.{}: {} (ditrun runs the released Qwen-Image schedule, {} = {})", source,
+               key, it == sc->end() ? "missing" : it->dump(), key, want.dump());
+      }
+      sampling["shift"] = "qwen-dynamic";
+      sampling.erase(sc);
+    }
+    // What the reference config records of its run besides the settings: derived or descriptive.
+    for (const char* derived : {"pipeline", "image_seq_len", "mu", "scheduler", "timestep"}) sampling.erase(derived);
+  }
+  return out;
+}
+
+}  // namespace
+
 nlohmann::json normalize_sidecar(const nlohmann::json& sidecar, const std::string& source) {
   const auto arch = sidecar.is_object() ? sidecar.find("architecture") : sidecar.end();
+  if (arch != sidecar.end() && *arch == "qwen-image") return normalize_qwen_image_sidecar(sidecar, source);
   if (arch == sidecar.end() || *arch != "sd3.5-mmditx") return sidecar;
   json out = sidecar;
   out["architecture"] = family_name(Family::SD3);

@@ -72,8 +72,8 @@ const std::vector<Preset>& presets() {
   // shift; schnell 4 steps, no shift); Wan 2.7/2.6 (generate.py: t2v 50 steps shift 5, i2v 40
   // steps, flf2v shift 16, guide 5; Wan2.2 A14B 40 steps, T2V shift 12 guide 4.0 for the
   // high-noise expert (3.0 low), I2V shift 5 guide 3.5; 5B 50 steps shift 5 cfg 5); Qwen-Image
-  // section 4 (50 steps, true CFG 4; ComfyUI's ModelSamplingFlux shift 1.15 is a fixed
-  // exponential shift, i.e. the SD3 shift s = e^1.15 = 3.15819); SD3.5 3.6 (sd3_infer.py: Large 40
+  // section 4 (50 steps, true CFG 4, the released scheduler's dynamic shift with terminal
+  // stretch; ComfyUI users see a fixed shift instead); SD3.5 3.6 (sd3_infer.py: Large 40
   // steps CFG 4.5, Medium 50 steps CFG 5; ComfyUI shift 3).
   static const std::vector<Preset> table = {
       {"flux-dev", Family::Flux, FluxParams{}, {28, "flux-dynamic", 3.5, 1.0}, true},
@@ -87,7 +87,7 @@ const std::vector<Preset>& presets() {
       {"wan2.2-t2v-a14b", Family::Wan, wan("t2v", 16, 5120, 13824, 40, 40), {40, "12.0", 0.0, 4.0, 0.875, 3.0}, true},
       // No CLIP branch: model_type t2v with the 36 concatenated image channels (see WanParams).
       {"wan2.2-i2v-a14b", Family::Wan, wan("t2v", 36, 5120, 13824, 40, 40), {40, "5.0", 0.0, 3.5, 0.900, 3.5}, true},
-      {"qwen-image", Family::QwenImage, QwenImageParams{}, {50, "3.15819", 0.0, 4.0}, true},
+      {"qwen-image", Family::QwenImage, QwenImageParams{}, {50, "qwen-dynamic", 0.0, 4.0}, true},
       {"sd3.5-large", Family::SD3, SD3Params{}, {40, "3.0", 0.0, 4.5}, true},
       {"sd3.5-medium", Family::SD3, sd35_medium_params(), {50, "3.0", 0.0, 5.0}, true},
       {"flux-tiny", Family::Flux, flux_tiny_params(), {28, "flux-dynamic", 3.5, 1.0}, false},

@@ -16,6 +16,11 @@ namespace ditrun::models {
 // D = sum(axes).
 std::vector<float> rope_table(std::span<const float> positions, std::span<const int64_t> axes, double theta);
 
+// The same table as diffusers' Qwen-Image `QwenEmbedRope` computes it, in f32: ω = 1/θ^(2k/d)
+// rounded to f32, the angle f32(position·ω). At text positions near 1000 the f32 angle differs
+// from the double one by up to 6e-5, so matching the official tables needs this arithmetic.
+std::vector<float> rope_table_f32(std::span<const float> positions, std::span<const int64_t> axes, double theta);
+
 // Positions of a (frames × rows × cols) token grid in row-major order, from 0: (f, r, c).
 std::vector<float> grid_positions(int64_t frames, int64_t rows, int64_t cols);
 

@@ -22,4 +22,10 @@ enum class EmbeddingArithmetic {
 std::vector<float> timestep_embedding(std::span<const float> values, int64_t dim, EmbeddingArithmetic arithmetic,
                                       double max_period = 10000.0);
 
+// diffusers' `Timesteps(scale=...)` (Qwen-Image: σ in, scale 1000): f32 throughout, the scale
+// applied after the product, f32((value·f_k)·scale). At σ·1000 ≈ 1000 this rounds differently
+// from (1000·σ)·f_k by up to an ulp of the argument.
+std::vector<float> scaled_timestep_embedding(std::span<const float> values, int64_t dim, float scale,
+                                             double max_period = 10000.0);
+
 }  // namespace ditrun::models

@@ -1,6 +1,7 @@
 #include "models/pipeline/denoiser.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
@@ -282,6 +283,99 @@ class SD3Denoiser final : public Denoiser {
   arch::SD3Params p_;
 };
 
+// Qwen-Image: 16-channel latents at 1/8 of the pixels in whole 2×2 patches, packed as Flux
+// packs them; true classifier-free guidance (QwenImagePipeline) runs the positive and the
+// negative prompt as one batch of two, the shorter zero-padded under a text mask, and
+// rescales the combination per token to the positive prediction's norm.
+class QwenImageDenoiser final : public Denoiser {
+ public:
+  explicit QwenImageDenoiser(const arch::QwenImageParams& p) : p_(p) {}
+
+  Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
+    if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
+      fail("Qwen-Image renders sizes that are multiples of 16 pixels (8 per latent, 2x2 latents per patch; got {}x{})",
+           width, height);
+    if (frames > 1) fail("Qwen-Image renders images: frames must be 1 (got {})", frames);
+    return {p_.out_channels, height / 8, width / 8};
+  }
+
+  void check_latent(const Shape& s) const override {
+    if (s.size() != 3 || s[0] != p_.out_channels || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
+      fail("Qwen-Image latent {} should be [{}, H, W] with H and W even (2x2 patches)", shape_string(s), p_.out_channels);
+  }
+
+  void check_conditioning(const Conditioning& c, const Guidance& g) const override {
+    const std::string layout = fmt::format("[L, {}] (joint_attention_dim)", p_.joint_attention_dim);
+    cond_tensor(c, "txt", {-1, p_.joint_attention_dim}, layout);
+    if (g.cfg != 1) cond_tensor(c, "txt_neg", {-1, p_.joint_attention_dim}, layout);
+  }
+
+  int64_t image_tokens(const Shape& s) const override { return (s[1] / 2) * (s[2] / 2); }
+  int calls_per_step(const Guidance& g) const override { return g.cfg == 1 ? 1 : 2; }
+
+  HostTensors network_inputs(const HostTensor& x, double sigma, std::optional<double> /*Qwen takes sigma*/,
+                             const Conditioning& c, const Guidance& g) const override {
+    const bool cfg = g.cfg != 1;
+    const int64_t B = cfg ? 2 : 1;
+    HostTensors in;
+    in["img"] = repeated_tokens(patchify_2x2(batched(x), PatchOrder::ChannelMajor), B);
+    // The prompts as one batch: each its own length, the shorter zero-padded and masked.
+    const HostTensor* prompts[2] = {&c.tensors.at("txt"), cfg ? &c.tensors.at("txt_neg") : nullptr};
+    const int64_t J = p_.joint_attention_dim;
+    const int64_t L = std::max(prompts[0]->shape[0], cfg ? prompts[1]->shape[0] : 0);
+    HostTensor txt(Shape{B, L, J}), mask(Shape{B, L});
+    for (int64_t b = 0; b < B; ++b) {
+      const HostTensor& p = *prompts[b];
+      std::copy(p.data.begin(), p.data.end(), txt.data.begin() + b * L * J);
+      std::fill_n(mask.data.begin() + b * L, p.shape[0], 1.0f);
+    }
+    in["txt"] = std::move(txt);
+    if (std::find(mask.data.begin(), mask.data.end(), 0.0f) != mask.data.end()) in["txt_mask"] = std::move(mask);
+    // The pipeline's timestep: f32(σ·1000) from the scheduler, divided by 1000 for the model.
+    const float t = float(float(sigma) * 1000.0f) / 1000.0f;
+    in["timesteps"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), t));
+    HostTensor shapes(Shape{B, 3});
+    for (int64_t b = 0; b < B; ++b)
+      std::copy_n(std::vector<float>{1.0f, float(x.shape[1] / 2), float(x.shape[2] / 2)}.begin(), 3,
+                  shapes.data.begin() + b * 3);
+    in["img_shapes"] = std::move(shapes);
+    return in;
+  }
+
+  HostTensor velocity_from_output(const HostTensor& out, const Shape& latent, const Guidance& g) const override {
+    const int64_t tokens = image_tokens(latent), features = 4 * p_.out_channels, n = tokens * features;
+    if (out.numel() != n * (g.cfg != 1 ? 2 : 1))
+      fail("Qwen-Image output {} does not hold {} prediction(s) for latent {}", shape_string(out.shape),
+           g.cfg != 1 ? 2 : 1, shape_string(latent));
+    HostTensor packed(Shape{1, tokens, features}, std::vector<float>(out.data.begin(), out.data.begin() + n));
+    if (g.cfg != 1) {
+      const HostTensor cond = packed;
+      const HostTensor uncond(packed.shape, std::vector<float>(out.data.begin() + n, out.data.end()));
+      runtime::cfg_combine(cond, uncond, g.cfg, packed);
+      // The pipeline's rescale: each token's combination scaled to the norm of its positive
+      // prediction (over the packed features).
+      for (int64_t i = 0; i < tokens; ++i) {
+        double cond_sq = 0, comb_sq = 0;
+        for (int64_t f = 0; f < features; ++f) {
+          cond_sq += double(cond.data[size_t(i * features + f)]) * cond.data[size_t(i * features + f)];
+          comb_sq += double(packed.data[size_t(i * features + f)]) * packed.data[size_t(i * features + f)];
+        }
+        const float ratio = float(std::sqrt(cond_sq)) / float(std::sqrt(comb_sq));
+        for (int64_t f = 0; f < features; ++f) packed.data[size_t(i * features + f)] *= ratio;
+      }
+    }
+    Shape batched_latent = latent;
+    batched_latent.insert(batched_latent.begin(), 1);
+    return unbatched(unpatchify_2x2(packed, batched_latent, PatchOrder::ChannelMajor));
+  }
+
+ private:
+  // [1, L, C] tokens as a batch of n equal items.
+  static HostTensor repeated_tokens(const HostTensor& t, int64_t n) { return repeated(unbatched(t), n); }
+
+  arch::QwenImageParams p_;
+};
+
 }  // namespace
 
 std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config) {
@@ -289,9 +383,9 @@ std::unique_ptr<Denoiser> make_denoiser(const arch::ModelConfig& config) {
     case arch::Family::Flux: return std::make_unique<FluxDenoiser>(arch::flux_params(config));
     case arch::Family::Wan: return std::make_unique<WanDenoiser>(arch::wan_params(config));
     case arch::Family::SD3: return std::make_unique<SD3Denoiser>(arch::sd3_params(config));
-    default: break;
+    case arch::Family::QwenImage: return std::make_unique<QwenImageDenoiser>(arch::qwen_image_params(config));
   }
-  fail("sampling {} models is not supported yet", arch::family_name(config.family));
+  fail("{}: unknown model family", config.variant);
 }
 
 int64_t latent_stride(const arch::ModelConfig& config) {

@@ -43,6 +43,16 @@ void sd3_text_and_batch(const JobSettings& s, JobGeometry& g) {
   g.batch = g.cfg != 1 ? 2 : 1;
 }
 
+// Qwen-Image: each prompt at its own length (the pipeline drops the chat template's 34
+// system tokens and does not pad); 256 tokens plan a long prompt. True CFG runs the positive
+// and negative prompts as one batch of two.
+void qwen_image_text_and_batch(const JobSettings& s, JobGeometry& g) {
+  const int64_t text = s.text_tokens.value_or(256);
+  if (text < 1 || text > 1 << 20) fail("text tokens must be between 1 and {} (got {})", 1 << 20, text);
+  g.tokens.text = text;
+  g.batch = g.cfg != 1 ? 2 : 1;
+}
+
 }  // namespace
 
 JobGeometry job_geometry(const arch::ModelConfig& config, const JobSettings& settings) {
@@ -58,6 +68,7 @@ JobGeometry job_geometry(const arch::ModelConfig& config, const JobSettings& set
   resolve_steps(config, settings, g);
   if (wan) wan_text_and_batch(config, settings, g);
   else if (config.family == arch::Family::SD3) sd3_text_and_batch(settings, g);
+  else if (config.family == arch::Family::QwenImage) qwen_image_text_and_batch(settings, g);
   else flux_text_and_batch(config, settings, g);
   return g;
 }

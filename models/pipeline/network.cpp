@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "models/flux/flux_model.h"
+#include "models/qwen_image/qwen_image_model.h"
 #include "models/sd3/sd3_model.h"
 #include "models/wan/wan_model.h"
 #include "runtime/core/error.h"
@@ -20,10 +21,9 @@ std::unique_ptr<runtime::Model> make_network(const arch::ModelConfig& config) {
       if (config.experts == 2) return runtime::make_expert_pair(wan::make_wan_model(arch::wan_params(config)));
       return wan::make_wan_model(arch::wan_params(config));
     case arch::Family::SD3: return sd3::make_sd3_model(arch::sd3_params(config));
-    case arch::Family::QwenImage: break;
+    case arch::Family::QwenImage: return qwen_image::make_qwen_image_model(arch::qwen_image_params(config));
   }
-  fail("running {} models ({}) is not supported yet; Flux, Wan and SD3.5 are",
-       arch::family_name(config.family), config.variant);
+  fail("{}: unknown model family", config.variant);
 }
 
 void check_weights_present(const runtime::Model& network, const quant::WeightSet& weights) {

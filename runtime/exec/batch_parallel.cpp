@@ -23,6 +23,13 @@ void BatchParallel::split(Backend& be, const StateLayout& layout, ActivationStat
     const size_t per_item = whole.data.size() / size_t(batch_);
     state.set(name, to_backend(be, std::span<const float>(whole.data).subspan(size_t(index()) * per_item, per_item), item));
   }
+  // A text mask follows its item; member 0 puts the whole mask back at the gather.
+  prefix_keys_ = state.prefix_keys();
+  if (!prefix_keys_.empty()) {
+    const int64_t rows = state.integer("prefix_rows"), mine = prefix_keys_.at(size_t(index()));
+    state.set_prefix_mask(rows, std::span<const int64_t>(&mine, 1));
+    prefix_rows_ = rows;
+  }
 }
 
 bool BatchParallel::gather(Backend& be, const StateLayout& layout, ActivationState& state) {
@@ -49,6 +56,7 @@ bool BatchParallel::gather(Backend& be, const StateLayout& layout, ActivationSta
     state = ActivationState{};
     return false;
   }
+  if (!prefix_keys_.empty()) state.set_prefix_mask(prefix_rows_, prefix_keys_);
   return true;
 }
 

@@ -5,6 +5,8 @@
 // does), so the result agrees with one rank within 1e-5 rather than bit for bit.
 #pragma once
 
+#include <vector>
+
 #include "runtime/exec/model.h"
 #include "transport/rank_group.h"
 
@@ -26,6 +28,8 @@ class BatchParallel {
  private:
   transport::RankGroup& group_;
   int64_t batch_ = 0;
+  std::vector<int64_t> prefix_keys_;  // the split state's text mask, whole (empty: none)
+  int64_t prefix_rows_ = 0;
 };
 
 }  // namespace ditrun::runtime

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,16 @@ class ActivationState {
   void set_int(const std::string& name, int64_t v) { ints_[name] = v; }
   int64_t integer(std::string_view name) const;
   const std::map<std::string, int64_t, std::less<>>& ints() const { return ints_; }
+
+  // A text mask over the prefix rows of the joint sequence (Qwen-Image's padded prompts):
+  // item b's first keys[b] of the `rows` prefix rows are real and the rest padding, which
+  // attention must not use as keys (the padded rows are still computed as queries). Kept as
+  // ints ("prefix_rows", "prefix_keys.<b>"), so it travels with the state between ranks.
+  // No mask (every row real) when never set or when every item's keys cover its rows.
+  void set_prefix_mask(int64_t rows, std::span<const int64_t> keys);
+  void clear_prefix_mask();
+  // Per item the real prefix rows; empty when no row is padding.
+  std::vector<int64_t> prefix_keys() const;
 
   // While the state's tokens are split over a sequence-parallel group: the group, whose
   // attention the blocks call (self_attention in sequence_parallel.h); null otherwise.

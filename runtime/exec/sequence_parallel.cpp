@@ -9,6 +9,7 @@
 
 #include "runtime/backend/host_copy.h"
 #include "runtime/core/error.h"
+#include "runtime/exec/prefix_attention.h"
 
 namespace ditrun::runtime {
 namespace {
@@ -177,7 +178,7 @@ bool SequenceParallel::gather(Backend& be, const StateLayout& layout, Activation
 }
 
 void SequenceParallel::attention(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                                 int64_t heads) {
+                                 int64_t heads, std::span<const int64_t> prefix_keys) {
   const int64_t rows = prefix_ + rows_;
   check_rows_tensor("attention q", q, rows);
   check_rows_tensor("attention k", k, rows);
@@ -195,15 +196,14 @@ void SequenceParallel::attention(Backend& be, const Tensor& q, const Tensor& k, 
   if (ring_degree == 1) {  // all Ulysses: the whole sequence for H/N heads on every rank
     ulysses(be, *ulysses_group_, q, k, v, out, heads, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
                                                           Tensor& ho, int64_t h) {
-      const std::vector<int64_t> kv_lens(size_t(hq.dim(0)), prefix_ + tokens_);  // padding rows are not keys
-      be.attention(hq, hk, hv, ho, h, kv_lens);
+      prefix_masked_attention(be, hq, hk, hv, ho, h, prefix_, tokens_, prefix_keys);  // padding rows are not keys
     });
   } else if (ulysses_degree == 1) {  // all ring: this rank's rows are its block
-    ring_attention(be, *ring_group_, q, k, v, out, heads, 1);
+    ring_attention(be, *ring_group_, q, k, v, out, heads, 1, prefix_keys);
   } else {
     ulysses(be, *ulysses_group_, q, k, v, out, heads, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
                                                           Tensor& ho, int64_t h) {
-      ring_attention(be, *ring_group_, hq, hk, hv, ho, h, ulysses_degree);
+      ring_attention(be, *ring_group_, hq, hk, hv, ho, h, ulysses_degree, prefix_keys);
     });
   }
 }
@@ -289,7 +289,8 @@ void SequenceParallel::ulysses(Backend& be, transport::RankGroup& group, const T
 }
 
 void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, const Tensor& q, const Tensor& k,
-                                      const Tensor& v, Tensor& out, int64_t heads, int ulysses) {
+                                      const Tensor& v, Tensor& out, int64_t heads, int ulysses,
+                                      std::span<const int64_t> prefix_keys) {
   const int64_t R = ring.size(), me = ring.index(), B = q.dim(0), L = q.dim(1), C = q.dim(2), P = prefix_;
   const int64_t D = C / heads, block = L - P;  // this member's key rows past the prefix
   // The running result in double: R merges in f32 would add their rounding to the kernel's.
@@ -312,9 +313,9 @@ void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, c
       }
   };
   // This member's own block, with the text prefix's keys (every rank holds them; they count once).
-  std::vector<int64_t> kv_lens(size_t(B), P + valid_rows(me, ulysses));
-  be.attention_lse(q, k, v, o, lse, heads, kv_lens);
+  prefix_masked_attention(be, q, k, v, o, heads, P, valid_rows(me, ulysses), prefix_keys, &lse);
   merge();
+  std::vector<int64_t> kv_lens(static_cast<size_t>(B));
   // The other members' blocks, without the prefix, passed around the ring.
   const HostTensor hk = to_host(be, k), hv = to_host(be, v);
   std::vector<float> mine;
@@ -345,10 +346,16 @@ void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, c
 
 void self_attention(Backend& be, const ActivationState& state, const Tensor& q, const Tensor& k, const Tensor& v,
                     Tensor& out, int64_t heads) {
-  if (SequenceParallel* group = state.sequence())
-    group->attention(be, q, k, v, out, heads);
-  else
-    be.attention(q, k, v, out, heads, {});
+  const std::vector<int64_t> keys = state.prefix_keys();
+  if (SequenceParallel* group = state.sequence()) {
+    if (!keys.empty() && state.integer("prefix_rows") != group->prefix())
+      fail("sequence parallel: a text mask over {} rows, but the split keeps a prefix of {}", state.integer("prefix_rows"),
+           group->prefix());
+    return group->attention(be, q, k, v, out, heads, keys);
+  }
+  if (keys.empty()) return be.attention(q, k, v, out, heads, {});
+  const int64_t prefix = state.integer("prefix_rows");
+  prefix_masked_attention(be, q, k, v, out, heads, prefix, k.dim(1) - prefix, keys);
 }
 
 }  // namespace ditrun::runtime

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "runtime/exec/model.h"
@@ -50,8 +51,12 @@ class SequenceParallel {
 
   // softmax(q kᵀ/√D) v over the whole sequence for this rank's rows: q, k, v and out
   // [B, prefix + rows, H·D] of a split state. q, k and v are consumed: the Ulysses exchange may
-  // overwrite them (the blocks use them for nothing after attention).
-  void attention(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads);
+  // overwrite them (the blocks use them for nothing after attention). `prefix_keys`: the
+  // state's text mask (ActivationState::prefix_keys; empty: every prefix row is a key).
+  void attention(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+                 std::span<const int64_t> prefix_keys = {});
+  // The prefix rows every member keeps whole (the split's layout.prefix).
+  int64_t prefix() const { return prefix_; }
 
   // The degrees attention uses for `heads` heads: {Ulysses U, ring R}, U x R = N. Fails when a
   // requested ring leaves a Ulysses degree that does not divide the heads.
@@ -72,7 +77,7 @@ class SequenceParallel {
   // Ring attention over `ring` (the ranks holding the same heads, one per Ulysses group): q, k,
   // v and out hold P + U·S rows of the ring member's block.
   void ring_attention(Backend& backend, transport::RankGroup& ring, const Tensor& q, const Tensor& k, const Tensor& v,
-                      Tensor& out, int64_t heads, int ulysses);
+                      Tensor& out, int64_t heads, int ulysses, std::span<const int64_t> prefix_keys);
   // Valid token rows of the block of Ulysses group g (U shares of rows_ each; U = 1: rank g's).
   int64_t valid_rows(int64_t g, int ulysses) const;
   void make_subgroups(int ulysses);
@@ -93,7 +98,8 @@ class SequenceParallel {
 };
 
 // The blocks' self-attention: over the whole sequence through the state's group when its
-// tokens are split (q, k and v are then consumed), else the backend's attention as it is.
+// tokens are split (q, k and v are then consumed), else the backend's attention; padded
+// prefix rows under the state's text mask are not keys (prefix_attention.h).
 void self_attention(Backend& backend, const ActivationState& state, const Tensor& q, const Tensor& k, const Tensor& v,
                     Tensor& out, int64_t heads);
 

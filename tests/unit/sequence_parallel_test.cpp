@@ -3,7 +3,7 @@
 // attention where they do not, both combined, a ring degree asked for, padding where the
 // tokens do not divide), CFG parallelism over the two halves of a Wan batch, and both at
 // once; on the Flux and Wan reference cases of ../shared/testdata (their inputs are batches
-// of two).
+// of two; Qwen-Image's with a padded prompt under its text mask).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -58,14 +58,18 @@ TEST_P(SharedCall, GivesTheOneRankOutput) {
 
 // Flux: 4 heads (Ulysses at 2 and 4, ring at 3, a ring asked for at 2 and inside 4), a text
 // prefix. Wan: 2 heads (Ulysses at 2, ring at 3, Ulysses 2 x ring 2 at 4), the batch of two as
-// cond and uncond.
+// cond and uncond. Qwen-Image: 2 heads as Wan, and a text prefix under a text mask (item 1's
+// prompt is padded), which Ulysses, ring attention and the CFG split all carry.
 INSTANTIATE_TEST_SUITE_P(Layouts, SharedCall,
                          testing::Values(Layout{"flux-tiny-dev", 2, 1}, Layout{"flux-tiny-dev", 3, 1},
                                          Layout{"flux-tiny-dev", 4, 1}, Layout{"flux-tiny-dev", 2, 1, 2},
                                          Layout{"flux-tiny-dev", 4, 1, 2}, Layout{"flux-tiny-dev", 1, 2},
                                          Layout{"wan21-tiny-t2v", 2, 1}, Layout{"wan21-tiny-t2v", 3, 1},
                                          Layout{"wan21-tiny-t2v", 4, 1}, Layout{"wan21-tiny-t2v", 1, 2},
-                                         Layout{"wan21-tiny-t2v", 2, 2}, Layout{"wan21-tiny-t2v", 2, 2, 2}),
+                                         Layout{"wan21-tiny-t2v", 2, 2}, Layout{"wan21-tiny-t2v", 2, 2, 2},
+                                         Layout{"qwen-image-tiny", 2, 1}, Layout{"qwen-image-tiny", 3, 1},
+                                         Layout{"qwen-image-tiny", 4, 1}, Layout{"qwen-image-tiny", 1, 2},
+                                         Layout{"qwen-image-tiny", 2, 2}),
                          label);
 
 TEST(SharedCall, MoreRanksThanTokensIsRefused) {
