@@ -204,9 +204,7 @@ partition::Plan share_planned_steps(const ModelPlan& planned, const DeviceOption
       gpu && !gpus.empty() ? gpus.front()->throughput : planned.inventory.host().throughput;
   // The ring the run will use: asked for, or what the head count leaves (SequenceParallel).
   const int n = devices.sequence_parallel;
-  const int64_t heads = config.family == arch::Family::Flux  ? arch::flux_params(config).num_heads
-                        : config.family == arch::Family::SD3 ? arch::sd3_params(config).num_heads
-                                                             : arch::wan_params(config).num_heads;
+  const int64_t heads = config.attention_heads();
   if (devices.ring > 0 && (n % devices.ring != 0 || heads % (n / devices.ring) != 0))
     fail("--ring {} with --sp {}: the ring must divide the sequence ranks, and the rest ({}) the {} heads", devices.ring,
          n, devices.ring > 0 && n % devices.ring == 0 ? n / devices.ring : 0, heads);

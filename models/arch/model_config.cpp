@@ -54,6 +54,16 @@ int64_t ModelConfig::num_blocks() const {
   return 0;
 }
 
+int64_t ModelConfig::attention_heads() const {
+  switch (family) {
+    case Family::Flux: return flux_params(*this).num_heads;
+    case Family::Wan: return wan_params(*this).num_heads;
+    case Family::QwenImage: return qwen_image_params(*this).num_attention_heads;
+    case Family::SD3: return sd3_params(*this).num_heads;
+  }
+  return 0;
+}
+
 namespace {
 
 void positive(const std::string& source, std::string_view field, int64_t v) {

@@ -108,6 +108,7 @@ struct ModelConfig {
   static ModelConfig from_json(const nlohmann::json& j, const std::string& source);
 
   int64_t num_blocks() const;  // transformer blocks in execution order (Flux: double + single)
+  int64_t attention_heads() const;  // heads of the blocks' self-attention
 
   bool operator==(const ModelConfig&) const = default;
 };

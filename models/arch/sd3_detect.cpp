@@ -17,6 +17,12 @@ Params detect_sd3(const ShapeIndex& t, std::vector<std::string>& assumed) {
   p.depth = t.count_blocks("joint_blocks.");
   if (p.depth == 0) t.fail_detect("checkpoint has no joint_blocks.N tensors");
   const int64_t h = p.hidden_size;
+  // The official loader takes depth = width / 64 and then loads every block: fewer blocks in
+  // the file is a partial file, not a shallower model.
+  if (h % 64 == 0 && p.depth < h / 64)
+    t.fail_detect(fmt::format("x_embedder's width {} means {} joint blocks (width / 64, as the official loader reads it), "
+                              "but the file has {}: joint_blocks.{} is missing (a partial file?)",
+                              h, h / 64, p.depth, p.depth));
 
   const bool ln = t.has("joint_blocks.0.x_block.attn.ln_q.weight");
   if (t.has("joint_blocks.0.x_block.attn.ln_q.bias"))

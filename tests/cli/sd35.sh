@@ -4,7 +4,9 @@
 # for sd35-tiny (Large style) and sd35-medium-tiny (Medium's extra self-attention), each batch
 # item's conditioning and noise reproduce its `sample.latent` within 1e-3, the architecture
 # detected from the tensors as the official loader does; a 2-stage mpirun pipeline gives the
-# one-process bits; a negative context of another length fails the job naming both.
+# one-process bits; GGUF and fp8 conversions run as their dequantized weights do; the released
+# single-file layout (model.diffusion_model. beside the encoders and VAE) runs as the bare model;
+# a file missing a joint block and a negative context of another length fail in one line.
 set -euo pipefail
 BIN=$1 DATA=$2
 R=$DATA/reference
@@ -42,6 +44,49 @@ if command -v mpirun >/dev/null; then
     fail "pipeline"
   compare one/sd35-tiny-0.safetensors two/sd35-tiny-0.safetensors 0
 fi
+# GGUF Q8_0 and scaled-fp8 conversions by `ditrun quantize` give the latents of the same run
+# on their weights dequantized to f32 (`quantize --to f32`), whose path is the one checked
+# against Stability's code above.
+for case in sd35-tiny sd35-medium-tiny; do
+  for to in q8_0 fp8-scaled; do
+    ext=$([ "$to" = q8_0 ] && echo gguf || echo safetensors)
+    "$BIN" --log-level warn quantize "$R/$case.safetensors" "$case-$to.$ext" --to "$to" > /dev/null || fail "quantize $case $to"
+    "$BIN" --log-level warn quantize "$case-$to.$ext" "$case-$to-f32.safetensors" --to f32 > /dev/null || fail "dequantize $case $to"
+    for file in "$case-$to.$ext" "$case-$to-f32.safetensors"; do
+      "$BIN" --log-level warn run "$file" --noise "$case-noise0.safetensors" --cond "$case-cond0.safetensors" --steps 3 \
+        --shift 3 --cfg 4.5 --id "${file%.*}" --out quantized || fail "run $file"
+    done
+    compare "quantized/$case-$to.safetensors" "quantized/$case-$to-f32.safetensors" 1e-5
+  done
+done
+# The released single-file layout: the model behind `model.diffusion_model.`, beside text
+# encoder and VAE tensors, runs as the bare model does; a file without its last joint block
+# fails naming the missing block.
+PYTHONPATH="$LIB" python3 - "$R/sd35-tiny.safetensors" <<'PY'
+import json, struct, sys
+from safetensors_io import raw_tensors
+src = raw_tensors(sys.argv[1])
+def write(path, items):
+    header, blobs, offset = {}, [], 0
+    for name, (dtype, shape, raw) in items:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        blobs.append(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+other = [("text_encoders.clip_l.transformer.text_model.final_layer_norm.weight", ("BF16", [4], bytes(8))),
+         ("first_stage_model.decoder.conv_in.bias", ("BF16", [4], bytes(8)))]
+write("single-file.safetensors", [("model.diffusion_model." + n, t) for n, t in src.items()] + other)
+write("no-last-block.safetensors", [(n, t) for n, t in src.items() if not n.startswith("joint_blocks.1.")])
+PY
+"$BIN" --log-level warn run single-file.safetensors --noise sd35-tiny-noise0.safetensors --cond sd35-tiny-cond0.safetensors \
+  --steps 3 --shift 3 --cfg 4.5 --id sd35-tiny-0 --out single || fail "single file"
+compare one/sd35-tiny-0.safetensors single/sd35-tiny-0.safetensors 0
+if "$BIN" run no-last-block.safetensors --noise sd35-tiny-noise0.safetensors --cond sd35-tiny-cond0.safetensors \
+     --out bad 2> missing.log; then fail "a file without its last joint block"; fi
+grep -q "no-last-block.safetensors: .*joint_blocks.1 is missing (a partial file?)" missing.log ||
+  { cat missing.log; fail "missing block message"; }
 PYTHONPATH="$LIB" python3 - <<'PY'
 from safetensors_io import read, write_f32
 import struct

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Qwen-Image through `ditrun forward` and `ditrun run`, against diffusers' own code on
+# qwen-image-tiny (QwenImageTransformer2DModel; QwenImagePipeline's 3-step run with true CFG 4,
+# the released scheduler config):
+#  - `forward` on the io file (its text mask included) gives `out` within 1e-4;
+#  - each batch item's conditioning (its prompt at its own length, the negative prompt at
+#    another) and noise reproduce its `sample.latent` within 1e-3;
+#  - a 2-stage pipeline and 2 replicas under mpirun give the one-process bits, a 2-rank
+#    sequence-parallel team and a CFG-parallel pair agree within 1e-5;
+#  - GGUF Q8_0 and scaled-fp8 conversions made by `ditrun quantize` run, and give the latents
+#    of the same run on their weights dequantized to f32 (`quantize --to f32`), within 1e-5;
+#  - a prompt of another width than joint_attention_dim and a size that is not whole patches
+#    fail in one line naming the job and what is wrong.
+set -euo pipefail
+BIN=$1 DATA=$2
+R=$DATA/reference
+LIB=$(cd "$(dirname "$0")/lib" && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+compare() { PYTHONPATH="$LIB" python3 "$LIB/compare_latents.py" "$@"; }
+MODEL=$R/qwen-image-tiny.safetensors CFG=$R/qwen-image-tiny.config.json
+
+"$BIN" --log-level warn forward "$MODEL" --config "$CFG" --inputs "$R/qwen-image-tiny.io.safetensors" --out fwd.safetensors \
+  > /dev/null || fail "forward"
+PYTHONPATH="$LIB" python3 - "$R/qwen-image-tiny.io.safetensors" <<'PY'
+import struct, sys
+from safetensors_io import raw_tensors, read, write_f32
+got, want = read("fwd.safetensors")["out"][1], read(sys.argv[1])["out"][1]
+diff = max(abs(a - b) for a, b in zip(got, want))
+print(f"forward out: max |diff| {diff:.2e}")
+assert diff < 1e-4, diff
+io = raw_tensors(sys.argv[1])
+def item(name, b, rows=None):  # batch item b without the batch dim; its first `rows` rows
+    _, shape, raw = io[name]
+    part, shape = raw[b * len(raw) // shape[0]:(b + 1) * len(raw) // shape[0]], shape[1:]
+    if rows is not None:
+        part, shape = part[:rows * len(part) // shape[0]], [rows] + shape[1:]
+    return shape, part
+_, mshape, mraw = io["in.txt_mask"]
+mask = struct.unpack(f"<{len(mraw) // 8}q", mraw)
+for b in range(2):
+    real = sum(mask[b * mshape[1]:(b + 1) * mshape[1]])  # the pipeline padded item 1's prompt
+    write_f32(f"noise{b}.safetensors", {"noise": item("sample.noise", b)})
+    write_f32(f"cond{b}.safetensors", {"txt": item("in.txt", b, real), "txt_neg": item("in.txt_neg", b)})
+    write_f32(f"want{b}.safetensors", {"latent": item("sample.latent", b)})
+shape, raw = item("in.txt", 0)
+write_f32("narrow.safetensors", {"txt": (shape[:1] + [40], raw[:shape[0] * 40 * 4]), "txt_neg": item("in.txt_neg", 0)})
+PY
+
+# Item 0 with the settings as flags, item 1 with the reference sidecar's sampling settings.
+"$BIN" --log-level warn run "$MODEL" --config "$CFG" --noise noise0.safetensors --cond cond0.safetensors --steps 3 \
+  --cfg 4 --shift qwen-dynamic --id q0 --out one || fail "item 0"
+"$BIN" --log-level error run "$MODEL" --config "$CFG" --noise noise1.safetensors --cond cond1.safetensors --id q1 \
+  --out one || fail "item 1"
+for b in 0 1; do compare "one/q$b.safetensors" "want$b.safetensors" 1e-3; done
+
+if command -v mpirun >/dev/null; then
+  mpi=(mpirun $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe --bind-to none -np 2)
+  job=(--noise noise1.safetensors --cond cond1.safetensors --id q1)
+  "${mpi[@]}" "$BIN" --log-level warn run "$MODEL" --config "$CFG" "${job[@]}" --mode pipeline --out pipeline ||
+    fail "pipeline"
+  compare one/q1.safetensors pipeline/q1.safetensors 0
+  printf '{"id": "a", "cond": "cond1.safetensors", "noise": "noise1.safetensors"}\n{"id": "b", "cond": "cond0.safetensors", "noise": "noise0.safetensors"}\n' > two.jsonl
+  "${mpi[@]}" "$BIN" --log-level warn run "$MODEL" --config "$CFG" --jobs two.jsonl --mode replicas --out replicas ||
+    fail "replicas"
+  compare one/q1.safetensors replicas/a.safetensors 0
+  compare one/q0.safetensors replicas/b.safetensors 0
+  "${mpi[@]}" "$BIN" --log-level warn run "$MODEL" --config "$CFG" "${job[@]}" --sp 2 --out sp || fail "sequence parallel"
+  compare one/q1.safetensors sp/q1.safetensors 1e-5
+  "${mpi[@]}" "$BIN" --log-level warn run "$MODEL" --config "$CFG" "${job[@]}" --cfg-parallel --out cfgp ||
+    fail "CFG parallel"
+  compare one/q1.safetensors cfgp/q1.safetensors 1e-5
+fi
+
+for to in q8_0 fp8-scaled; do
+  ext=$([ "$to" = q8_0 ] && echo gguf || echo safetensors)
+  "$BIN" --log-level warn quantize "$MODEL" "tiny-$to.$ext" --to "$to" --config "$CFG" > /dev/null || fail "quantize $to"
+  "$BIN" --log-level warn quantize "tiny-$to.$ext" "tiny-$to-f32.safetensors" --to f32 --config "$CFG" > /dev/null ||
+    fail "dequantize $to"
+  for file in "tiny-$to.$ext" "tiny-$to-f32.safetensors"; do
+    "$BIN" --log-level warn run "$file" --config "$CFG" --noise noise1.safetensors --cond cond1.safetensors \
+      --id "${file%.*}" --out "$to" || fail "run $file"
+  done
+  compare "$to/tiny-$to.safetensors" "$to/tiny-$to-f32.safetensors" 1e-5
+  compare "$to/tiny-$to.safetensors" want1.safetensors 0.5  # the encoding's own error, for scale
+done
+
+if "$BIN" run "$MODEL" --config "$CFG" --noise noise0.safetensors --cond narrow.safetensors --id narrow --out bad \
+     2> narrow.log; then fail "a prompt of width 40"; fi
+grep -q "job 'narrow': narrow.safetensors: conditioning tensor 'txt' has shape \[7, 40\], the model needs \[L, 48\] (joint_attention_dim)$" narrow.log ||
+  { cat narrow.log; fail "width message"; }
+if "$BIN" run "$MODEL" --config "$CFG" --cond cond0.safetensors --width 100 --height 64 --id odd --out bad 2> odd.log; then
+  fail "width 100"
+fi
+grep -q "Qwen-Image renders sizes that are multiples of 16 pixels" odd.log || { cat odd.log; fail "size message"; }
+[ ! -e bad/narrow.safetensors ] && [ ! -e bad/odd.safetensors ] || fail "a failed job left an output"
+echo OK
