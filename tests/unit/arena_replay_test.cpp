@@ -166,7 +166,8 @@ TEST_P(ArenaReplay, PeakWithinTheLayoutsSlack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReferenceModels, ArenaReplay,
-                         testing::Values("flux-tiny-dev", "wan21-tiny-t2v", "wan22-tiny-ti2v", "sd35-tiny", "sd35-medium-tiny"),
+                         testing::Values("flux-tiny-dev", "wan21-tiny-t2v", "wan22-tiny-ti2v", "sd35-tiny", "sd35-medium-tiny",
+                                         "qwen-image-tiny"),
                          [](const auto& info) { return test_label(info.param); });
 
 }  // namespace

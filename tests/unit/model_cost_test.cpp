@@ -184,7 +184,13 @@ TEST(ModelCost, JobGeometryRefusesWhatTheDenoiserRefuses) {
   EXPECT_THAT(error(wan, {.width = 830}), HasSubstr("multiples of 16"));
   EXPECT_THAT(error(wan, {.frames = 80}), HasSubstr("4k+1 frames"));
   EXPECT_THAT(error(wan, {.text_tokens = 600}), HasSubstr("text_len 512"));
-  EXPECT_THAT(error(arch::preset("qwen-image", "test"), {}), HasSubstr("not supported yet"));
+  const arch::ModelConfig qwen = arch::preset("qwen-image", "test");
+  EXPECT_THAT(error(qwen, {.width = 1000}), HasSubstr("multiples of 16 pixels"));
+  EXPECT_THAT(error(qwen, {.frames = 5}), HasSubstr("frames must be 1"));
+  // Qwen-Image at 1328² (its official square size): 83² patches; true CFG, a batch of two.
+  const models::JobGeometry qg = models::job_geometry(qwen, {.width = 1328, .height = 1328});
+  EXPECT_EQ(qg.tokens.image, 83 * 83);
+  EXPECT_EQ(qg.batch, 2);
   // TI2V-5B's Wan 2.2 VAE strides 16 pixels: 1280x704x121 (its official size) is 31x44x80
   // latents, 27280 tokens; 720 rows do not make whole patches.
   const arch::ModelConfig ti2v = arch::preset("wan2.2-ti2v-5b", "test");
@@ -204,9 +210,10 @@ TEST(ModelCost, JobGeometryRefusesWhatTheDenoiserRefuses) {
 
 // A tiny model synthesized on the fly, opened like `ditrun run` opens it, on the CPU backend.
 struct TinyRun {
-  explicit TinyRun(const std::string& preset) {
+  explicit TinyRun(const std::string& preset) : TinyRun(arch::preset(preset, "test")) {}
+  explicit TinyRun(const arch::ModelConfig& config) {
     synth::SynthRequest request;
-    request.config = arch::preset(preset, "test");
+    request.config = config;
     request.target = quant::ConversionTarget::parse("bf16");
     request.out_path = temp_dir("model-cost-run") + "/model.safetensors";
     synth::write_synthetic_model(request);
@@ -261,6 +268,26 @@ TEST(ModelCost, ActivationEstimateBoundsTheCpuBackendsPeak) {
     const uint64_t estimate = uint64_t(wan.network->activation_elements(job.tokens, job.batch)) * sizeof(float);
     EXPECT_LE(measured, estimate) << w << "x" << h << "x" << frames;
     EXPECT_LE(double(estimate), 1.5 * double(measured)) << w << "x" << h << "x" << frames;
+  }
+
+  // Qwen-Image at qwen-image-tiny's size; prompts of two lengths put the text mask's re-laid
+  // keys and values on top of the block.
+  arch::ModelConfig qwen_config = arch::preset("qwen-image", "test");
+  qwen_config.params = arch::QwenImageParams{.num_layers = 2, .attention_head_dim = 32, .num_attention_heads = 2,
+                                             .joint_attention_dim = 48, .axes_dims_rope = {8, 12, 12}};
+  TinyRun qwen(qwen_config);
+  for (auto [w, h, text, cfg] : {std::tuple{64, 64, 16, 4.0}, {128, 96, 7, 4.0}, {32, 32, 40, 1.0}}) {
+    const models::JobGeometry job =
+        models::job_geometry(qwen.source.config, {.width = w, .height = h, .text_tokens = text, .cfg = cfg});
+    const Shape latent = qwen.denoiser->latent_shape(w, h, 1);
+    EXPECT_EQ(job.tokens.image, qwen.denoiser->image_tokens(latent));
+    EXPECT_EQ(job.batch, qwen.denoiser->calls_per_step({0, cfg}));
+    const HostTensor txt = runtime::seeded_noise(1, {text, 48}), neg = runtime::seeded_noise(2, {text / 2 + 1, 48});
+    const runtime::Conditioning cond{{{"txt", txt}, {"txt_neg", neg}}, "cond"};
+    const uint64_t measured = qwen.measured_peak(runtime::seeded_noise(3, latent), cond, {0, cfg});
+    const uint64_t estimate = uint64_t(qwen.network->activation_elements(job.tokens, job.batch)) * sizeof(float);
+    EXPECT_LE(measured, estimate) << w << "x" << h << " text " << text;
+    EXPECT_LE(double(estimate), 1.5 * double(measured)) << w << "x" << h << " text " << text;
   }
 }
 

@@ -45,9 +45,9 @@ TEST(Network, UnsupportedVariantsSaySo) {
   // reference_forward_test).
   for (const char* runs : {"wan2.1-i2v-14b", "wan2.2-ti2v-5b", "wan2.2-i2v-a14b", "wan2.2-t2v-a14b"})
     EXPECT_EQ(error_of(runs), "") << runs;
-  EXPECT_THAT(error_of("qwen-image"), HasSubstr("not supported yet"));
-  // SD3.5 runs (sd3_forward_test, tests/cli/sd35.sh).
-  for (const char* runs : {"sd3.5-large", "sd3.5-medium"}) EXPECT_EQ(error_of(runs), "") << runs;
+  // SD3.5 and Qwen-Image run (sd3_forward_test, qwen_image_forward_test, tests/cli/sd35.sh and
+  // qwen_image.sh).
+  for (const char* runs : {"sd3.5-large", "sd3.5-medium", "qwen-image"}) EXPECT_EQ(error_of(runs), "") << runs;
 }
 
 TEST(Network, MissingWeightsNameTheFileAndTensor) {

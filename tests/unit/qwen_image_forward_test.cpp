@@ -12,6 +12,7 @@
 #include "reference_case.h"
 #include "runtime/core/error.h"
 #include "runtime/exec/model_call.h"
+#include "runtime/sampling/schedule.h"
 
 namespace ditrun::test {
 namespace {
@@ -82,6 +83,19 @@ TEST(QwenImageForward, RopeTablesAreTheOfficialOnes) {
     diff = std::max(diff, double(std::fabs(table[size_t(i)] - want)));
   }
   EXPECT_LT(diff, 2e-6);
+}
+
+// The released scheduler config's schedule for 3 steps over 12 image tokens, as the pipeline's
+// f32 numpy computes it, and the timestep the pipeline gives the model: bit for bit.
+TEST(QwenImageForward, ScheduleIsThePipelines) {
+  ReferenceCase rc("qwen-image-tiny", "");
+  const std::vector<double> sigmas = runtime::flow_sigmas(3, runtime::Shift::qwen_dynamic(), 12);
+  const HostTensor& want = rc.io.at("sample.sigmas");
+  ASSERT_EQ(sigmas.size(), want.data.size());
+  for (size_t i = 0; i < sigmas.size(); ++i) EXPECT_EQ(float(sigmas[i]), want.data[i]) << i;
+  EXPECT_NEAR(runtime::qwen_dynamic_mu(12), 0.48770161290322583, 1e-15);
+  // One step has nothing to stretch: [1, 0].
+  EXPECT_EQ(runtime::flow_sigmas(1, runtime::Shift::qwen_dynamic(), 4096), (std::vector<double>{1.0, 0.0}));
 }
 
 TEST(QwenImageForward, OddGridsCentreAsDiffusersDoes) {
