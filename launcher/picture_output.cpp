@@ -43,11 +43,23 @@ RunVae::RunVae(const PictureOptions& options, BackendOptions backend)
                source_.config.spatial_stride(), source_.config.spatial_stride());
 }
 
+namespace {
+// Qwen-Image's VAE (diffusers AutoencoderKLQwenImage) is Wan 2.1's causal video design with
+// Wan 2.1's latent mean and std; the model's images are its single frames.
+bool image_model_on_video_vae(const models::vae::VaeConfig& vae, const arch::ModelConfig& model) {
+  return model.family == arch::Family::QwenImage && vae.kind == models::vae::VaeKind::Wan21;
+}
+}  // namespace
+
 std::optional<std::string> vae_mismatch(const models::vae::VaeConfig& vae, const arch::ModelConfig& model) {
   const bool video_model = model.family == arch::Family::Wan;
   const int64_t channels = model.family == arch::Family::Wan ? arch::wan_params(model).out_dim
                            : model.family == arch::Family::Flux ? arch::flux_params(model).out_channels / 4
                                                                 : 16;
+  if (model.family == arch::Family::QwenImage) {
+    if (image_model_on_video_vae(vae, model) && vae.latent_channels() == channels) return std::nullopt;
+    return fmt::format("the VAE ({}) is not Qwen-Image's (Wan 2.1's 16-channel design: wan21-vae)", vae.name());
+  }
   if (vae.video() == video_model && vae.latent_channels() == channels) return std::nullopt;
   return fmt::format("the VAE ({}) decodes {}-channel {} latents; {} makes {}-channel {} latents", vae.name(),
                      vae.latent_channels(), vae.video() ? "video" : "image", model.variant, channels,
@@ -57,6 +69,16 @@ std::optional<std::string> vae_mismatch(const models::vae::VaeConfig& vae, const
 RunVae::RunVae(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model)
     : RunVae(options, std::move(backend)) {
   if (const auto why = vae_mismatch(source_.config, model)) fail("{}: {}", path_, *why);
+  single_frames_ = image_model_on_video_vae(source_.config, model);
+  // SD3.5's VAE is the Flux AE's design with its own latent scale and shift: a file whose
+  // design was detected from its tensors (the two are alike) decodes SD3 latents with SD3's.
+  if (model.family == arch::Family::SD3 && source_.detected && source_.config.kind == models::vae::VaeKind::FluxAE) {
+    const models::vae::VaeConfig sd3 = models::vae::vae_preset("sd3.5-vae");
+    source_.config.flux.scale_factor = sd3.flux.scale_factor;
+    source_.config.flux.shift_factor = sd3.flux.shift_factor;
+    spdlog::info("VAE {}: SD3.5's latent scale {} and shift {} (the model is SD3)", path_, sd3.flux.scale_factor,
+                 sd3.flux.shift_factor);
+  }
 }
 
 void RunVae::open_backend() {
@@ -105,6 +127,7 @@ HostTensor RunVae::decode(const HostTensor& latent) {
   open_backend();
   Shape batched{1};
   batched.insert(batched.end(), latent.shape.begin(), latent.shape.end());
+  if (single_frames_ && latent.shape.size() == 3) batched.insert(batched.begin() + 2, 1);  // [1, C, 1, h, w]
   const int64_t h = latent.shape[latent.shape.size() - 2], w = latent.shape.back();
   const models::vae::TileGrid grid = grid_for(h, w);
   if (!grid.whole())
@@ -143,6 +166,7 @@ HostTensor RunVae::encode_image(const std::string& png_path, std::optional<int64
   }
   HostTensor latent = vae_->encode(pixels).latent;
   latent.shape.erase(latent.shape.begin());  // the batch dim
+  if (single_frames_ && frames == 1) latent.shape.erase(latent.shape.begin() + 1);  // an image model's [C, h, w]
   return latent;
 }
 

@@ -41,7 +41,9 @@ std::optional<std::string> vae_mismatch(const models::vae::VaeConfig& vae, const
 class RunVae {
  public:
   // Fails naming the VAE file when it cannot be opened or its latent does not fit the model's
-  // (channels, image or video).
+  // (channels, image or video). A VAE whose design was detected from its tensors takes the
+  // model's latent constants: SD3.5's scale and shift on the Flux AE's design. Qwen-Image's
+  // VAE is Wan 2.1's video design, run on single frames.
   RunVae(const PictureOptions& options, BackendOptions backend, const arch::ModelConfig& model);
   RunVae(const PictureOptions& options, BackendOptions backend);
 
@@ -81,6 +83,7 @@ class RunVae {
   std::optional<models::vae::DecodeFootprint> footprint_f32_;
   std::unique_ptr<runtime::Backend> backend_;
   std::unique_ptr<models::vae::Vae> vae_;
+  bool single_frames_ = false;  // an image model's latents [C, h, w] on a video VAE ([C, 1, h, w])
 };
 
 // The frame rate a model's videos play at: 24 for Wan 2.2 TI2V-5B, else 16 (Wan 2.1, Wan 2.2 A14B).

@@ -37,6 +37,7 @@ VaeSource open_vae(const std::string& path, const std::optional<std::string>& si
     src.config = detect_vae(shapes, path);
     src.config.validate(path);
     src.config_source = "detected from tensor shapes";
+    src.detected = true;
   }
   check_vae_tensors(src.config, shapes, path);
   return src;

@@ -18,6 +18,7 @@ struct VaeSource {
   std::unique_ptr<quant::WeightSet> weights;
   VaeConfig config;
   std::string config_source;  // "sidecar <path>" or "detected from tensor shapes"
+  bool detected = false;      // the config came from the tensor shapes (no sidecar, nothing recorded)
 };
 
 // Fails with one line naming the file (not a VAE, unreadable, inconsistent sidecar).

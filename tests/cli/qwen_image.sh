@@ -9,6 +9,8 @@
 #    sequence-parallel team and a CFG-parallel pair agree within 1e-5;
 #  - GGUF Q8_0 and scaled-fp8 conversions made by `ditrun quantize` run, and give the latents
 #    of the same run on their weights dequantized to f32 (`quantize --to f32`), within 1e-5;
+#  - with Wan 2.1's VAE (Qwen-Image's design) a job ends in the PNG of its latent's one frame;
+#    a VAE of another design is refused naming the file;
 #  - a prompt of another width than joint_attention_dim and a size that is not whole patches
 #    fail in one line naming the job and what is wrong.
 set -euo pipefail
@@ -72,6 +74,23 @@ if command -v mpirun >/dev/null; then
     fail "CFG parallel"
   compare one/q1.safetensors cfgp/q1.safetensors 1e-5
 fi
+
+# Qwen-Image's VAE is Wan 2.1's design with Wan 2.1's latent mean and std (diffusers
+# AutoencoderKLQwenImage), run on one frame: the picture is the `decode` of the job's latent
+# as a one-frame video by the same VAE.
+"$BIN" --log-level warn run "$MODEL" --config "$CFG" --noise noise0.safetensors --cond cond0.safetensors --id q0 \
+  --vae "$R/wan21-vae-tiny.safetensors" --vae-config "$R/wan21-vae-tiny.config.json" --out decoded || fail "vae"
+PYTHONPATH="$LIB" python3 - <<'PY'
+from safetensors_io import raw_tensors, write_f32
+_, shape, raw = raw_tensors("one/q0.safetensors")["latent"]
+write_f32("q0-frame.safetensors", {"latent": ([shape[0], 1] + shape[1:], raw)})
+PY
+"$BIN" --log-level warn decode "$R/wan21-vae-tiny.safetensors" q0-frame.safetensors \
+  --vae-config "$R/wan21-vae-tiny.config.json" --out q0-decoded.png > /dev/null || fail "decode"
+python3 "$LIB/png_pixels.py" decoded/q0.png q0-decoded.png 64 48
+if "$BIN" run "$MODEL" --config "$CFG" --noise noise0.safetensors --cond cond0.safetensors --id q0 \
+     --vae "$R/flux-ae-tiny.safetensors" --out bad 2> wrong-vae.log; then fail "the Flux AE for Qwen-Image"; fi
+grep -q "is not Qwen-Image's (Wan 2.1's 16-channel design: wan21-vae)" wrong-vae.log || { cat wrong-vae.log; fail "VAE message"; }
 
 for to in q8_0 fp8-scaled; do
   ext=$([ "$to" = q8_0 ] && echo gguf || echo safetensors)

@@ -6,6 +6,7 @@
 # detected from the tensors as the official loader does; a 2-stage mpirun pipeline gives the
 # one-process bits; GGUF and fp8 conversions run as their dequantized weights do; the released
 # single-file layout (model.diffusion_model. beside the encoders and VAE) runs as the bare model;
+# a VAE of the Flux AE's design decodes with SD3.5's latent constants;
 # a file missing a joint block and a negative context of another length fail in one line.
 set -euo pipefail
 BIN=$1 DATA=$2
@@ -87,6 +88,21 @@ if "$BIN" run no-last-block.safetensors --noise sd35-tiny-noise0.safetensors --c
      --out bad 2> missing.log; then fail "a file without its last joint block"; fi
 grep -q "no-last-block.safetensors: .*joint_blocks.1 is missing (a partial file?)" missing.log ||
   { cat missing.log; fail "missing block message"; }
+# With a VAE of the Flux AE's design found from its tensors (flux-ae-tiny), SD3 latents
+# decode with SD3.5's latent scale and shift (1.5305, 0.0609: SD3LatentFormat.process_out):
+# the picture is the `decode` of the job's latent by the same VAE under those constants.
+"$BIN" run "$R/sd35-tiny.safetensors" --noise sd35-tiny-noise0.safetensors --cond sd35-tiny-cond0.safetensors --steps 3 \
+  --shift 3 --cfg 4.5 --id sd35-tiny-0 --vae "$R/flux-ae-tiny.safetensors" --out decoded 2> vae.log || { cat vae.log; fail "vae"; }
+grep -q "SD3.5's latent scale 1.5305 and shift 0.0609" vae.log || { cat vae.log; fail "SD3.5's VAE constants"; }
+python3 - "$R/flux-ae-tiny.config.json" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["params"].update(scale_factor=1.5305, shift_factor=0.0609)
+json.dump(config, open("sd35-vae.json", "w"))
+PY
+"$BIN" --log-level warn decode "$R/flux-ae-tiny.safetensors" one/sd35-tiny-0.safetensors --vae-config sd35-vae.json \
+  --out sd35-decoded.png > /dev/null || fail "decode"
+python3 "$LIB/png_pixels.py" decoded/sd35-tiny-0.png sd35-decoded.png 12 16  # the tiny AE upsamples 2x
 PYTHONPATH="$LIB" python3 - <<'PY'
 from safetensors_io import read, write_f32
 import struct

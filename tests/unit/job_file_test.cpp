@@ -113,7 +113,7 @@ TEST(JobFile, EveryErrorNamesLineAndJob) {
       {R"({"id": "j", )" + ok + R"(, "shift": "fast"})", "shift 'fast': expected"},
       {R"({"id": "j", )" + ok + R"(, "shift": 0})", "shift 0: must be a positive number"},
       {R"({"id": "j", )" + ok + R"(, "shift": -1.5})", "shift -1.5: must be a positive number"},
-      {R"({"id": "j", )" + ok + R"(, "shift": true})", "shift: must be a number, \"none\" or \"flux-dynamic\", got boolean"},
+      {R"({"id": "j", )" + ok + R"(, "shift": true})", "shift: must be a number, \"none\", \"flux-dynamic\" or \"qwen-dynamic\", got boolean"},
       {R"({"id": "j", )" + ok + R"(, "cfg": -1})", "cfg: must be a number >= 0 (1 = off), got -1"},
       {R"({"id": "j", )" + ok + R"(, "guidance": "3.5"})", "guidance: must be a number, got string"},
       {R"({"id": "j", )" + ok + R"(, "config": 7})", "config: must be a string, got number"},
