@@ -215,7 +215,7 @@ void add_plan_command(CLI::App& app) {
   cmd->add_option("--width", o.request.job.width, "Width in pixels (default: Flux 1024, Wan 832)");
   cmd->add_option("--height", o.request.job.height, "Height in pixels (default: Flux 1024, Wan 480)");
   cmd->add_option("--frames", o.request.job.frames, "Frames, video models (default 81)");
-  cmd->add_option("--text-tokens", o.request.job.text_tokens, "Prompt tokens (default: Flux dev 512, schnell 256; Wan text_len; SD3.5 333; Qwen-Image 256)");
+  cmd->add_option("--text-tokens", o.request.job.text_tokens, "Prompt tokens (default: Flux dev 512, schnell 256; Wan text_len; SD3.5 154; Qwen-Image 256)");
   cmd->add_option("--steps", o.request.job.steps, "Sampler steps (default: the model's)");
   cmd->add_option("--cfg", o.request.job.cfg, "Classifier-free guidance scale, 1 = off (default: the model's; Wan cfg doubles the batch)");
   cmd->add_flag("--json", o.json, "Print the plan JSON instead of the table");

@@ -34,10 +34,11 @@ void wan_text_and_batch(const arch::ModelConfig& config, const JobSettings& s, J
   g.batch = g.cfg != 1 ? 2 : 1;
 }
 
-// SD3.5: the context sd3_infer builds, CLIP-L‖G's 77 tokens then T5's 256; CFG runs cond and
+// SD3.5: the context sd3_infer builds, CLIP-L‖G's 77 tokens then T5's (at least 77: its
+// tokenizer pads to 77 and never truncates); CFG runs cond and
 // uncond as one batch of two.
 void sd3_text_and_batch(const JobSettings& s, JobGeometry& g) {
-  const int64_t text = s.text_tokens.value_or(77 + 256);
+  const int64_t text = s.text_tokens.value_or(77 + 77);
   if (text < 0 || text > 1 << 20) fail("text tokens must be between 0 and {} (got {})", 1 << 20, text);
   g.tokens.text = text;
   g.batch = g.cfg != 1 ? 2 : 1;

@@ -97,8 +97,6 @@ class JointBlock final : public runtime::Block {
     const Tensor& x = state.at("x");
     const int64_t B = x.dim(0), Lt = state.integer("txt_len"), Li = state.integer("img_len"), L = Lt + Li;
     const int64_t h = dims_.hidden;
-    if (dual_ && state.sequence())
-      fail("{}: SD3.5 Medium's extra self-attention under sequence parallelism is not supported yet", name_);
     Tensor c_act = be.empty(state.at("c").shape());
     be.silu(state.at("c"), c_act);
     const std::string streams[2] = {name_ + ".context_block", name_ + ".x_block"};  // the joint sequence's order
@@ -136,7 +134,8 @@ class JointBlock final : public runtime::Block {
       be.gated_add(stream, proj, mod[s], kGateMsa);
       if (s == 1 && dual_) {
         Tensor a2 = be.empty({B, Li, h});
-        be.attention(qkv2.slice_cols(0, h), qkv2.slice_cols(h, h), qkv2.slice_cols(2 * h, h), a2, dims_.heads, {});
+        runtime::token_self_attention(be, state, qkv2.slice_cols(0, h), qkv2.slice_cols(h, h), qkv2.slice_cols(2 * h, h),
+                                      a2, dims_.heads);
         be.linear(a2, w.at(streams[s] + ".attn2.proj.weight"), &w.at(streams[s] + ".attn2.proj.bias"), proj);
         be.gated_add(stream, proj, mod[s], kGateMsa2);
       }

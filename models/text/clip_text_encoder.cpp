@@ -34,11 +34,14 @@ ClipTextParams clip_text_params_from_json(const nlohmann::json& j, const std::st
     p.intermediate_size = params.value("intermediate_size", p.intermediate_size);
     p.max_positions = params.value("max_position_embeddings", p.max_positions);
     p.eps = params.value("layer_norm_eps", p.eps);
+    p.hidden_act = params.value("hidden_act", p.hidden_act);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: params: {}", source, e.what());
   }
   if (p.hidden_size < 1 || p.num_heads < 1 || p.hidden_size % p.num_heads != 0 || p.num_layers < 2)
     fail("{}: params: hidden_size must split into num_attention_heads, and num_hidden_layers be at least 2", source);
+  if (p.hidden_act != "quick_gelu" && p.hidden_act != "gelu")
+    fail("{}: params.hidden_act: '{}' (ditrun runs quick_gelu, CLIP-L's, and gelu, CLIP-G's)", source, p.hidden_act);
   return p;
 }
 
@@ -67,6 +70,7 @@ ClipTextParams detect_clip_text(const std::vector<NamedShape>& t, const std::str
          "num_attention_heads",
          source, p.hidden_size);
   p.num_heads = p.hidden_size / 64;
+  if (p.hidden_size == 1280) p.hidden_act = "gelu";  // OpenCLIP ViT-bigG (SDXL's and SD3's CLIP-G)
   return p;
 }
 
@@ -117,7 +121,8 @@ ClipTextOutputs ClipTextEncoder::encode(const HostTensor& ids, const EncoderSink
     backend_.add(x, delta, x);
     layer_norm(x, h, pre + "layer_norm2");
     backend_.linear(h, weight(pre + "mlp.fc1.weight"), &weight(pre + "mlp.fc1.bias"), mlp);
-    backend_.quick_gelu(mlp, mlp);
+    if (p_.hidden_act == "gelu") backend_.gelu(mlp, mlp);
+    else backend_.quick_gelu(mlp, mlp);
     backend_.linear(mlp, weight(pre + "mlp.fc2.weight"), &weight(pre + "mlp.fc2.bias"), delta);
     backend_.add(x, delta, x);
     if (streamed_) weights_.release(pre);

@@ -1,7 +1,8 @@
-// CLIP's text transformer (CLIP-L as Flux and SD3 use it) on the Backend, under the
-// `clip_l.safetensors` names (`text_model.embeddings.token_embedding.weight`, ...): token and
-// position embeddings, causal pre-norm layers with quick_gelu MLPs, the final layer norm, the
-// pooled row at the first end-of-text token and its projection.
+// CLIP's text transformer (CLIP-L as Flux and SD3 use it, CLIP-G as SDXL and SD3 use it) on
+// the Backend, under the `clip_l.safetensors` / `clip_g.safetensors` names
+// (`text_model.embeddings.token_embedding.weight`, ...): token and position embeddings, causal
+// pre-norm layers with quick_gelu (CLIP-L) or exact GELU (OpenCLIP's bigG) MLPs, the final
+// layer norm, the pooled row at the first end-of-text token and its projection.
 #pragma once
 
 #include <functional>
@@ -20,12 +21,15 @@ struct ClipTextParams {
   int64_t vocab_size = 49408, hidden_size = 768, num_heads = 12, num_layers = 12, intermediate_size = 3072;
   int64_t max_positions = 77;
   double eps = 1e-5;
+  std::string hidden_act = "quick_gelu";  // "quick_gelu" (OpenAI's CLIP-L) or "gelu" (OpenCLIP's bigG)
   bool operator==(const ClipTextParams&) const = default;
 };
 
 // The reference config's `params` (Hugging Face CLIPTextConfig names). Fails naming `source`.
 ClipTextParams clip_text_params_from_json(const nlohmann::json& j, const std::string& source);
 bool looks_like_clip_text(const std::vector<NamedShape>& tensors);
+// The activation is not in the tensors: the released 1280-wide tower (CLIP-G) takes GELU, the
+// others quick_gelu.
 ClipTextParams detect_clip_text(const std::vector<NamedShape>& tensors, const std::string& source);
 
 struct ClipTextOutputs {

@@ -34,7 +34,8 @@ nlohmann::json clip_to_json(const ClipTextParams& p) {
             {"num_hidden_layers", p.num_layers},
             {"intermediate_size", p.intermediate_size},
             {"max_position_embeddings", p.max_positions},
-            {"layer_norm_eps", p.eps}}}};
+            {"layer_norm_eps", p.eps},
+            {"hidden_act", p.hidden_act}}}};
 }
 
 // Per layer: Hugging Face's name (after "encoder.block.N.layer."), llama.cpp's (after
@@ -130,11 +131,17 @@ TextEncoderConfig text_encoder_preset(const std::string& name) {
     }
     return c;
   }
+  if (name == "clip-g") {  // OpenCLIP ViT-bigG's text tower (SDXL's and SD3's clip_g.safetensors)
+    c.architecture = "clip-text";
+    c.clip = ClipTextParams{.hidden_size = 1280, .num_heads = 20, .num_layers = 32, .intermediate_size = 5120,
+                            .hidden_act = "gelu"};
+    return c;
+  }
   fail("unknown text encoder preset '{}' ({})", name, fmt::join(text_encoder_preset_names(), ", "));
 }
 
 std::vector<std::string> text_encoder_preset_names() {
-  return {"t5-xxl", "umt5-xxl", "clip-l", "t5-builtin", "umt5-builtin", "clip-builtin"};
+  return {"t5-xxl", "umt5-xxl", "clip-l", "clip-g", "t5-builtin", "umt5-builtin", "clip-builtin"};
 }
 
 std::vector<NamedShape> text_encoder_layout(const TextEncoderConfig& c) {

@@ -179,7 +179,17 @@ bool SequenceParallel::gather(Backend& be, const StateLayout& layout, Activation
 
 void SequenceParallel::attention(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                                  int64_t heads, std::span<const int64_t> prefix_keys) {
-  const int64_t rows = prefix_ + rows_;
+  attend(be, q, k, v, out, heads, prefix_, prefix_keys);
+}
+
+void SequenceParallel::token_attention(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                                       int64_t heads) {
+  attend(be, q, k, v, out, heads, 0, {});
+}
+
+void SequenceParallel::attend(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+                              int64_t prefix, std::span<const int64_t> prefix_keys) {
+  const int64_t rows = prefix + rows_;
   check_rows_tensor("attention q", q, rows);
   check_rows_tensor("attention k", k, rows);
   check_rows_tensor("attention v", v, rows);
@@ -194,23 +204,23 @@ void SequenceParallel::attention(Backend& be, const Tensor& q, const Tensor& k, 
          degree(), heads, ring_degree, be.name());
   make_subgroups(ulysses_degree);
   if (ring_degree == 1) {  // all Ulysses: the whole sequence for H/N heads on every rank
-    ulysses(be, *ulysses_group_, q, k, v, out, heads, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
-                                                          Tensor& ho, int64_t h) {
-      prefix_masked_attention(be, hq, hk, hv, ho, h, prefix_, tokens_, prefix_keys);  // padding rows are not keys
+    ulysses(be, *ulysses_group_, q, k, v, out, heads, prefix, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
+                                                                  Tensor& ho, int64_t h) {
+      prefix_masked_attention(be, hq, hk, hv, ho, h, prefix, tokens_, prefix_keys);  // padding rows are not keys
     });
   } else if (ulysses_degree == 1) {  // all ring: this rank's rows are its block
-    ring_attention(be, *ring_group_, q, k, v, out, heads, 1, prefix_keys);
+    ring_attention(be, *ring_group_, q, k, v, out, heads, 1, prefix, prefix_keys);
   } else {
-    ulysses(be, *ulysses_group_, q, k, v, out, heads, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
-                                                          Tensor& ho, int64_t h) {
-      ring_attention(be, *ring_group_, hq, hk, hv, ho, h, ulysses_degree, prefix_keys);
+    ulysses(be, *ulysses_group_, q, k, v, out, heads, prefix, [&](const Tensor& hq, const Tensor& hk, const Tensor& hv,
+                                                                  Tensor& ho, int64_t h) {
+      ring_attention(be, *ring_group_, hq, hk, hv, ho, h, ulysses_degree, prefix, prefix_keys);
     });
   }
 }
 
 void SequenceParallel::ulysses(Backend& be, transport::RankGroup& group, const Tensor& q, const Tensor& k,
-                               const Tensor& v, Tensor& out, int64_t heads, const Attend& attend) {
-  const int64_t n = group.size(), me = group.index(), B = q.dim(0), C = q.dim(2), P = prefix_, S = rows_;
+                               const Tensor& v, Tensor& out, int64_t heads, int64_t P, const Attend& attend) {
+  const int64_t n = group.size(), me = group.index(), B = q.dim(0), C = q.dim(2), S = rows_;
   const int64_t W = C / heads * (heads / n);  // the columns of one rank's heads
   const int64_t local_rows = P + S, full_rows = P + n * S;
   const HostTensor hq = to_host(be, q), hk = to_host(be, k), hv = to_host(be, v);
@@ -289,9 +299,9 @@ void SequenceParallel::ulysses(Backend& be, transport::RankGroup& group, const T
 }
 
 void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, const Tensor& q, const Tensor& k,
-                                      const Tensor& v, Tensor& out, int64_t heads, int ulysses,
+                                      const Tensor& v, Tensor& out, int64_t heads, int ulysses, int64_t P,
                                       std::span<const int64_t> prefix_keys) {
-  const int64_t R = ring.size(), me = ring.index(), B = q.dim(0), L = q.dim(1), C = q.dim(2), P = prefix_;
+  const int64_t R = ring.size(), me = ring.index(), B = q.dim(0), L = q.dim(1), C = q.dim(2);
   const int64_t D = C / heads, block = L - P;  // this member's key rows past the prefix
   // The running result in double: R merges in f32 would add their rounding to the kernel's.
   std::vector<double> acc(size_t(B * L * C), 0.0);
@@ -356,6 +366,12 @@ void self_attention(Backend& be, const ActivationState& state, const Tensor& q, 
   if (keys.empty()) return be.attention(q, k, v, out, heads, {});
   const int64_t prefix = state.integer("prefix_rows");
   prefix_masked_attention(be, q, k, v, out, heads, prefix, k.dim(1) - prefix, keys);
+}
+
+void token_self_attention(Backend& be, const ActivationState& state, const Tensor& q, const Tensor& k, const Tensor& v,
+                          Tensor& out, int64_t heads) {
+  if (SequenceParallel* group = state.sequence()) return group->token_attention(be, q, k, v, out, heads);
+  be.attention(q, k, v, out, heads, {});
 }
 
 }  // namespace ditrun::runtime

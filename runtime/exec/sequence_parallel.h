@@ -55,6 +55,9 @@ class SequenceParallel {
   // state's text mask (ActivationState::prefix_keys; empty: every prefix row is a key).
   void attention(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
                  std::span<const int64_t> prefix_keys = {});
+  // softmax(q kᵀ/√D) v over the token rows alone (SD3.5 Medium's attn2: the image tokens
+  // without the text prefix): q, k, v and out [B, rows, H·D] of a split state, consumed as above.
+  void token_attention(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads);
   // The prefix rows every member keeps whole (the split's layout.prefix).
   int64_t prefix() const { return prefix_; }
 
@@ -70,14 +73,18 @@ class SequenceParallel {
   // Attention over a block of this rank's queries: (q, k, v, out, heads); the key rows past
   // the valid ones are masked inside.
   using Attend = std::function<void(const Tensor&, const Tensor&, const Tensor&, Tensor&, int64_t)>;
+  // attention and token_attention: q, k, v and out hold `prefix` rows (the layout's, or none)
+  // and this rank's token rows.
+  void attend(Backend& backend, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, int64_t heads,
+              int64_t prefix, std::span<const int64_t> prefix_keys);
   // The Ulysses exchange over `group` (U consecutive shares) around `attend`, which sees this
   // group's P + U·S rows for H/U heads.
   void ulysses(Backend& backend, transport::RankGroup& group, const Tensor& q, const Tensor& k, const Tensor& v,
-               Tensor& out, int64_t heads, const Attend& attend);
+               Tensor& out, int64_t heads, int64_t P, const Attend& attend);
   // Ring attention over `ring` (the ranks holding the same heads, one per Ulysses group): q, k,
   // v and out hold P + U·S rows of the ring member's block.
   void ring_attention(Backend& backend, transport::RankGroup& ring, const Tensor& q, const Tensor& k, const Tensor& v,
-                      Tensor& out, int64_t heads, int ulysses, std::span<const int64_t> prefix_keys);
+                      Tensor& out, int64_t heads, int ulysses, int64_t P, std::span<const int64_t> prefix_keys);
   // Valid token rows of the block of Ulysses group g (U shares of rows_ each; U = 1: rank g's).
   int64_t valid_rows(int64_t g, int ulysses) const;
   void make_subgroups(int ulysses);
@@ -102,5 +109,9 @@ class SequenceParallel {
 // prefix rows under the state's text mask are not keys (prefix_attention.h).
 void self_attention(Backend& backend, const ActivationState& state, const Tensor& q, const Tensor& k, const Tensor& v,
                     Tensor& out, int64_t heads);
+// Self-attention over the state's token rows alone, without the prefix (q, k, v, out [B,
+// tokens, H·D]): the same split as self_attention.
+void token_self_attention(Backend& backend, const ActivationState& state, const Tensor& q, const Tensor& k,
+                          const Tensor& v, Tensor& out, int64_t heads);
 
 }  // namespace ditrun::runtime

@@ -3,8 +3,10 @@
 # (sd3_impls.sample_euler with CFGDenoiser, sd3_infer's schedule: 3 steps, shift 3, cfg 4.5):
 # for sd35-tiny (Large style) and sd35-medium-tiny (Medium's extra self-attention), each batch
 # item's conditioning and noise reproduce its `sample.latent` within 1e-3, the architecture
-# detected from the tensors as the official loader does; a 2-stage mpirun pipeline gives the
-# one-process bits; GGUF and fp8 conversions run as their dequantized weights do; the released
+# detected from the tensors as the official loader does; a 2-stage pipeline and 2 replicas under
+# mpirun give the one-process bits, sequence parallelism (Medium's attn2 included) and CFG
+# parallelism agree within 1e-5; GGUF and fp8 conversions give the official code's outputs on their
+# dequantized weights (tests/data/mmdit-quantized); the released
 # single-file layout (model.diffusion_model. beside the encoders and VAE) runs as the bare model;
 # a VAE of the Flux AE's design decodes with SD3.5's latent constants;
 # a file missing a joint block and a negative context of another length fail in one line.
@@ -12,6 +14,7 @@ set -euo pipefail
 BIN=$1 DATA=$2
 R=$DATA/reference
 LIB=$(cd "$(dirname "$0")/lib" && pwd)
+QUANTIZED=$(cd "$(dirname "$0")/../data/mmdit-quantized" && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -44,20 +47,42 @@ if command -v mpirun >/dev/null; then
     --cond sd35-tiny-cond0.safetensors --steps 3 --shift 3 --cfg 4.5 --id sd35-tiny-0 --mode pipeline --out two ||
     fail "pipeline"
   compare one/sd35-tiny-0.safetensors two/sd35-tiny-0.safetensors 0
-fi
-# GGUF Q8_0 and scaled-fp8 conversions by `ditrun quantize` give the latents of the same run
-# on their weights dequantized to f32 (`quantize --to f32`), whose path is the one checked
-# against Stability's code above.
-for case in sd35-tiny sd35-medium-tiny; do
-  for to in q8_0 fp8-scaled; do
-    ext=$([ "$to" = q8_0 ] && echo gguf || echo safetensors)
-    "$BIN" --log-level warn quantize "$R/$case.safetensors" "$case-$to.$ext" --to "$to" > /dev/null || fail "quantize $case $to"
-    "$BIN" --log-level warn quantize "$case-$to.$ext" "$case-$to-f32.safetensors" --to f32 > /dev/null || fail "dequantize $case $to"
-    for file in "$case-$to.$ext" "$case-$to-f32.safetensors"; do
-      "$BIN" --log-level warn run "$file" --noise "$case-noise0.safetensors" --cond "$case-cond0.safetensors" --steps 3 \
-        --shift 3 --cfg 4.5 --id "${file%.*}" --out quantized || fail "run $file"
+  printf '{"id": "a", "cond": "sd35-tiny-cond0.safetensors", "noise": "sd35-tiny-noise0.safetensors", "steps": 3, "shift": 3, "cfg": 4.5}\n{"id": "b", "cond": "sd35-tiny-cond1.safetensors", "noise": "sd35-tiny-noise1.safetensors", "steps": 3, "shift": 3, "cfg": 4.5}\n' > two.jsonl
+  mpirun $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe --bind-to none -np 2 \
+    "$BIN" --log-level warn run "$R/sd35-tiny.safetensors" --jobs two.jsonl --mode replicas --out replicas || fail "replicas"
+  compare one/sd35-tiny-0.safetensors replicas/a.safetensors 0
+  compare one/sd35-tiny-1.safetensors replicas/b.safetensors 0
+  # One job over two ranks: Large's joint attention and Medium's image-only attn2 split.
+  for case in sd35-tiny sd35-medium-tiny; do
+    for share in "--sp 2" "--cfg-parallel"; do
+      mpirun $([ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe --bind-to none -np 2 \
+        "$BIN" --log-level warn run "$R/$case.safetensors" --noise "$case-noise0.safetensors" --cond "$case-cond0.safetensors" \
+        --steps 3 --shift 3 --cfg 4.5 --id "$case-0" $share --out "shared-${share//[ -]/}" || fail "$case $share"
+      compare "one/$case-0.safetensors" "shared-${share//[ -]/}/$case-0.safetensors" 1e-5
     done
-    compare "quantized/$case-$to.safetensors" "quantized/$case-$to-f32.safetensors" 1e-5
+  done
+fi
+# GGUF Q8_0 and scaled fp8 made by `ditrun quantize`, against Stability's code run on the same
+# weights dequantized (tests/data/mmdit-quantized): the forward within 1e-4, the sampled
+# latent of item 0 within 1e-3.
+for case in sd35-tiny sd35-medium-tiny; do
+  for variant in Q8_0 fp8-scaled; do
+    file=$([ "$variant" = Q8_0 ] && echo "$case-Q8_0.gguf" || echo "$case-fp8-scaled.safetensors")
+    WANT=$QUANTIZED/$case-$variant.io.safetensors
+    "$BIN" --log-level warn quantize "$R/$case.safetensors" "$file" --to "$(echo "$variant" | tr Q q)" > /dev/null ||
+      fail "quantize $case $variant"
+    "$BIN" --log-level warn forward "$file" --inputs "$R/$case.io.safetensors" --out "fwd-$case-$variant.safetensors" \
+      > /dev/null || fail "forward $case $variant"
+    PYTHONPATH="$LIB" python3 "$LIB/compare_outputs.py" "fwd-$case-$variant.safetensors" "$WANT" 1e-4
+    PYTHONPATH="$LIB" python3 - "$WANT" "want-$case-$variant.safetensors" <<'PY'
+import sys
+from safetensors_io import raw_tensors, write_f32
+_, shape, raw = raw_tensors(sys.argv[1])["sample.latent"]
+write_f32(sys.argv[2], {"latent": (shape[1:], raw[:len(raw) // shape[0]])})
+PY
+    "$BIN" --log-level warn run "$file" --noise "$case-noise0.safetensors" --cond "$case-cond0.safetensors" --steps 3 \
+      --shift 3 --cfg 4.5 --id "$case-$variant" --out quantized || fail "run $case $variant"
+    compare "quantized/$case-$variant.safetensors" "want-$case-$variant.safetensors" 1e-3
   done
 done
 # The released single-file layout: the model behind `model.diffusion_model.`, beside text

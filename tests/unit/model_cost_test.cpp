@@ -199,10 +199,11 @@ TEST(ModelCost, JobGeometryRefusesWhatTheDenoiserRefuses) {
   EXPECT_THAT(error(ti2v, {.width = 1280, .height = 720}), HasSubstr("multiples of 32 pixels"));
   const arch::ModelConfig sd3 = arch::preset("sd3.5-large", "test");
   EXPECT_THAT(error(sd3, {.frames = 5}), HasSubstr("frames must be 1"));
-  // SD3.5 at 1024² with CFG: 64² patches, CLIP's 77 + T5's 256 context tokens, a batch of two.
+  // SD3.5 at 1024² with CFG: 64² patches, CLIP's 77 + T5's 77 context tokens (sd3_infer's
+  // tokenizers), a batch of two.
   const models::JobGeometry g = models::job_geometry(sd3, {});
   EXPECT_EQ(g.tokens.image, 64 * 64);
-  EXPECT_EQ(g.tokens.text, 333);
+  EXPECT_EQ(g.tokens.text, 154);
   EXPECT_EQ(g.batch, 2);
   EXPECT_EQ(models::job_geometry(arch::preset("flux-schnell", "test"), {}).tokens.text, 256);
   EXPECT_EQ(models::job_geometry(flux, {.width = 1000, .height = 600}).tokens.image, 63 * 38);

@@ -59,7 +59,8 @@ TEST_P(SharedCall, GivesTheOneRankOutput) {
 // Flux: 4 heads (Ulysses at 2 and 4, ring at 3, a ring asked for at 2 and inside 4), a text
 // prefix. Wan: 2 heads (Ulysses at 2, ring at 3, Ulysses 2 x ring 2 at 4), the batch of two as
 // cond and uncond. Qwen-Image: 2 heads as Wan, and a text prefix under a text mask (item 1's
-// prompt is padded), which Ulysses, ring attention and the CFG split all carry.
+// prompt is padded), which Ulysses, ring attention and the CFG split all carry. SD3.5: 2 heads
+// (Large style), and Medium's one head with its image-only attn2 (all ring).
 INSTANTIATE_TEST_SUITE_P(Layouts, SharedCall,
                          testing::Values(Layout{"flux-tiny-dev", 2, 1}, Layout{"flux-tiny-dev", 3, 1},
                                          Layout{"flux-tiny-dev", 4, 1}, Layout{"flux-tiny-dev", 2, 1, 2},
@@ -69,7 +70,9 @@ INSTANTIATE_TEST_SUITE_P(Layouts, SharedCall,
                                          Layout{"wan21-tiny-t2v", 2, 2}, Layout{"wan21-tiny-t2v", 2, 2, 2},
                                          Layout{"qwen-image-tiny", 2, 1}, Layout{"qwen-image-tiny", 3, 1},
                                          Layout{"qwen-image-tiny", 4, 1}, Layout{"qwen-image-tiny", 1, 2},
-                                         Layout{"qwen-image-tiny", 2, 2}),
+                                         Layout{"qwen-image-tiny", 2, 2}, Layout{"sd35-tiny", 2, 1},
+                                         Layout{"sd35-tiny", 3, 1}, Layout{"sd35-tiny", 1, 2},
+                                         Layout{"sd35-medium-tiny", 2, 1}, Layout{"sd35-medium-tiny", 3, 1}),
                          label);
 
 TEST(SharedCall, MoreRanksThanTokensIsRefused) {
