@@ -334,10 +334,12 @@ class QwenImageDenoiser final : public Denoiser {
     // The pipeline's timestep: f32(σ·1000) from the scheduler, divided by 1000 for the model.
     const float t = float(float(sigma) * 1000.0f) / 1000.0f;
     in["timesteps"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), t));
-    HostTensor shapes(Shape{B, 3});
-    for (int64_t b = 0; b < B; ++b)
-      std::copy_n(std::vector<float>{1.0f, float(x.shape[1] / 2), float(x.shape[2] / 2)}.begin(), 3,
-                  shapes.data.begin() + b * 3);
+    HostTensor shapes(Shape{B, 3});  // (frames, rows, cols) of the token grid, per item
+    for (int64_t b = 0; b < B; ++b) {
+      shapes.data[size_t(b * 3)] = 1;
+      shapes.data[size_t(b * 3 + 1)] = float(x.shape[1] / 2);
+      shapes.data[size_t(b * 3 + 2)] = float(x.shape[2] / 2);
+    }
     in["img_shapes"] = std::move(shapes);
     return in;
   }

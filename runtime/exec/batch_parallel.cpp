@@ -26,7 +26,7 @@ void BatchParallel::split(Backend& be, const StateLayout& layout, ActivationStat
   // A text mask follows its item; member 0 puts the whole mask back at the gather.
   prefix_keys_ = state.prefix_keys();
   if (!prefix_keys_.empty()) {
-    const int64_t rows = state.integer("prefix_rows"), mine = prefix_keys_.at(size_t(index()));
+    const int64_t rows = state.prefix_mask_rows(), mine = prefix_keys_.at(size_t(index()));
     state.set_prefix_mask(rows, std::span<const int64_t>(&mine, 1));
     prefix_rows_ = rows;
   }

@@ -49,6 +49,11 @@ std::vector<int64_t> ActivationState::prefix_keys() const {
   return keys;
 }
 
+int64_t ActivationState::prefix_mask_rows() const {
+  const auto it = ints_.find(kPrefixRows);
+  return it == ints_.end() ? 0 : it->second;
+}
+
 const DeviceWeight& WeightLookup::at(std::string_view name) const {
   const DeviceWeight* w = find(name);
   if (!w) fail("model weight '{}' is missing", name);

@@ -44,6 +44,8 @@ class ActivationState {
   void clear_prefix_mask();
   // Per item the real prefix rows; empty when no row is padding.
   std::vector<int64_t> prefix_keys() const;
+  // The prefix rows the mask covers (0 without a mask).
+  int64_t prefix_mask_rows() const;
 
   // While the state's tokens are split over a sequence-parallel group: the group, whose
   // attention the blocks call (self_attention in sequence_parallel.h); null otherwise.

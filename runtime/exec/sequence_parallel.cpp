@@ -325,8 +325,8 @@ void SequenceParallel::ring_attention(Backend& be, transport::RankGroup& ring, c
   // This member's own block, with the text prefix's keys (every rank holds them; they count once).
   prefix_masked_attention(be, q, k, v, o, heads, P, valid_rows(me, ulysses), prefix_keys, &lse);
   merge();
-  std::vector<int64_t> kv_lens(static_cast<size_t>(B));
   // The other members' blocks, without the prefix, passed around the ring.
+  std::vector<int64_t> kv_lens(static_cast<size_t>(B));
   const HostTensor hk = to_host(be, k), hv = to_host(be, v);
   std::vector<float> mine;
   mine.reserve(size_t(2 * B * block * C));
@@ -358,13 +358,13 @@ void self_attention(Backend& be, const ActivationState& state, const Tensor& q, 
                     Tensor& out, int64_t heads) {
   const std::vector<int64_t> keys = state.prefix_keys();
   if (SequenceParallel* group = state.sequence()) {
-    if (!keys.empty() && state.integer("prefix_rows") != group->prefix())
-      fail("sequence parallel: a text mask over {} rows, but the split keeps a prefix of {}", state.integer("prefix_rows"),
+    if (!keys.empty() && state.prefix_mask_rows() != group->prefix())
+      fail("sequence parallel: a text mask over {} rows, but the split keeps a prefix of {}", state.prefix_mask_rows(),
            group->prefix());
     return group->attention(be, q, k, v, out, heads, keys);
   }
   if (keys.empty()) return be.attention(q, k, v, out, heads, {});
-  const int64_t prefix = state.integer("prefix_rows");
+  const int64_t prefix = state.prefix_mask_rows();
   prefix_masked_attention(be, q, k, v, out, heads, prefix, k.dim(1) - prefix, keys);
 }
 

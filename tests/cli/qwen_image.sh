@@ -19,7 +19,7 @@ BIN=$1 DATA=$2
 R=$DATA/reference
 LIB=$(cd "$(dirname "$0")/lib" && pwd)
 QUANTIZED=$(cd "$(dirname "$0")/../data/mmdit-quantized" && pwd)
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d); trap 'kill -9 ${server_pid:-0} 2>/dev/null || true; rm -rf "$tmp"' EXIT
 cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 compare() { PYTHONPATH="$LIB" python3 "$LIB/compare_latents.py" "$@"; }
@@ -147,4 +147,13 @@ if "$BIN" run "$MODEL" --config "$CFG" --cond cond0.safetensors --width 100 --he
 fi
 grep -q "Qwen-Image renders sizes that are multiples of 16 pixels" odd.log || { cat odd.log; fail "size message"; }
 [ ! -e bad/narrow.safetensors ] && [ ! -e bad/odd.safetensors ] || fail "a failed job left an output"
+# `ditrun serve` with the model loaded renders a job by its server-side files as `run` does.
+ditrun=$BIN
+source "$LIB/serve_helpers.sh"
+start_server "$tmp/served" "$MODEL" --config "$CFG" --allow-root "$tmp"
+expect_status 201 "$(http POST /v1/jobs -d '{"id": "q1", "cond": "cond1.safetensors", "noise": "noise1.safetensors"}')"
+wait_job q1 done
+curl -sf "$base/v1/jobs/q1/latent" -o served-q1.safetensors
+compare one/q1.safetensors served-q1.safetensors 0
+stop_server
 echo OK
