@@ -54,11 +54,13 @@ TEST_P(CudaSharedCall, AgreesWithTheCpuOneRankCall) {
   EXPECT_LT(max_abs_diff(shared, one), 1e-4);
 }
 
-// Flux: 4 heads (Ulysses at 2 and 4); Wan: 2 heads (Ulysses at 2), its CFG halves, both.
+// Flux: 4 heads (Ulysses at 2 and 4); Wan: 2 heads (Ulysses at 2), its CFG halves, both;
+// Qwen-Image with its padded prompt under the text mask (Ulysses, CFG halves); SD3.5.
 INSTANTIATE_TEST_SUITE_P(Layouts, CudaSharedCall,
                          testing::Values(Layout{"flux-tiny-dev", 2, 1}, Layout{"flux-tiny-dev", 4, 1},
                                          Layout{"wan21-tiny-t2v", 2, 1}, Layout{"wan21-tiny-t2v", 1, 2},
-                                         Layout{"wan21-tiny-t2v", 2, 2}),
+                                         Layout{"wan21-tiny-t2v", 2, 2}, Layout{"qwen-image-tiny", 2, 1},
+                                         Layout{"qwen-image-tiny", 1, 2}, Layout{"sd35-tiny", 2, 1}),
                          [](const testing::TestParamInfo<Layout>& info) {
                            return test_label(info.param.model + "_sp" + std::to_string(info.param.sp) + "_cfg" +
                                              std::to_string(info.param.cfg));
