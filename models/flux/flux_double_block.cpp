@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "models/common/double_stream_cost.h"
 #include "models/common/model_io.h"
 #include "models/flux/flux_blocks.h"
 #include "runtime/exec/sequence_parallel.h"
@@ -18,7 +19,8 @@ enum Chunk { kShift1, kScale1, kGate1, kShift2, kScale2, kGate2 };
 
 class DoubleBlock final : public runtime::Block {
  public:
-  DoubleBlock(int index, const Dims& dims) : name_("double_blocks." + std::to_string(index)), dims_(dims) {}
+  DoubleBlock(int index, const Dims& dims)
+      : name_("double_blocks." + std::to_string(index)), dims_(dims), cost_{dims.hidden, dims.head_dim, dims.mlp} {}
 
   const std::string& name() const override { return name_; }
 
@@ -32,27 +34,11 @@ class DoubleBlock final : public runtime::Block {
     return names;
   }
 
-  double flops(const runtime::TokenCounts& t) const override {
-    const int64_t h = dims_.hidden, m = dims_.mlp, L = t.image + t.text;
-    const double per_token = linear_flops(1, 3 * h, h) + linear_flops(1, h, h) + 2 * linear_flops(1, m, h);
-    return double(L) * per_token + 2 * linear_flops(1, 6 * h, h) + attention_flops(t);
-  }
-
-  double attention_flops(const runtime::TokenCounts& t) const override {
-    const int64_t L = t.image + t.text;
-    return models::attention_flops(L, L, dims_.hidden);
-  }
-
-  // Per token: two modulated norms (read + write h each), RMS norm and RoPE of q and k (2h
-  // each, plus RoPE's table row), two gated residuals (3h each), GELU of the MLP (2 mlp).
-  double elementwise_elements(const runtime::TokenCounts& t) const override {
-    const int64_t h = dims_.hidden, L = t.image + t.text;
-    return double(L) * double(18 * h + 2 * dims_.head_dim + 2 * dims_.mlp);
-  }
-
-  // Joint attention: q, k, v and the output over text and image tokens.
+  double flops(const runtime::TokenCounts& t) const override { return cost_.flops(t); }
+  double attention_flops(const runtime::TokenCounts& t) const override { return cost_.attention_flops(t); }
+  double elementwise_elements(const runtime::TokenCounts& t) const override { return cost_.elementwise_elements(t); }
   double self_attention_elements(const runtime::TokenCounts& t) const override {
-    return 4.0 * double(t.image + t.text) * double(dims_.hidden);
+    return cost_.self_attention_elements(t);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -122,6 +108,7 @@ class DoubleBlock final : public runtime::Block {
 
   std::string name_;
   Dims dims_;
+  DoubleStreamCost cost_;
 };
 
 }  // namespace

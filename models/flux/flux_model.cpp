@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "models/common/final_layer.h"
 #include "models/common/model_io.h"
 #include "models/common/rope_table.h"
 #include "models/common/timestep_embedding.h"
@@ -147,19 +148,10 @@ class FluxModel final : public runtime::Model {
 
   HostTensor epilogue(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     const Tensor& x = state.at("x");
-    const int64_t B = x.dim(0), Lt = state.integer("txt_len"), Li = state.integer("img_len"), h = dims_.hidden;
+    const int64_t Lt = state.integer("txt_len"), Li = state.integer("img_len");
     // shift, scale = adaLN_modulation(SiLU(vec)).chunk(2): shift first.
-    Tensor vec_act = be.empty(state.at("vec").shape());
-    be.silu(state.at("vec"), vec_act);
-    Tensor mod = be.empty({B, 1, 2 * h});
-    be.linear(vec_act, w.at("final_layer.adaLN_modulation.1.weight"), &w.at("final_layer.adaLN_modulation.1.bias"),
-              mod);
-    mod = mod.view({B, 2, h});
-    Tensor normed = be.empty({B, Li, h});
-    be.layer_norm_modulate(x.slice_rows(Lt, Li), mod, 0, 1, kNormEps, normed);
-    Tensor out = be.empty({B, Li, params_.out_channels});
-    be.linear(normed, w.at("final_layer.linear.weight"), &w.at("final_layer.linear.bias"), out);
-    return to_host(be, out);
+    const FinalLayer layer{"final_layer.adaLN_modulation.1", "final_layer.linear", 0, 1, kNormEps};
+    return to_host(be, final_layer(be, w, layer, state.at("vec"), x.slice_rows(Lt, Li), params_.out_channels));
   }
 
  private:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "models/common/double_stream_cost.h"
+#include "models/common/final_layer.h"
 #include "models/common/model_io.h"
 #include "models/common/rope_table.h"
 #include "models/common/timestep_embedding.h"
@@ -51,7 +53,8 @@ constexpr const StreamNames* kStreams[2] = {&kText, &kImage};  // the joint sequ
 
 class TransformerBlock final : public runtime::Block {
  public:
-  TransformerBlock(int index, const Dims& dims) : name_("transformer_blocks." + std::to_string(index)), dims_(dims) {}
+  TransformerBlock(int index, const Dims& dims)
+      : name_("transformer_blocks." + std::to_string(index)), dims_(dims), cost_{dims.hidden, dims.head_dim, dims.mlp} {}
 
   const std::string& name() const override { return name_; }
 
@@ -68,26 +71,12 @@ class TransformerBlock final : public runtime::Block {
     return names;
   }
 
-  double flops(const runtime::TokenCounts& t) const override {
-    const int64_t h = dims_.hidden, m = dims_.mlp, L = t.image + t.text;
-    const double per_token = 4 * linear_flops(1, h, h) + 2 * linear_flops(1, m, h);
-    return double(L) * per_token + 2 * linear_flops(1, 6 * h, h) + attention_flops(t);
-  }
-
-  double attention_flops(const runtime::TokenCounts& t) const override {
-    const int64_t L = t.image + t.text;
-    return models::attention_flops(L, L, dims_.hidden);
-  }
-
-  // Per token, as Flux's double block: two modulated norms, q/k RMS norms and RoPE, two gated
-  // residuals and the MLP's GELU.
-  double elementwise_elements(const runtime::TokenCounts& t) const override {
-    const int64_t h = dims_.hidden, L = t.image + t.text;
-    return double(L) * double(18 * h + 2 * dims_.head_dim + 2 * dims_.mlp);
-  }
-
+  // Flux's double block's cost: separate q, k, v projections cost what a fused one does.
+  double flops(const runtime::TokenCounts& t) const override { return cost_.flops(t); }
+  double attention_flops(const runtime::TokenCounts& t) const override { return cost_.attention_flops(t); }
+  double elementwise_elements(const runtime::TokenCounts& t) const override { return cost_.elementwise_elements(t); }
   double self_attention_elements(const runtime::TokenCounts& t) const override {
-    return 4.0 * double(t.image + t.text) * double(dims_.hidden);
+    return cost_.self_attention_elements(t);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -168,6 +157,7 @@ class TransformerBlock final : public runtime::Block {
 
   std::string name_;
   Dims dims_;
+  DoubleStreamCost cost_;
 };
 
 class QwenImageModel final : public runtime::Model {
@@ -286,17 +276,9 @@ class QwenImageModel final : public runtime::Model {
 
   HostTensor epilogue(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     const Tensor& x = state.at("x");
-    const int64_t B = x.dim(0), Lt = state.integer("txt_len"), Li = state.integer("img_len"), h = dims_.hidden;
-    Tensor temb_act = be.empty(state.at("temb").shape());
-    be.silu(state.at("temb"), temb_act);
-    Tensor mod = be.empty({B, 1, 2 * h});
-    be.linear(temb_act, w.at("norm_out.linear.weight"), &w.at("norm_out.linear.bias"), mod);
-    mod = mod.view({B, 2, h});
-    Tensor normed = be.empty({B, Li, h});
-    be.layer_norm_modulate(x.slice_rows(Lt, Li), mod, /*shift*/ 1, /*scale*/ 0, kNormEps, normed);
-    Tensor out = be.empty({B, Li, out_features()});
-    be.linear(normed, w.at("proj_out.weight"), &w.at("proj_out.bias"), out);
-    return to_host(be, out);
+    const int64_t Lt = state.integer("txt_len"), Li = state.integer("img_len");
+    const FinalLayer layer{"norm_out.linear", "proj_out", /*shift*/ 1, /*scale*/ 0, kNormEps};  // scale, then shift
+    return to_host(be, final_layer(be, w, layer, state.at("temb"), x.slice_rows(Lt, Li), out_features()));
   }
 
  private:

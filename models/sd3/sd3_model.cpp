@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "models/common/final_layer.h"
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
 #include "models/common/timestep_embedding.h"
@@ -296,14 +297,9 @@ class SD3Model final : public runtime::Model {
 
   HostTensor epilogue(Backend& be, const WeightLookup& w, ActivationState& state) const override {
     const Tensor& x = state.at("x");
-    const int64_t B = x.dim(0), Lt = state.integer("txt_len"), Li = state.integer("img_len"), h = dims_.hidden;
-    Tensor c_act = be.empty(state.at("c").shape());
-    be.silu(state.at("c"), c_act);
-    const Tensor mod = modulation(be, w, "final_layer", c_act, 2, h);  // shift, then scale
-    Tensor normed = be.empty({B, Li, h});
-    be.layer_norm_modulate(x.slice_rows(Lt, Li), mod, 0, 1, kNormEps, normed);
-    Tensor out = be.empty({B, Li, 4 * params_.out_channels});
-    be.linear(normed, w.at("final_layer.linear.weight"), &w.at("final_layer.linear.bias"), out);
+    const int64_t B = x.dim(0), Lt = state.integer("txt_len"), Li = state.integer("img_len");
+    const FinalLayer layer{"final_layer.adaLN_modulation.1", "final_layer.linear", 0, 1, kNormEps};  // shift, then scale
+    const Tensor out = final_layer(be, w, layer, state.at("c"), x.slice_rows(Lt, Li), 4 * params_.out_channels);
     const Shape latent{B, params_.out_channels, state.integer("height"), state.integer("width")};
     return unpatchify_2x2(to_host(be, out), latent, PatchOrder::PatchMajor);
   }
