@@ -115,9 +115,10 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
     // Encoded when the job runs (its errors are the job's then).
   } else if (job.prompt) {
     if (!encoders) fail("{}", missing_encoders_message(config));
-    // A guided Wan job without a negative prompt gets its release's default one.
+    // A guided Wan or SD3.5 job without a negative prompt gets its release's default one
+    // (SD3.5's is the empty prompt).
     std::optional<std::string> negative = job.negative_prompt;
-    if (config.family == arch::Family::Wan) {
+    if (models::text::takes_negative_prompt(config)) {
       if (p.guidance.cfg == 1 && (!p.experts || p.experts->cfg_low == 1)) negative.reset();
       else if (!negative) negative = models::text::default_negative_prompt(config);
     }

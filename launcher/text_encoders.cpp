@@ -17,12 +17,15 @@ namespace ditrun::launcher {
 namespace text = models::text;
 namespace {
 
-// What a family's prompts need: T5 + CLIP for Flux, umT5 for Wan.
+// What a family's prompts need: T5 + CLIP for Flux, umT5 for Wan, T5 + CLIP-L + CLIP-G for
+// SD3.5 (the two CLIPs told apart by width: the released 768 and 1280).
 struct Wanted {
   std::string architecture;
   int64_t width = 0;
   std::string option;
 };
+
+constexpr int64_t kClipGWidth = 1280;
 
 std::vector<Wanted> wanted_encoders(const arch::ModelConfig& model) {
   if (model.family == arch::Family::Flux) {
@@ -30,7 +33,20 @@ std::vector<Wanted> wanted_encoders(const arch::ModelConfig& model) {
     return {{"clip-text", p.vec_in_dim, "--clip"}, {"t5", p.context_in_dim, "--t5"}};
   }
   if (model.family == arch::Family::Wan) return {{"umt5", arch::wan_params(model).text_dim, "--text-encoder"}};
+  if (model.family == arch::Family::SD3) {
+    const arch::SD3Params& p = arch::sd3_params(model);
+    return {{"clip-text", p.adm_in_channels - kClipGWidth, "--clip"},
+            {"clip-text", kClipGWidth, "--clip-g"},
+            {"t5", p.context_in_dim, "--t5"}};
+  }
   return {};
+}
+
+// The file slot an option fills.
+std::optional<std::string>& slot_of(EncoderFiles& files, const std::string& option) {
+  if (option == "--clip") return files.clip;
+  if (option == "--clip-g") return files.clip_g;
+  return files.t5;
 }
 
 // The first candidate of the architecture and width, with what else would have done.
@@ -54,8 +70,10 @@ std::optional<std::string> pick(const std::vector<std::string>& candidates, cons
 
 void add_text_encoder_options(CLI::App& cmd, TextEncoderOptions& o) {
   const char* group = "Prompts (jobs with 'prompt')";
-  cmd.add_option("--clip", o.clip, "CLIP-L text encoder (Flux), e.g. clip_l.safetensors")->group(group);
-  cmd.add_option("--t5", o.t5, "T5-XXL encoder (Flux): t5xxl_fp16/fp8 .safetensors or t5-v1_1-xxl-encoder-*.gguf")->group(group);
+  cmd.add_option("--clip", o.clip, "CLIP-L text encoder (Flux, SD3.5), e.g. clip_l.safetensors")->group(group);
+  cmd.add_option("--clip-g", o.clip_g, "CLIP-G text encoder (SD3.5), e.g. clip_g.safetensors")->group(group);
+  cmd.add_option("--t5", o.t5, "T5-XXL encoder (Flux, SD3.5): t5xxl_fp16/fp8 .safetensors or t5-v1_1-xxl-encoder-*.gguf")
+      ->group(group);
   cmd.add_option("--text-encoder", o.text_encoder, "umT5-XXL encoder (Wan), e.g. umt5_xxl_fp8_e4m3fn_scaled.safetensors")
       ->group(group);
   cmd.add_option("--models", o.models_dir,
@@ -72,30 +90,32 @@ void add_text_encoder_options(CLI::App& cmd, TextEncoderOptions& o) {
 }
 
 std::string missing_encoders_message(const arch::ModelConfig& model) {
-  return fmt::format("prompt: needs the text encoders (run with {}, or --models DIR)",
-                     model.family == arch::Family::Wan ? "--text-encoder FILE" : "--t5 FILE --clip FILE");
+  const char* options = model.family == arch::Family::Wan   ? "--text-encoder FILE"
+                        : model.family == arch::Family::SD3 ? "--t5 FILE --clip FILE --clip-g FILE"
+                                                            : "--t5 FILE --clip FILE";
+  return fmt::format("prompt: needs the text encoders (run with {}, or --models DIR)", options);
 }
 
 EncoderFiles find_encoder_files(const TextEncoderOptions& o, const arch::ModelConfig& model) {
   EncoderFiles files;
-  const bool flux = model.family == arch::Family::Flux;
-  if (o.text_encoder && flux) fail("--text-encoder is Wan's umT5; Flux takes --t5 and --clip");
-  if ((o.t5 || o.clip) && model.family == arch::Family::Wan) fail("--t5 and --clip are Flux's; Wan takes --text-encoder (umT5)");
+  const bool wan = model.family == arch::Family::Wan;
+  if (o.text_encoder && !wan) fail("--text-encoder is Wan's umT5; {} takes --t5 and --clip", arch::family_name(model.family));
+  if ((o.t5 || o.clip) && wan) fail("--t5 and --clip are Flux's and SD3.5's; Wan takes --text-encoder (umT5)");
+  if (o.clip_g && model.family != arch::Family::SD3) fail("--clip-g is SD3.5's CLIP-G; {} takes none", model.variant);
   files.clip = o.clip;
-  files.t5 = flux ? o.t5 : o.text_encoder;
+  files.clip_g = o.clip_g;
+  files.t5 = wan ? o.text_encoder : o.t5;
   if (!o.models_dir) return files;
   namespace fs = std::filesystem;
   const fs::path comfy = fs::path(*o.models_dir).parent_path() / "comfy";
   files.clip_tokenizer_places = {(comfy / "sd1_tokenizer").string()};
   files.t5_tokenizer_places = {(comfy / "text_encoders" / "t5_tokenizer").string(), (comfy / "t5_tokenizer").string()};
   const std::vector<Wanted> wanted = wanted_encoders(model);
-  const bool need = std::any_of(wanted.begin(), wanted.end(), [&](const Wanted& w) {
-    return !(w.architecture == "clip-text" ? files.clip : files.t5);
-  });
+  const bool need = std::any_of(wanted.begin(), wanted.end(), [&](const Wanted& w) { return !slot_of(files, w.option); });
   if (!need) return files;
   const std::vector<std::string> candidates = files_in_models_dir(*o.models_dir, {"text_encoders", "clip"});
   for (const Wanted& w : wanted) {
-    std::optional<std::string>& slot = w.architecture == "clip-text" ? files.clip : files.t5;
+    std::optional<std::string>& slot = slot_of(files, w.option);
     if (!slot) slot = pick(candidates, w, *o.models_dir);
     if (!slot)
       fail("--models {}: no {} encoder of width {} in text_encoders/ or clip/ ({} files looked at); give {} FILE",
@@ -121,14 +141,24 @@ RunEncoders::RunEncoders(const TextEncoderOptions& o, const arch::ModelConfig& m
     spdlog::info("{}: {}{}", option, src->describe(), src->tokenizer ? "; tokenizer " + src->tokenizer->describe() : "");
     return src;
   };
-  const bool flux = model.family == arch::Family::Flux;
+  const bool wan = model.family == arch::Family::Wan;
   clip_ = open(files.clip, o.clip_tokenizer, files.clip_tokenizer_places, "--clip");
-  t5_ = open(files.t5, o.t5_tokenizer, files.t5_tokenizer_places, flux ? "--t5" : "--text-encoder");
+  // CLIP-G runs on CLIP-L's tokens (SD3Tokenizer): no tokenizer of its own.
+  if (files.clip_g) {
+    try {
+      clip_g_ = std::make_unique<text::TextEncoderSource>(text::open_text_encoder(*files.clip_g));
+    } catch (const Error& e) {
+      fail("--clip-g {}: {}", *files.clip_g, e.what());
+    }
+    spdlog::info("--clip-g: {}", clip_g_->describe());
+  }
+  t5_ = open(files.t5, o.t5_tokenizer, files.t5_tokenizer_places, wan ? "--text-encoder" : "--t5");
   // Checked now (architecture, width), before any job; the backends come with place().
-  const auto unplaced = [](const std::unique_ptr<text::TextEncoderSource>& s) {
-    return s ? std::optional<text::PlacedEncoder>(text::PlacedEncoder{s.get(), nullptr, false}) : std::nullopt;
-  };
-  text::PromptConditioner::check(model, unplaced(clip_), unplaced(t5_), tokenizers);
+  text::PromptConditioner::check(model, unplaced(clip_), unplaced(t5_), tokenizers, unplaced(clip_g_));
+}
+
+std::optional<text::PlacedEncoder> RunEncoders::unplaced(const std::unique_ptr<text::TextEncoderSource>& s) {
+  return s ? std::optional<text::PlacedEncoder>(text::PlacedEncoder{s.get(), nullptr, false}) : std::nullopt;
 }
 
 RunEncoders::~RunEncoders() = default;
@@ -138,6 +168,8 @@ std::vector<partition::EncoderCost> RunEncoders::costs(int activation_bytes) con
   // Flux pads T5 to its full length; Wan's prompts are priced at the model's longest.
   if (t5_) out.push_back(text::text_encoder_cost(*t5_, text::t5_tokens(model_), activation_bytes, t5_->config.architecture));
   if (clip_) out.push_back(text::text_encoder_cost(*clip_, clip_->config.clip.max_positions, activation_bytes, "clip"));
+  if (clip_g_)
+    out.push_back(text::text_encoder_cost(*clip_g_, clip_g_->config.clip.max_positions, activation_bytes, "clip-g"));
   return out;
 }
 
@@ -153,12 +185,12 @@ std::vector<partition::EncoderPlacement> RunEncoders::placements_for(const parti
 void RunEncoders::place(const partition::Plan& plan, const partition::DeviceInventory& inventory,
                         const BackendOptions& backend, uint64_t reserved) {
   placements_ = placements_for(plan, inventory, reserved);
-  // placements_ follow costs(): T5 (or umT5), then CLIP.
-  std::optional<text::PlacedEncoder> t5, clip;
+  // placements_ follow costs(): T5 (or umT5), then CLIP, then CLIP-G.
+  std::optional<text::PlacedEncoder> t5, clip, clip_g;
   runtime::Backend *cpu_backend = nullptr, *gpu_backend = nullptr;
   size_t next = 0;
   using Slot = std::pair<text::TextEncoderSource*, std::optional<text::PlacedEncoder>*>;
-  for (const auto& [src, slot] : {Slot{t5_.get(), &t5}, Slot{clip_.get(), &clip}}) {
+  for (const auto& [src, slot] : {Slot{t5_.get(), &t5}, Slot{clip_.get(), &clip}, Slot{clip_g_.get(), &clip_g}}) {
     if (!src) continue;
     const partition::EncoderPlacement& p = placements_[next++];
     // One backend per device: the encoders run one after the other.
@@ -180,7 +212,7 @@ void RunEncoders::place(const partition::Plan& plan, const partition::DeviceInve
     spdlog::info("text encoder {}: {} on {}; {}", p.encoder, partition::to_string(p.where), p.device, p.why);
     *slot = text::PlacedEncoder{src, on, p.where == partition::EncoderWhere::streamed};
   }
-  conditioner_ = std::make_unique<text::PromptConditioner>(model_, clip, t5);
+  conditioner_ = std::make_unique<text::PromptConditioner>(model_, clip, t5, clip_g);
 }
 
 void RunEncoders::place_on(const BackendOptions& backend) {
@@ -189,7 +221,7 @@ void RunEncoders::place_on(const BackendOptions& backend) {
     return s ? std::optional<text::PlacedEncoder>(text::PlacedEncoder{s.get(), backends_.back().get(), false})
              : std::nullopt;
   };
-  conditioner_ = std::make_unique<text::PromptConditioner>(model_, on(clip_), on(t5_));
+  conditioner_ = std::make_unique<text::PromptConditioner>(model_, on(clip_), on(t5_), on(clip_g_));
 }
 
 runtime::HostTensors RunEncoders::conditioning(const std::string& job, const std::string& prompt,
@@ -211,6 +243,7 @@ std::string RunEncoders::describe() const {
   std::vector<std::string> parts;
   if (t5_) parts.push_back(t5_->path);
   if (clip_) parts.push_back(clip_->path);
+  if (clip_g_) parts.push_back(clip_g_->path);
   return fmt::format("{}", fmt::join(parts, " + "));
 }
 

@@ -21,10 +21,10 @@
 namespace ditrun::launcher {
 
 struct TextEncoderOptions {
-  std::optional<std::string> clip, t5, text_encoder, models_dir;
+  std::optional<std::string> clip, clip_g, t5, text_encoder, models_dir;
   std::optional<std::string> clip_tokenizer, t5_tokenizer;
   std::string encoders_on = "auto";  // auto | gpu | cpu
-  bool given() const { return clip || t5 || text_encoder || models_dir; }
+  bool given() const { return clip || clip_g || t5 || text_encoder || models_dir; }
 };
 void add_text_encoder_options(CLI::App& cmd, TextEncoderOptions& options);
 // What a job with a prompt is told when the run has no text encoders for `model`.
@@ -34,7 +34,7 @@ std::string missing_encoders_message(const arch::ModelConfig& model);
 // (ComfyUI's `text_encoders/` and `clip/`, by architecture and width; the choice is logged).
 // `tokenizer_places`: ComfyUI's own tokenizer folders beside a `models/` tree.
 struct EncoderFiles {
-  std::optional<std::string> clip, t5;  // t5: T5 (Flux) or umT5 (Wan)
+  std::optional<std::string> clip, clip_g, t5;  // t5: T5 (Flux, SD3.5) or umT5 (Wan); clip_g: SD3.5's
   std::vector<std::string> clip_tokenizer_places, t5_tokenizer_places;
 };
 EncoderFiles find_encoder_files(const TextEncoderOptions& options, const arch::ModelConfig& model);
@@ -66,7 +66,8 @@ class RunEncoders {
   void place_on(const BackendOptions& backend);
 
   // The conditioning of a job's prompts (cached). `job` names the job in warnings (a prompt
-  // cut to the model's length). `negative`: Wan's guided jobs only (default: the release's).
+  // cut to the model's length). `negative`: Wan's and SD3.5's guided jobs only (default: the
+  // release's).
   runtime::HostTensors conditioning(const std::string& job, const std::string& prompt,
                                     const std::optional<std::string>& negative);
   std::string describe() const;  // the encoders, for the ledger and pictures
@@ -75,7 +76,9 @@ class RunEncoders {
  private:
   arch::ModelConfig model_;
   std::string force_;  // --encoders-on: "" (the planner's choice), "gpu" or "cpu"
-  std::unique_ptr<models::text::TextEncoderSource> clip_, t5_;
+  static std::optional<models::text::PlacedEncoder> unplaced(const std::unique_ptr<models::text::TextEncoderSource>& s);
+
+  std::unique_ptr<models::text::TextEncoderSource> clip_, clip_g_, t5_;
   std::vector<partition::EncoderPlacement> placements_;
   std::vector<std::unique_ptr<runtime::Backend>> backends_;
   std::unique_ptr<models::text::PromptConditioner> conditioner_;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "models/text/sd3_conditioning.h"
 #include "models/text/text_cleaning.h"
 #include "models/text/wan_negative_prompt.h"
 #include "runtime/core/error.h"
@@ -44,7 +45,7 @@ HostTensor ids_tensor(const std::vector<int64_t>& ids) {
 // The option that gives an encoder, for errors.
 std::string option_of(const arch::ModelConfig& model, bool clip) {
   if (clip) return "--clip";
-  return model.family == arch::Family::Flux ? "--t5" : "--text-encoder";
+  return model.family == arch::Family::Wan ? "--text-encoder" : "--t5";
 }
 
 void check_encoder(const arch::ModelConfig& model, const std::optional<PlacedEncoder>& e, bool clip,
@@ -68,6 +69,7 @@ void check_encoder(const arch::ModelConfig& model, const std::optional<PlacedEnc
 
 int64_t t5_tokens(const arch::ModelConfig& model) {
   if (model.family == arch::Family::Flux) return arch::flux_params(model).guidance_embed ? 512 : 256;
+  if (model.family == arch::Family::SD3) return kSD3T5MinTokens;  // a prompt's at least; longer ones grow
   return arch::wan_params(model).text_len;
 }
 
@@ -75,8 +77,33 @@ std::string default_negative_prompt(const arch::ModelConfig& model) {
   return model.family == arch::Family::Wan ? std::string(kWanDefaultNegativePrompt) : std::string();
 }
 
+bool takes_negative_prompt(const arch::ModelConfig& model) {
+  return model.family == arch::Family::Wan || model.family == arch::Family::SD3;
+}
+
 void PromptConditioner::check(const arch::ModelConfig& model, const std::optional<PlacedEncoder>& clip,
-                              const std::optional<PlacedEncoder>& t5, bool tokenizers) {
+                              const std::optional<PlacedEncoder>& t5, bool tokenizers,
+                              const std::optional<PlacedEncoder>& clip_g) {
+  if (clip_g && model.family != arch::Family::SD3) fail("--clip-g: only SD3.5 takes CLIP-G");
+  if (model.family == arch::Family::SD3) {
+    const arch::SD3Params& p = arch::sd3_params(model);
+    check_encoder(model, t5, false, "t5", p.context_in_dim, "context width (context_in_dim)", tokenizers);
+    if (!clip || !clip->source || !clip_g || !clip_g->source)
+      fail("{}: SD3.5 prompts need CLIP-L (--clip FILE) and CLIP-G (--clip-g FILE), or --models DIR", !clip ? "--clip" : "--clip-g");
+    for (const auto& [e, option] : {std::pair{&clip, "--clip"}, std::pair{&clip_g, "--clip-g"}}) {
+      if ((*e)->source->config.architecture != "clip-text")
+        fail("{} {}: a {} encoder, but SD3.5 takes a CLIP text encoder", option, (*e)->source->path,
+             (*e)->source->config.architecture);
+      if (tokenizers && option == std::string("--clip") && !(*e)->source->tokenizer)
+        fail("{} {}: no tokenizer", option, (*e)->source->path);
+    }
+    const int64_t l = clip->source->config.width(), g = clip_g->source->config.width();
+    if (l + g != p.adm_in_channels || l + g > p.context_in_dim)
+      fail("--clip {} and --clip-g {}: widths {} + {}, but {}'s pooled vector is {} wide (adm_in_channels; CLIP-L 768 + "
+           "CLIP-G 1280)",
+           clip->source->path, clip_g->source->path, l, g, model.variant, p.adm_in_channels);
+    return;
+  }
   if (model.family == arch::Family::Flux) {
     const arch::FluxParams& p = arch::flux_params(model);
     check_encoder(model, clip, true, "clip-text", p.vec_in_dim, "pooled vector (vec_in_dim)", tokenizers);
@@ -91,18 +118,22 @@ void PromptConditioner::check(const arch::ModelConfig& model, const std::optiona
 }
 
 PromptConditioner::PromptConditioner(const arch::ModelConfig& model, std::optional<PlacedEncoder> clip,
-                                     std::optional<PlacedEncoder> t5)
-    : model_(model), clip_(clip), t5_(t5) {
-  check(model, clip, t5);
+                                     std::optional<PlacedEncoder> t5, std::optional<PlacedEncoder> clip_g)
+    : model_(model), clip_(clip), t5_(t5), clip_g_(clip_g) {
+  check(model, clip, t5, true, clip_g);
   identity_ = fmt::format("{}|{}", model.variant, encoder_identity(*t5->source));
   t5_encoder_ = std::make_unique<T5Encoder>(t5->source->config.t5, *t5->backend, *t5->source->weights, t5->source->path);
   t5_encoder_->set_streamed(t5->streamed);
-  if (clip) {
-    identity_ += "|" + encoder_identity(*clip->source);
-    clip_encoder_ = std::make_unique<ClipTextEncoder>(clip->source->config.clip, *clip->backend, *clip->source->weights,
-                                                      clip->source->path);
-    clip_encoder_->set_streamed(clip->streamed);
-  }
+  const auto open_clip = [&](const PlacedEncoder& e) {
+    // CLIP-G's identity by content alone: it runs on CLIP-L's tokens.
+    identity_ += "|" + (e.source->tokenizer ? encoder_identity(*e.source) : e.source->config.architecture);
+    auto encoder =
+        std::make_unique<ClipTextEncoder>(e.source->config.clip, *e.backend, *e.source->weights, e.source->path);
+    encoder->set_streamed(e.streamed);
+    return encoder;
+  };
+  if (clip) clip_encoder_ = open_clip(*clip);
+  if (clip_g) clip_g_encoder_ = open_clip(*clip_g);
 }
 
 HostTensor PromptConditioner::run_t5(const std::string& text, const std::string& field, std::vector<PromptTokens>* tokens) {
@@ -124,10 +155,29 @@ HostTensor PromptConditioner::run_t5(const std::string& text, const std::string&
   return out;
 }
 
+void PromptConditioner::encode_sd3(const std::string& text, const std::string& field, const std::string& suffix,
+                                   runtime::HostTensors& out, std::vector<PromptTokens>* tokens) {
+  // CLIP-L and CLIP-G see the same tokens: SD3Tokenizer runs CLIP-L's tokenizer for both.
+  const std::vector<int64_t> clip_ids = clip_->source->tokenizer->encode(text);
+  if (tokens) tokens->push_back({field, "clip-text", int64_t(clip_ids.size()), kSD3ClipTokens});
+  const Tokenizer& t5_tokens = *t5_->source->tokenizer;
+  const std::vector<int64_t> t5_ids = t5_tokens.encode(sd3_t5_text(text));
+  // T5's <pad>: what its fit() pads with after </s>.
+  const std::vector<int64_t> padded = t5_tokens.fit({t5_ids.back()}, 2);
+  SD3Conditioning c = sd3_conditioning(*clip_encoder_, *clip_g_encoder_, *t5_encoder_, clip_ids, t5_ids, padded.back());
+  out["context" + suffix] = std::move(c.context);
+  out["y" + suffix] = std::move(c.y);
+}
+
 runtime::HostTensors PromptConditioner::encode(const std::string& prompt, const std::optional<std::string>& negative,
                                                std::vector<PromptTokens>* tokens) {
   std::lock_guard lock(mutex_);
   runtime::HostTensors out;
+  if (model_.family == arch::Family::SD3) {
+    encode_sd3(prompt, "prompt", "", out, tokens);
+    if (negative) encode_sd3(*negative, "negative_prompt", "_neg", out, tokens);
+    return out;
+  }
   if (model_.family == arch::Family::Flux) {
     if (negative) fail("negative_prompt: Flux models take embedded guidance, not a negative prompt");
     out["txt"] = run_t5(prompt, "prompt", tokens);

@@ -9,7 +9,8 @@
 # dequantized weights (tests/data/mmdit-quantized); the released
 # single-file layout (model.diffusion_model. beside the encoders and VAE) runs as the bare model;
 # a VAE of the Flux AE's design decodes with SD3.5's latent constants;
-# a file missing a joint block and a negative context of another length fail in one line.
+# a file missing a joint block and a negative context of another length fail in one line;
+# prompts through CLIP-L, CLIP-G and T5 render as their encoded conditioning.
 set -euo pipefail
 BIN=$1 DATA=$2
 R=$DATA/reference
@@ -143,4 +144,27 @@ PY
 if "$BIN" run "$R/sd35-tiny.safetensors" --noise sd35-tiny-noise0.safetensors --cond short.safetensors --cfg 4.5 \
      --out bad 2> bad.log; then fail "contexts of two lengths"; fi
 grep -q "'context_neg' has 3 tokens and 'context' 7: SD3 runs both as one batch" bad.log || { cat bad.log; fail "message"; }
+# Prompts: CLIP-L, CLIP-G and T5 (synthetic tiny ones with their tokenizers, on a tiny SD3 whose
+# widths fit them: pooled 32 + 32, context 64) assembled as sd3_infer does (the assembly is
+# checked against the official code in sd3_conditioning_test). A job's prompt renders as the
+# conditioning `ditrun encode` writes for it (negative: the empty prompt); CLIP-G is required.
+"$BIN" --log-level warn synth --arch t5 --preset t5-builtin --out t5.safetensors > /dev/null
+"$BIN" --log-level warn synth --arch clip --preset clip-builtin --out clip.safetensors > /dev/null
+cat > sd3-prompted.json <<'JSON'
+{"architecture": "sd3", "params": {"depth": 2, "hidden_size": 128, "num_heads": 2, "pos_embed_max_size": 8,
+ "adm_in_channels": 64, "context_in_dim": 64, "qk_norm": "rms"}}
+JSON
+"$BIN" --log-level warn synth --arch sd3 --preset sd3-prompted.json --out sd3-prompted.safetensors > /dev/null
+encoders=(--t5 t5.safetensors --clip clip.safetensors --clip-g clip.safetensors)
+"$BIN" --log-level warn run sd3-prompted.safetensors --prompt "a red fox in fresh snow" "${encoders[@]}" --width 64 \
+  --height 64 --steps 2 --seed 3 --id fox --out prompted || fail "prompt"
+"$BIN" --log-level warn encode sd3-prompted.safetensors --prompt "a red fox in fresh snow" "${encoders[@]}" \
+  --out fox-cond.safetensors > encode.log || fail "encode"
+grep -q "context \[154, 64\], context_neg \[154, 64\], y_neg \[64\]" encode.log || { cat encode.log; fail "encode's tensors"; }
+"$BIN" --log-level warn run sd3-prompted.safetensors --cond fox-cond.safetensors --width 64 --height 64 --steps 2 --seed 3 \
+  --id fox --out from-cond || fail "cond"
+compare prompted/fox.safetensors from-cond/fox.safetensors 0
+if "$BIN" run sd3-prompted.safetensors --prompt "a fox" --t5 t5.safetensors --clip clip.safetensors --width 64 --height 64 \
+     --out bad 2> no-clip-g.log; then fail "a prompt without CLIP-G"; fi
+grep -q "SD3.5 prompts need CLIP-L (--clip FILE) and CLIP-G (--clip-g FILE)" no-clip-g.log || { cat no-clip-g.log; fail "message"; }
 echo OK
