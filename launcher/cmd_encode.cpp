@@ -69,7 +69,8 @@ void add_encode_command(CLI::App& app) {
   static EncodeOptions o;
   cmd->add_option("model", o.model, "The diffusion model (a checkpoint or a preset name): its family and lengths")->required();
   cmd->add_option("--prompt", o.prompt, "The prompt (may be empty)")->required();
-  cmd->add_option("--negative-prompt", o.negative_prompt, "Wan's and SD3.5's negative prompt (default: the release's; SD3.5's is empty)");
+  cmd->add_option("--negative-prompt", o.negative_prompt,
+                  "Wan's and SD3.5's negative prompt (default: the release's; SD3.5's is empty)");
   cmd->add_option("--out", o.out, "Output .safetensors")->required();
   cmd->add_option("--config", o.config, "A sidecar config JSON for the model checkpoint");
   add_text_encoder_options(*cmd, o.encoders);

@@ -128,10 +128,9 @@ class TransformerBlock final : public runtime::Block {
       Tensor normed = be.empty({B, n, h});
       be.layer_norm_modulate(stream, mod[s], kShift2, kScale2, kNormEps, normed);
       Tensor hidden = be.empty({B, n, dims_.mlp});
-      const std::string mlp = std::string(names.mlp);
-      be.linear_gelu(normed, w.at(name_ + "." + mlp + ".net.0.proj.weight"), &w.at(name_ + "." + mlp + ".net.0.proj.bias"),
+      be.linear_gelu(normed, weight(w, names.mlp, ".net.0.proj.weight"), &weight(w, names.mlp, ".net.0.proj.bias"),
                      hidden);
-      be.linear(hidden, w.at(name_ + "." + mlp + ".net.2.weight"), &w.at(name_ + "." + mlp + ".net.2.bias"), proj);
+      be.linear(hidden, weight(w, names.mlp, ".net.2.weight"), &weight(w, names.mlp, ".net.2.bias"), proj);
       be.gated_add(stream, proj, mod[s], kGate2);
     }
   }

@@ -10,7 +10,8 @@
 #  - GGUF Q8_0 and scaled-fp8 conversions made by `ditrun quantize` give the official code's
 #    outputs on their dequantized weights (tests/data/mmdit-quantized): forward within 1e-4,
 #    sampled latents within 1e-3;
-#  - with Wan 2.1's VAE (Qwen-Image's design) a job ends in the PNG of its latent's one frame;
+#  - with Wan 2.1's VAE (Qwen-Image's design) a job ends in the PNG of its latent's one frame,
+#    and a job's image starts image-to-image from its one-frame encoding;
 #    a VAE of another design is refused naming the file;
 #  - a prompt of another width than joint_attention_dim and a size that is not whole patches
 #    fail in one line naming the job and what is wrong.
@@ -90,6 +91,16 @@ PY
 "$BIN" --log-level warn decode "$R/wan21-vae-tiny.safetensors" q0-frame.safetensors \
   --vae-config "$R/wan21-vae-tiny.config.json" --out q0-decoded.png > /dev/null || fail "decode"
 python3 "$LIB/png_pixels.py" decoded/q0.png q0-decoded.png 64 48
+# Image to image: the picture encoded as one frame, its latent the job's start at denoise 0.5.
+printf '{"id": "i2i", "cond": "cond0.safetensors", "image": "decoded/q0.png", "denoise": 0.5, "seed": 2, "steps": 3}\n' \
+  > i2i.jsonl
+"$BIN" --log-level warn run "$MODEL" --config "$CFG" --jobs i2i.jsonl --vae "$R/wan21-vae-tiny.safetensors" \
+  --vae-config "$R/wan21-vae-tiny.config.json" --out i2i || fail "image to image"
+python3 "$LIB/png_pixels.py" i2i/i2i.png i2i/i2i.png 64 48
+PYTHONPATH="$LIB" python3 -c "
+from safetensors_io import read
+shape = read('i2i/i2i.safetensors')['latent'][0]
+assert shape == [16, 6, 8], shape"
 if "$BIN" run "$MODEL" --config "$CFG" --noise noise0.safetensors --cond cond0.safetensors --id q0 \
      --vae "$R/flux-ae-tiny.safetensors" --out bad 2> wrong-vae.log; then fail "the Flux AE for Qwen-Image"; fi
 grep -q "is not Qwen-Image's (Wan 2.1's 16-channel design: wan21-vae)" wrong-vae.log || { cat wrong-vae.log; fail "VAE message"; }
