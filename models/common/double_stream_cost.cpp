@@ -24,4 +24,15 @@ double DoubleStreamCost::self_attention_elements(const runtime::TokenCounts& t) 
   return 4.0 * double(t.image + t.text) * double(hidden);
 }
 
+runtime::StateLayout joint_sequence_layout(const runtime::ActivationState& state, std::vector<std::string> token_tensors,
+                                           std::vector<std::string> batch_tensors) {
+  runtime::StateLayout layout;
+  layout.token_tensors = std::move(token_tensors);
+  layout.prefix = state.integer("txt_len");
+  layout.tokens = state.integer("img_len");
+  layout.tokens_int = "img_len";
+  layout.batch_tensors = std::move(batch_tensors);
+  return layout;
+}
+
 }  // namespace ditrun::models

@@ -1,4 +1,5 @@
-// DoubleStreamBlock: image and text streams with their own weights, one joint attention.
+// Flux's double blocks (BFL's DoubleStreamBlock): image and text streams with their own weights, one joint
+// attention.
 #include <algorithm>
 #include <string>
 
@@ -17,10 +18,11 @@ using runtime::WeightLookup;
 // Modulation chunks of `{S}_mod.lin(SiLU(vec))`, in order.
 enum Chunk { kShift1, kScale1, kGate1, kShift2, kScale2, kGate2 };
 
-class DoubleBlock final : public runtime::Block {
+class DoubleBlock final : public DoubleStreamBlock {
  public:
   DoubleBlock(int index, const Dims& dims)
-      : name_("double_blocks." + std::to_string(index)), dims_(dims), cost_{dims.hidden, dims.head_dim, dims.mlp} {}
+      : DoubleStreamBlock({dims.hidden, dims.head_dim, dims.mlp}), name_("double_blocks." + std::to_string(index)),
+        dims_(dims) {}
 
   const std::string& name() const override { return name_; }
 
@@ -32,13 +34,6 @@ class DoubleBlock final : public runtime::Block {
                             "_attn.proj.bias", "_mlp.0.weight", "_mlp.0.bias", "_mlp.2.weight", "_mlp.2.bias"})
         names.push_back(name_ + "." + s + w);
     return names;
-  }
-
-  double flops(const runtime::TokenCounts& t) const override { return cost_.flops(t); }
-  double attention_flops(const runtime::TokenCounts& t) const override { return cost_.attention_flops(t); }
-  double elementwise_elements(const runtime::TokenCounts& t) const override { return cost_.elementwise_elements(t); }
-  double self_attention_elements(const runtime::TokenCounts& t) const override {
-    return cost_.self_attention_elements(t);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -108,7 +103,6 @@ class DoubleBlock final : public runtime::Block {
 
   std::string name_;
   Dims dims_;
-  DoubleStreamCost cost_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "models/common/final_layer.h"
+#include "models/common/double_stream_cost.h"
 #include "models/common/model_io.h"
 #include "models/common/rope_table.h"
 #include "models/common/timestep_embedding.h"
@@ -70,13 +71,7 @@ class FluxModel final : public runtime::Model {
   // sequence-parallel ranks, the text rows stay whole on every rank (they attend with every
   // image token), and img_len counts the rows a rank holds.
   runtime::StateLayout state_layout(const ActivationState& state) const override {
-    runtime::StateLayout layout;
-    layout.token_tensors = {"x", "pe"};
-    layout.prefix = state.integer("txt_len");
-    layout.tokens = state.integer("img_len");
-    layout.tokens_int = "img_len";
-    layout.batch_tensors = {"x", "vec", "pe"};
-    return layout;
+    return joint_sequence_layout(state, {"x", "pe"}, {"x", "vec", "pe"});
   }
 
   // The largest of: the prologue, any block on top of the state, the epilogue on top of it.

@@ -51,10 +51,12 @@ constexpr StreamNames kImage{"img_mod.1", "attn.to_q", "attn.to_k", "attn.to_v",
                              "attn.norm_q", "attn.norm_k", "attn.to_out.0", "img_mlp"};
 constexpr const StreamNames* kStreams[2] = {&kText, &kImage};  // the joint sequence's order
 
-class TransformerBlock final : public runtime::Block {
+// Flux's double block's cost: separate q, k, v projections cost what a fused one does.
+class TransformerBlock final : public DoubleStreamBlock {
  public:
   TransformerBlock(int index, const Dims& dims)
-      : name_("transformer_blocks." + std::to_string(index)), dims_(dims), cost_{dims.hidden, dims.head_dim, dims.mlp} {}
+      : DoubleStreamBlock({dims.hidden, dims.head_dim, dims.mlp}), name_("transformer_blocks." + std::to_string(index)),
+        dims_(dims) {}
 
   const std::string& name() const override { return name_; }
 
@@ -69,14 +71,6 @@ class TransformerBlock final : public runtime::Block {
         names.push_back(name_ + "." + s->mlp + p);
     }
     return names;
-  }
-
-  // Flux's double block's cost: separate q, k, v projections cost what a fused one does.
-  double flops(const runtime::TokenCounts& t) const override { return cost_.flops(t); }
-  double attention_flops(const runtime::TokenCounts& t) const override { return cost_.attention_flops(t); }
-  double elementwise_elements(const runtime::TokenCounts& t) const override { return cost_.elementwise_elements(t); }
-  double self_attention_elements(const runtime::TokenCounts& t) const override {
-    return cost_.self_attention_elements(t);
   }
 
   void forward(Backend& be, const WeightLookup& w, ActivationState& state) const override {
@@ -156,7 +150,6 @@ class TransformerBlock final : public runtime::Block {
 
   std::string name_;
   Dims dims_;
-  DoubleStreamCost cost_;
 };
 
 class QwenImageModel final : public runtime::Model {
@@ -209,13 +202,7 @@ class QwenImageModel final : public runtime::Model {
   // ranks, the text rows whole on every rank. The table is one for the batch, so CFG
   // parallelism splits x and temb only.
   runtime::StateLayout state_layout(const ActivationState& state) const override {
-    runtime::StateLayout layout;
-    layout.token_tensors = {"x", "pe"};
-    layout.prefix = state.integer("txt_len");
-    layout.tokens = state.integer("img_len");
-    layout.tokens_int = "img_len";
-    layout.batch_tensors = {"x", "temb"};
-    return layout;
+    return joint_sequence_layout(state, {"x", "pe"}, {"x", "temb"});
   }
 
   int64_t activation_elements(const runtime::TokenCounts& t, int64_t batch) const override {

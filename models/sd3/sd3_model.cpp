@@ -4,6 +4,7 @@
 #include <string>
 
 #include "models/common/final_layer.h"
+#include "models/common/double_stream_cost.h"
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
 #include "models/common/timestep_embedding.h"
@@ -221,13 +222,7 @@ class SD3Model final : public runtime::Model {
   // Context first, as in the joint attention: image tokens split over sequence-parallel ranks,
   // the context rows stay whole on every rank.
   runtime::StateLayout state_layout(const ActivationState& state) const override {
-    runtime::StateLayout layout;
-    layout.token_tensors = {"x"};
-    layout.prefix = state.integer("txt_len");
-    layout.tokens = state.integer("img_len");
-    layout.tokens_int = "img_len";
-    layout.batch_tensors = {"x", "c"};
-    return layout;
+    return joint_sequence_layout(state, {"x"}, {"x", "c"});
   }
 
   // The largest of: the prologue, any block on top of the state, the epilogue on top of it.
