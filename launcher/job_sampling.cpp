@@ -138,7 +138,7 @@ runtime::SamplingJob prepare(const Job& job, const arch::ModelConfig& config, co
   if (job.image && use == ImageUse::picture) {
     if (!vae) fail("image: {} needs a VAE to encode it (run with --vae FILE)", *job.image);
     if (job.frames.value_or(1) != 1)
-      fail("image: {} starts a {}-frame video: image-to-video needs the Wan I2V models (not supported yet)",
+      fail("image: {} starts a {}-frame video: image-to-video needs a Wan image-to-video model (I2V or TI2V)",
            *job.image, *job.frames);
     image_latent = vae->encode_image(*job.image, job.width, job.height);
     denoiser.check_latent(image_latent.shape);
