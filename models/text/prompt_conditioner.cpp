@@ -155,18 +155,31 @@ HostTensor PromptConditioner::run_t5(const std::string& text, const std::string&
   return out;
 }
 
-void PromptConditioner::encode_sd3(const std::string& text, const std::string& field, const std::string& suffix,
+void PromptConditioner::encode_sd3(const std::string& prompt, const std::optional<std::string>& negative,
                                    runtime::HostTensors& out, std::vector<PromptTokens>* tokens) {
-  // CLIP-L and CLIP-G see the same tokens: SD3Tokenizer runs CLIP-L's tokenizer for both.
-  const std::vector<int64_t> clip_ids = clip_->source->tokenizer->encode(text);
-  if (tokens) tokens->push_back({field, "clip-text", int64_t(clip_ids.size()), kSD3ClipTokens});
+  const Tokenizer& clip_tokens = *clip_->source->tokenizer;  // CLIP-L's, for CLIP-G too (SD3Tokenizer)
   const Tokenizer& t5_tokens = *t5_->source->tokenizer;
-  const std::vector<int64_t> t5_ids = t5_tokens.encode(sd3_t5_text(text));
+  struct Ids {
+    std::string field, suffix;
+    std::vector<int64_t> clip, t5;
+  };
+  std::vector<Ids> prompts{{"prompt", "", {}, {}}};
+  if (negative) prompts.push_back({"negative_prompt", "_neg", {}, {}});
+  int64_t t5_rows = kSD3T5MinTokens;
+  for (Ids& p : prompts) {
+    const std::string& text = p.suffix.empty() ? prompt : *negative;
+    p.clip = clip_tokens.encode(text);
+    p.t5 = t5_tokens.encode(sd3_t5_text(text));
+    if (tokens) tokens->push_back({p.field, "clip-text", int64_t(p.clip.size()), kSD3ClipTokens});
+    t5_rows = std::max<int64_t>(t5_rows, int64_t(p.t5.size()));
+  }
   // T5's <pad>: what its fit() pads with after </s>.
-  const std::vector<int64_t> padded = t5_tokens.fit({t5_ids.back()}, 2);
-  SD3Conditioning c = sd3_conditioning(*clip_encoder_, *clip_g_encoder_, *t5_encoder_, clip_ids, t5_ids, padded.back());
-  out["context" + suffix] = std::move(c.context);
-  out["y" + suffix] = std::move(c.y);
+  const int64_t t5_pad = t5_tokens.fit({prompts.front().t5.back()}, 2).back();
+  for (const Ids& p : prompts) {
+    SD3Conditioning c = sd3_conditioning(*clip_encoder_, *clip_g_encoder_, *t5_encoder_, p.clip, p.t5, t5_pad, t5_rows);
+    out["context" + p.suffix] = std::move(c.context);
+    out["y" + p.suffix] = std::move(c.y);
+  }
 }
 
 runtime::HostTensors PromptConditioner::encode(const std::string& prompt, const std::optional<std::string>& negative,
@@ -174,8 +187,7 @@ runtime::HostTensors PromptConditioner::encode(const std::string& prompt, const 
   std::lock_guard lock(mutex_);
   runtime::HostTensors out;
   if (model_.family == arch::Family::SD3) {
-    encode_sd3(prompt, "prompt", "", out, tokens);
-    if (negative) encode_sd3(*negative, "negative_prompt", "_neg", out, tokens);
+    encode_sd3(prompt, negative, out, tokens);
     return out;
   }
   if (model_.family == arch::Family::Flux) {

@@ -15,7 +15,8 @@
 //         <pad> to at least 77 tokens and never cut, run without a mask → `context`
 //         [77 + max(77, T5 tokens), 4096]; CLIP-L's pooled row (not projected) ‖ CLIP-G's
 //         projected one → `y` [2048]. The negative prompt (default: empty) the same way →
-//         `context_neg`, `y_neg`.
+//         `context_neg`, `y_neg`, its T5 part padded to the prompt's length when that is longer
+//         (the two run as one batch; sd3_impls cannot batch two lengths at all).
 // Prompts longer than the model's length are cut to it (the end token kept), with a warning.
 #pragma once
 
@@ -84,9 +85,10 @@ class PromptConditioner {
 
  private:
   HostTensor run_t5(const std::string& text, const std::string& field, std::vector<PromptTokens>* tokens);
-  // SD3.5's context and pooled vector of one prompt: {"context", "y"} under `suffix` ("" or "_neg").
-  void encode_sd3(const std::string& text, const std::string& field, const std::string& suffix,
-                  runtime::HostTensors& out, std::vector<PromptTokens>* tokens);
+  // SD3.5's context and pooled vectors: {"context", "y"}, and with a negative prompt
+  // {"context_neg", "y_neg"} of the same length (the shorter T5 part padded further).
+  void encode_sd3(const std::string& prompt, const std::optional<std::string>& negative, runtime::HostTensors& out,
+                  std::vector<PromptTokens>* tokens);
 
   arch::ModelConfig model_;
   std::optional<PlacedEncoder> clip_, t5_, clip_g_;

@@ -34,12 +34,12 @@ std::string sd3_t5_text(const std::string& prompt) {
 
 SD3Conditioning sd3_conditioning(ClipTextEncoder& clip_l, ClipTextEncoder& clip_g, T5Encoder& t5,
                                  const std::vector<int64_t>& clip_ids, const std::vector<int64_t>& t5_ids,
-                                 int64_t t5_pad) {
+                                 int64_t t5_pad, int64_t t5_rows_at_least) {
   if (clip_ids.size() < 2 || t5_ids.empty()) fail("SD3 conditioning: CLIP needs start and end tokens, T5 its </s>");
   const int64_t end = clip_ids.back();
   const ClipTextOutputs l = clip_l.encode(ids_row(fit_ids(clip_ids, kSD3ClipTokens, end, end, nullptr)));
   const ClipTextOutputs g = clip_g.encode(ids_row(fit_ids(clip_ids, kSD3ClipTokens, end, 0, nullptr)));
-  const int64_t t5_rows = std::max<int64_t>(kSD3T5MinTokens, int64_t(t5_ids.size()));
+  const int64_t t5_rows = std::max({kSD3T5MinTokens, t5_rows_at_least, int64_t(t5_ids.size())});
   const HostTensor t5_out = t5.encode(ids_row(fit_ids(t5_ids, t5_rows, t5_ids.back(), t5_pad, nullptr)), {});
 
   const int64_t wl = l.penultimate.shape.back(), wg = g.penultimate.shape.back(), C = t5_out.shape.back();

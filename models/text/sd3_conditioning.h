@@ -33,9 +33,11 @@ struct SD3Conditioning {
 };
 
 // From unpadded ids: `clip_ids` start … end as the CLIP tokenizer encodes (the last is the end
-// token), `t5_ids` … </s> as the T5 tokenizer encodes; `t5_pad` is T5's <pad> id.
+// token), `t5_ids` … </s> as the T5 tokenizer encodes; `t5_pad` is T5's <pad> id. T5's ids are
+// padded to at least `t5_rows` (77; more when a guided job's other prompt is longer: the two
+// run as one batch, and sd3_impls' own batch of two cannot hold two lengths).
 SD3Conditioning sd3_conditioning(ClipTextEncoder& clip_l, ClipTextEncoder& clip_g, T5Encoder& t5,
                                  const std::vector<int64_t>& clip_ids, const std::vector<int64_t>& t5_ids,
-                                 int64_t t5_pad);
+                                 int64_t t5_pad, int64_t t5_rows = kSD3T5MinTokens);
 
 }  // namespace ditrun::models::text

@@ -164,6 +164,19 @@ grep -q "context \[154, 64\], context_neg \[154, 64\], y_neg \[64\]" encode.log 
 "$BIN" --log-level warn run sd3-prompted.safetensors --cond fox-cond.safetensors --width 64 --height 64 --steps 2 --seed 3 \
   --id fox --out from-cond || fail "cond"
 compare prompted/fox.safetensors from-cond/fox.safetensors 0
+# A prompt longer than T5's 77 tokens: the empty negative prompt's T5 part is padded to its
+# length, so the guided batch of two holds one length.
+long="a red fox walks through fresh deep snow under tall dark pine trees at dawn while soft golden light falls across"
+long+=" the frozen quiet valley and distant mountains glow faintly pink above the drifting mist of early winter morning"
+"$BIN" --log-level error encode sd3-prompted.safetensors --prompt "$long" "${encoders[@]}" --out long.safetensors > long.log ||
+  fail "encode a long prompt"
+python3 - <<'PY'
+import re
+shapes = dict(re.findall(r"(context(?:_neg)?) \[(\d+), 64\]", open("long.log").read()))
+assert shapes["context"] == shapes["context_neg"] and int(shapes["context"]) > 154, shapes
+PY
+"$BIN" --log-level error run sd3-prompted.safetensors --prompt "$long" "${encoders[@]}" --width 64 --height 64 --steps 2 \
+  --out long || fail "a long prompt"
 if "$BIN" run sd3-prompted.safetensors --prompt "a fox" --t5 t5.safetensors --clip clip.safetensors --width 64 --height 64 \
      --out bad 2> no-clip-g.log; then fail "a prompt without CLIP-G"; fi
 grep -q "SD3.5 prompts need CLIP-L (--clip FILE) and CLIP-G (--clip-g FILE)" no-clip-g.log || { cat no-clip-g.log; fail "message"; }
