@@ -99,7 +99,7 @@ std::string missing_encoders_message(const arch::ModelConfig& model) {
 EncoderFiles find_encoder_files(const TextEncoderOptions& o, const arch::ModelConfig& model) {
   EncoderFiles files;
   const bool wan = model.family == arch::Family::Wan;
-  if (o.text_encoder && !wan) fail("--text-encoder is Wan's umT5; {} takes --t5 and --clip", arch::family_name(model.family));
+  if (o.text_encoder && !wan) fail("--text-encoder is Wan's umT5, and {} is not a Wan model", model.variant);
   if ((o.t5 || o.clip) && wan) fail("--t5 and --clip are Flux's and SD3.5's; Wan takes --text-encoder (umT5)");
   if (o.clip_g && model.family != arch::Family::SD3) fail("--clip-g is SD3.5's CLIP-G; {} takes none", model.variant);
   files.clip = o.clip;
@@ -165,7 +165,8 @@ RunEncoders::~RunEncoders() = default;
 
 std::vector<partition::EncoderCost> RunEncoders::costs(int activation_bytes) const {
   std::vector<partition::EncoderCost> out;
-  // Flux pads T5 to its full length; Wan's prompts are priced at the model's longest.
+  // Flux pads T5 to its full length; Wan's prompts are priced at the model's longest, SD3.5's
+  // at T5's 77 (CLIP-G beside CLIP-L at 77).
   if (t5_) out.push_back(text::text_encoder_cost(*t5_, text::t5_tokens(model_), activation_bytes, t5_->config.architecture));
   if (clip_) out.push_back(text::text_encoder_cost(*clip_, clip_->config.clip.max_positions, activation_bytes, "clip"));
   if (clip_g_)
