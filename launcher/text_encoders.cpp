@@ -128,12 +128,14 @@ RunEncoders::RunEncoders(const TextEncoderOptions& o, const arch::ModelConfig& m
                          bool tokenizers)
     : model_(model), force_(o.encoders_on == "auto" ? "" : o.encoders_on), cache_(std::move(cache_dir)) {
   const EncoderFiles files = find_encoder_files(o, model);
+  // `with_tokenizer` false: none of its own (CLIP-G runs on CLIP-L's tokens, as SD3Tokenizer).
   const auto open = [&](const std::optional<std::string>& path, const std::optional<std::string>& tokenizer,
-                        const std::vector<std::string>& places, const char* option) {
+                        const std::vector<std::string>& places, const char* option, bool with_tokenizer = true) {
     std::unique_ptr<text::TextEncoderSource> src;
     if (!path) return src;
     try {
-      const auto search = tokenizers ? std::optional(text::TokenizerSearch{tokenizer, places}) : std::nullopt;
+      const auto search =
+          tokenizers && with_tokenizer ? std::optional(text::TokenizerSearch{tokenizer, places}) : std::nullopt;
       src = std::make_unique<text::TextEncoderSource>(text::open_text_encoder(*path, std::nullopt, search));
     } catch (const Error& e) {
       fail("{} {}: {}", option, *path, e.what());
@@ -143,15 +145,7 @@ RunEncoders::RunEncoders(const TextEncoderOptions& o, const arch::ModelConfig& m
   };
   const bool wan = model.family == arch::Family::Wan;
   clip_ = open(files.clip, o.clip_tokenizer, files.clip_tokenizer_places, "--clip");
-  // CLIP-G runs on CLIP-L's tokens (SD3Tokenizer): no tokenizer of its own.
-  if (files.clip_g) {
-    try {
-      clip_g_ = std::make_unique<text::TextEncoderSource>(text::open_text_encoder(*files.clip_g));
-    } catch (const Error& e) {
-      fail("--clip-g {}: {}", *files.clip_g, e.what());
-    }
-    spdlog::info("--clip-g: {}", clip_g_->describe());
-  }
+  clip_g_ = open(files.clip_g, std::nullopt, {}, "--clip-g", false);
   t5_ = open(files.t5, o.t5_tokenizer, files.t5_tokenizer_places, wan ? "--text-encoder" : "--t5");
   // Checked now (architecture, width), before any job; the backends come with place().
   text::PromptConditioner::check(model, unplaced(clip_), unplaced(t5_), tokenizers, unplaced(clip_g_));

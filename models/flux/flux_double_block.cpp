@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "models/common/adaln.h"
 #include "models/common/double_stream_cost.h"
 #include "models/common/model_io.h"
 #include "models/flux/flux_blocks.h"
@@ -45,13 +46,9 @@ class DoubleBlock final : public DoubleStreamBlock {
     // Modulation vectors for both streams: [B, 6, h] views of lin(SiLU(vec)).
     Tensor vec_act = be.empty(vec.shape());
     be.silu(vec, vec_act);
-    Tensor mod[2];
     const char* streams[2] = {"txt", "img"};  // txt first, as in the joint sequence
-    for (int s = 0; s < 2; ++s) {
-      Tensor m = be.empty({B, 1, 6 * h});
-      be.linear(vec_act, weight(w, streams[s], "_mod.lin.weight"), &weight(w, streams[s], "_mod.lin.bias"), m);
-      mod[s] = m.view({B, 6, h});
-    }
+    const Tensor mod[2] = {modulation(be, w, name_ + ".txt_mod.lin", vec_act, 6),
+                           modulation(be, w, name_ + ".img_mod.lin", vec_act, 6)};
 
     // q | k | v of the joint sequence; each stream writes its own rows.
     Tensor qkv = be.empty({B, L, 3 * h});

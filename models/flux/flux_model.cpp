@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "models/common/final_layer.h"
+#include "models/common/adaln.h"
 #include "models/common/double_stream_cost.h"
 #include "models/common/model_io.h"
 #include "models/common/rope_table.h"

@@ -3,6 +3,7 @@
 // projection (linear2 columns: attention | mlp activation).
 #include <string>
 
+#include "models/common/adaln.h"
 #include "models/common/model_io.h"
 #include "models/flux/flux_blocks.h"
 #include "runtime/exec/sequence_parallel.h"
@@ -60,9 +61,7 @@ class SingleBlock final : public runtime::Block {
 
     Tensor vec_act = be.empty(vec.shape());
     be.silu(vec, vec_act);
-    Tensor mod = be.empty({B, 1, 3 * h});
-    be.linear(vec_act, w.at(name_ + ".modulation.lin.weight"), &w.at(name_ + ".modulation.lin.bias"), mod);
-    mod = mod.view({B, 3, h});
+    const Tensor mod = modulation(be, w, name_ + ".modulation.lin", vec_act, 3);
 
     Tensor normed = be.empty({B, L, h});
     be.layer_norm_modulate(x, mod, kShift, kScale, kNormEps, normed);

@@ -63,6 +63,40 @@ const HostTensor& cond_tensor(const Conditioning& c, std::string_view name, cons
   return t;
 }
 
+// The image families render one frame.
+void check_single_frame(std::string_view family, int64_t frames) {
+  if (frames > 1) fail("{} renders images: frames must be 1 (got {})", family, frames);
+}
+
+// An image latent [C, H, W] the network patches 2×2: H and W even and non-zero.
+void check_patched_image_latent(std::string_view family, int64_t channels, const Shape& s) {
+  if (s.size() != 3 || s[0] != channels || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
+    fail("{} latent {} should be [{}, H, W] with H and W even (2x2 patches)", family, shape_string(s), channels);
+}
+
+// SD3's and Qwen-Image's latent for a size: 1/8 of the pixels in whole 2×2 patches.
+Shape whole_patch_image_latent(std::string_view family, int64_t channels, int64_t width, int64_t height,
+                               int64_t frames) {
+  if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
+    fail("{} renders sizes that are multiples of 16 pixels (8 per latent, 2x2 latents per patch; got {}x{})", family,
+         width, height);
+  check_single_frame(family, frames);
+  return {channels, height / 8, width / 8};
+}
+
+// Items as one batch along a new first dim, each zero-padded along its first dim to the
+// longest (prompts of two lengths: the rows past an item's own are padding).
+HostTensor batch_of(std::initializer_list<const HostTensor*> items) {
+  Shape shape = (*items.begin())->shape;
+  for (const HostTensor* t : items) shape[0] = std::max(shape[0], t->shape[0]);
+  shape.insert(shape.begin(), int64_t(items.size()));
+  HostTensor out(shape);
+  const size_t per_item = out.data.size() / items.size();
+  size_t b = 0;
+  for (const HostTensor* t : items) std::copy(t->data.begin(), t->data.end(), out.data.begin() + b++ * per_item);
+  return out;
+}
+
 
 // Flux: 16-channel latents at 1/8 of the pixels, rounded up to whole 2×2 patches (BFL
 // `get_noise`: 2·ceil(H/16)); one call per step with embedded guidance on dev.
@@ -72,14 +106,11 @@ class FluxDenoiser final : public Denoiser {
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
     if (width <= 0 || height <= 0) fail("width and height must be positive (got {}x{})", width, height);
-    if (frames > 1) fail("Flux renders images: frames must be 1 (got {})", frames);
+    check_single_frame("Flux", frames);
     return {channels(), 2 * ((height + 15) / 16), 2 * ((width + 15) / 16)};
   }
 
-  void check_latent(const Shape& s) const override {
-    if (s.size() != 3 || s[0] != channels() || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
-      fail("Flux latent {} should be [{}, H, W] with H and W even", shape_string(s), channels());
-  }
+  void check_latent(const Shape& s) const override { check_patched_image_latent("Flux", channels(), s); }
 
   void check_conditioning(const Conditioning& c, const Guidance& g) const override {
     cond_tensor(c, "txt", {-1, p_.context_in_dim}, fmt::format("[L, {}]", p_.context_in_dim));
@@ -225,16 +256,10 @@ class SD3Denoiser final : public Denoiser {
   explicit SD3Denoiser(const arch::SD3Params& p) : p_(p) {}
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
-    if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
-      fail("SD3 renders sizes that are multiples of 16 pixels (got {}x{})", width, height);
-    if (frames > 1) fail("SD3 renders images: frames must be 1 (got {})", frames);
-    return {p_.in_channels, height / 8, width / 8};
+    return whole_patch_image_latent("SD3", p_.in_channels, width, height, frames);
   }
 
-  void check_latent(const Shape& s) const override {
-    if (s.size() != 3 || s[0] != p_.in_channels || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
-      fail("SD3 latent {} should be [{}, H, W] with H and W even", shape_string(s), p_.in_channels);
-  }
+  void check_latent(const Shape& s) const override { check_patched_image_latent("SD3", p_.in_channels, s); }
 
   void check_conditioning(const Conditioning& c, const Guidance& g) const override {
     const std::string layout = fmt::format("[L, {}]", p_.context_in_dim), pooled = fmt::format("[{}]", p_.adm_in_channels);
@@ -257,19 +282,11 @@ class SD3Denoiser final : public Denoiser {
     const bool cfg = g.cfg != 1;
     const int64_t B = cfg ? 2 : 1;
     const auto stacked = [&](const char* cond, const char* uncond) {
-      const HostTensor& a = c.tensors.at(cond);
-      if (!cfg) return batched(a);
-      const HostTensor& b = c.tensors.at(uncond);
-      Shape s = a.shape;
-      s.insert(s.begin(), 2);
-      HostTensor out(s);
-      std::copy(a.data.begin(), a.data.end(), out.data.begin());
-      std::copy(b.data.begin(), b.data.end(), out.data.begin() + a.numel());
-      return out;
+      return cfg ? batch_of({&c.tensors.at(cond), &c.tensors.at(uncond)}) : batch_of({&c.tensors.at(cond)});
     };
     HostTensors in;
     in["x"] = repeated(x, B);
-    in["context"] = stacked("context", "context_neg");
+    in["context"] = stacked("context", "context_neg");  // one length (check_conditioning)
     in["y"] = stacked("y", "y_neg");
     in["t"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), float(timestep.value_or(1000.0 * sigma))));
     return in;
@@ -292,17 +309,10 @@ class QwenImageDenoiser final : public Denoiser {
   explicit QwenImageDenoiser(const arch::QwenImageParams& p) : p_(p) {}
 
   Shape latent_shape(int64_t width, int64_t height, int64_t frames) const override {
-    if (width <= 0 || height <= 0 || width % 16 != 0 || height % 16 != 0)
-      fail("Qwen-Image renders sizes that are multiples of 16 pixels (8 per latent, 2x2 latents per patch; got {}x{})",
-           width, height);
-    if (frames > 1) fail("Qwen-Image renders images: frames must be 1 (got {})", frames);
-    return {p_.out_channels, height / 8, width / 8};
+    return whole_patch_image_latent("Qwen-Image", p_.out_channels, width, height, frames);
   }
 
-  void check_latent(const Shape& s) const override {
-    if (s.size() != 3 || s[0] != p_.out_channels || s[1] % 2 != 0 || s[2] % 2 != 0 || s[1] == 0 || s[2] == 0)
-      fail("Qwen-Image latent {} should be [{}, H, W] with H and W even (2x2 patches)", shape_string(s), p_.out_channels);
-  }
+  void check_latent(const Shape& s) const override { check_patched_image_latent("Qwen-Image", p_.out_channels, s); }
 
   void check_conditioning(const Conditioning& c, const Guidance& g) const override {
     const std::string layout = fmt::format("[L, {}] (joint_attention_dim)", p_.joint_attention_dim);
@@ -318,19 +328,18 @@ class QwenImageDenoiser final : public Denoiser {
     const bool cfg = g.cfg != 1;
     const int64_t B = cfg ? 2 : 1;
     HostTensors in;
-    in["img"] = repeated_tokens(patchify_2x2(batched(x), PatchOrder::ChannelMajor), B);
+    in["img"] = patchify_2x2(repeated(x, B), PatchOrder::ChannelMajor);
     // The prompts as one batch: each its own length, the shorter zero-padded and masked.
-    const HostTensor* prompts[2] = {&c.tensors.at("txt"), cfg ? &c.tensors.at("txt_neg") : nullptr};
-    const int64_t J = p_.joint_attention_dim;
-    const int64_t L = std::max(prompts[0]->shape[0], cfg ? prompts[1]->shape[0] : 0);
-    HostTensor txt(Shape{B, L, J}), mask(Shape{B, L});
-    for (int64_t b = 0; b < B; ++b) {
-      const HostTensor& p = *prompts[b];
-      std::copy(p.data.begin(), p.data.end(), txt.data.begin() + b * L * J);
-      std::fill_n(mask.data.begin() + b * L, p.shape[0], 1.0f);
+    const HostTensor& txt = c.tensors.at("txt");
+    const HostTensor* neg = cfg ? &c.tensors.at("txt_neg") : nullptr;
+    in["txt"] = neg ? batch_of({&txt, neg}) : batch_of({&txt});
+    if (neg && neg->shape[0] != txt.shape[0]) {
+      const int64_t L = std::max(txt.shape[0], neg->shape[0]);
+      HostTensor mask(Shape{2, L});
+      std::fill_n(mask.data.begin(), txt.shape[0], 1.0f);
+      std::fill_n(mask.data.begin() + L, neg->shape[0], 1.0f);
+      in["txt_mask"] = std::move(mask);
     }
-    in["txt"] = std::move(txt);
-    if (std::find(mask.data.begin(), mask.data.end(), 0.0f) != mask.data.end()) in["txt_mask"] = std::move(mask);
     // The pipeline's timestep: f32(σ·1000) from the scheduler, divided by 1000 for the model.
     const float t = float(float(sigma) * 1000.0f) / 1000.0f;
     in["timesteps"] = HostTensor(Shape{B}, std::vector<float>(size_t(B), t));
@@ -372,9 +381,6 @@ class QwenImageDenoiser final : public Denoiser {
   }
 
  private:
-  // [1, L, C] tokens as a batch of n equal items.
-  static HostTensor repeated_tokens(const HostTensor& t, int64_t n) { return repeated(unbatched(t), n); }
-
   arch::QwenImageParams p_;
 };
 

@@ -34,22 +34,15 @@ void wan_text_and_batch(const arch::ModelConfig& config, const JobSettings& s, J
   g.batch = g.cfg != 1 ? 2 : 1;
 }
 
-// SD3.5: the context sd3_infer builds, CLIP-L‖G's 77 tokens then T5's (at least 77: its
-// tokenizer pads to 77 and never truncates); CFG runs cond and
-// uncond as one batch of two.
-void sd3_text_and_batch(const JobSettings& s, JobGeometry& g) {
-  const int64_t text = s.text_tokens.value_or(77 + 77);
-  if (text < 0 || text > 1 << 20) fail("text tokens must be between 0 and {} (got {})", 1 << 20, text);
-  g.tokens.text = text;
-  g.batch = g.cfg != 1 ? 2 : 1;
-}
-
-// Qwen-Image: each prompt at its own length (the pipeline drops the chat template's 34
-// system tokens and does not pad); 256 tokens plan a long prompt. True CFG runs the positive
-// and negative prompts as one batch of two.
-void qwen_image_text_and_batch(const JobSettings& s, JobGeometry& g) {
-  const int64_t text = s.text_tokens.value_or(256);
-  if (text < 1 || text > 1 << 20) fail("text tokens must be between 1 and {} (got {})", 1 << 20, text);
+// The MMDiT families: their prompts at `default_tokens` unless given (at least `fewest`); CFG
+// runs cond and uncond as one batch of two.
+//   SD3.5       the context sd3_infer builds, CLIP-L‖G's 77 tokens then T5's (at least 77:
+//               its tokenizer pads to 77 and never truncates);
+//   Qwen-Image  each prompt at its own length (the pipeline drops the chat template's 34
+//               system tokens and does not pad); 256 tokens plan a long prompt.
+void guided_text_and_batch(const JobSettings& s, JobGeometry& g, int64_t default_tokens, int64_t fewest) {
+  const int64_t text = s.text_tokens.value_or(default_tokens);
+  if (text < fewest || text > 1 << 20) fail("text tokens must be between {} and {} (got {})", fewest, 1 << 20, text);
   g.tokens.text = text;
   g.batch = g.cfg != 1 ? 2 : 1;
 }
@@ -68,8 +61,8 @@ JobGeometry job_geometry(const arch::ModelConfig& config, const JobSettings& set
   g.tokens.image = denoiser->image_tokens(denoiser->latent_shape(g.width, g.height, g.frames));
   resolve_steps(config, settings, g);
   if (wan) wan_text_and_batch(config, settings, g);
-  else if (config.family == arch::Family::SD3) sd3_text_and_batch(settings, g);
-  else if (config.family == arch::Family::QwenImage) qwen_image_text_and_batch(settings, g);
+  else if (config.family == arch::Family::SD3) guided_text_and_batch(settings, g, 77 + 77, 0);
+  else if (config.family == arch::Family::QwenImage) guided_text_and_batch(settings, g, 256, 1);
   else flux_text_and_batch(config, settings, g);
   return g;
 }

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "models/common/double_stream_cost.h"
-#include "models/common/final_layer.h"
+#include "models/common/adaln.h"
 #include "models/common/model_io.h"
 #include "models/common/rope_table.h"
 #include "models/common/timestep_embedding.h"
@@ -79,12 +79,8 @@ class TransformerBlock final : public DoubleStreamBlock {
     const int64_t h = dims_.hidden;
     Tensor temb_act = be.empty(state.at("temb").shape());
     be.silu(state.at("temb"), temb_act);
-    Tensor mod[2];
-    for (int s = 0; s < 2; ++s) {
-      Tensor m = be.empty({B, 1, 6 * h});
-      be.linear(temb_act, weight(w, kStreams[s]->mod, ".weight"), &weight(w, kStreams[s]->mod, ".bias"), m);
-      mod[s] = m.view({B, 6, h});
-    }
+    const Tensor mod[2] = {modulation(be, w, name_ + "." + kText.mod, temb_act, 6),
+                           modulation(be, w, name_ + "." + kImage.mod, temb_act, 6)};
 
     // q | k | v of the joint sequence; each stream projects its own rows.
     Tensor qkv = be.empty({B, L, 3 * h});

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "models/common/final_layer.h"
+#include "models/common/adaln.h"
 #include "models/common/double_stream_cost.h"
 #include "models/common/model_io.h"
 #include "models/common/patchify.h"
@@ -31,15 +31,6 @@ struct Dims {
       : hidden(p.hidden_size), heads(p.num_heads), head_dim(p.hidden_size / p.num_heads),
         mlp(int64_t(double(p.hidden_size) * p.mlp_ratio)) {}
 };
-
-// adaLN_modulation.1(SiLU(c)) as [B, chunks, h].
-Tensor modulation(Backend& be, const WeightLookup& w, const std::string& prefix, const Tensor& c_act, int64_t chunks,
-                  int64_t h) {
-  const int64_t B = c_act.dim(0);
-  Tensor m = be.empty({B, 1, chunks * h});
-  be.linear(c_act, w.at(prefix + ".adaLN_modulation.1.weight"), &w.at(prefix + ".adaLN_modulation.1.bias"), m);
-  return m.view({B, chunks, h});
-}
 
 class JointBlock final : public runtime::Block {
  public:
@@ -102,8 +93,8 @@ class JointBlock final : public runtime::Block {
     Tensor c_act = be.empty(state.at("c").shape());
     be.silu(state.at("c"), c_act);
     const std::string streams[2] = {name_ + ".context_block", name_ + ".x_block"};  // the joint sequence's order
-    Tensor mod[2] = {modulation(be, w, streams[0], c_act, last_ ? 2 : 6, h),
-                     modulation(be, w, streams[1], c_act, dual_ ? 9 : 6, h)};
+    Tensor mod[2] = {modulation(be, w, streams[0] + ".adaLN_modulation.1", c_act, last_ ? 2 : 6),
+                     modulation(be, w, streams[1] + ".adaLN_modulation.1", c_act, dual_ ? 9 : 6)};
 
     // q | k | v of the joint sequence, each stream writing its rows; attn2's from the block input.
     Tensor qkv = be.empty({B, L, 3 * h});

@@ -87,8 +87,9 @@ class ClipTokenizer final : public Tokenizer {
   }
 
   std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated) const override {
-    return fit_ids(ids, length, end_, end_, truncated);  // CLIP pads with end-of-text
+    return fit_ids(ids, length, end_, pad_id(), truncated);
   }
+  int64_t pad_id() const override { return end_; }  // CLIP pads with end-of-text
 
  private:
   int64_t id_or(const std::string& token, int64_t fallback) const {

@@ -15,7 +15,7 @@ namespace {
 
 // An encoder by content, not path (the built-in model's files move between runs): the size
 // and 16 samples of 4 KiB spread over the file (the first holds the header), hashed; and its
-// tokenizer by the ids of a probe text.
+// tokenizer, when it has one (CLIP-G runs on CLIP-L's), by the ids of a probe text.
 std::string encoder_identity(const TextEncoderSource& e) {
   uint64_t h = 0xCBF29CE484222325ull;
   const auto mix = [&](const void* data, size_t n) {
@@ -31,15 +31,11 @@ std::string encoder_identity(const TextEncoderSource& e) {
     mix(sample.data(), size_t(in.gcount()));
     in.clear();
   }
-  const std::vector<int64_t> probe = e.tokenizer->encode("The quick brown fox, 2 cats & 日本語: ünïcödé!");
-  mix(probe.data(), probe.size() * sizeof(int64_t));
+  if (e.tokenizer) {
+    const std::vector<int64_t> probe = e.tokenizer->encode("The quick brown fox, 2 cats & 日本語: ünïcödé!");
+    mix(probe.data(), probe.size() * sizeof(int64_t));
+  }
   return fmt::format("{}:{:016x}", e.config.architecture, h);
-}
-
-HostTensor ids_tensor(const std::vector<int64_t>& ids) {
-  HostTensor t(Shape{1, int64_t(ids.size())});
-  for (size_t i = 0; i < ids.size(); ++i) t.data[i] = float(ids[i]);
-  return t;
 }
 
 // The option that gives an encoder, for errors.
@@ -125,8 +121,7 @@ PromptConditioner::PromptConditioner(const arch::ModelConfig& model, std::option
   t5_encoder_ = std::make_unique<T5Encoder>(t5->source->config.t5, *t5->backend, *t5->source->weights, t5->source->path);
   t5_encoder_->set_streamed(t5->streamed);
   const auto open_clip = [&](const PlacedEncoder& e) {
-    // CLIP-G's identity by content alone: it runs on CLIP-L's tokens.
-    identity_ += "|" + (e.source->tokenizer ? encoder_identity(*e.source) : e.source->config.architecture);
+    identity_ += "|" + encoder_identity(*e.source);
     auto encoder =
         std::make_unique<ClipTextEncoder>(e.source->config.clip, *e.backend, *e.source->weights, e.source->path);
     encoder->set_streamed(e.streamed);
@@ -173,10 +168,9 @@ void PromptConditioner::encode_sd3(const std::string& prompt, const std::optiona
     if (tokens) tokens->push_back({p.field, "clip-text", int64_t(p.clip.size()), kSD3ClipTokens});
     t5_rows = std::max<int64_t>(t5_rows, int64_t(p.t5.size()));
   }
-  // T5's <pad>: what its fit() pads with after </s>.
-  const int64_t t5_pad = t5_tokens.fit({prompts.front().t5.back()}, 2).back();
   for (const Ids& p : prompts) {
-    SD3Conditioning c = sd3_conditioning(*clip_encoder_, *clip_g_encoder_, *t5_encoder_, p.clip, p.t5, t5_pad, t5_rows);
+    SD3Conditioning c =
+        sd3_conditioning(*clip_encoder_, *clip_g_encoder_, *t5_encoder_, p.clip, p.t5, t5_tokens.pad_id(), t5_rows);
     out["context" + p.suffix] = std::move(c.context);
     out["y" + p.suffix] = std::move(c.y);
   }

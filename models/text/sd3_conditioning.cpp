@@ -9,12 +9,6 @@
 namespace ditrun::models::text {
 namespace {
 
-HostTensor ids_row(const std::vector<int64_t>& ids) {
-  HostTensor t(Shape{1, int64_t(ids.size())});
-  std::transform(ids.begin(), ids.end(), t.data.begin(), [](int64_t id) { return float(id); });
-  return t;
-}
-
 // Row r of a [1, L, width] (or [1, width]) tensor into `to`.
 void copy_row(const HostTensor& from, int64_t r, std::span<float> to) {
   const int64_t width = from.shape.back();
@@ -37,10 +31,10 @@ SD3Conditioning sd3_conditioning(ClipTextEncoder& clip_l, ClipTextEncoder& clip_
                                  int64_t t5_pad, int64_t t5_rows_at_least) {
   if (clip_ids.size() < 2 || t5_ids.empty()) fail("SD3 conditioning: CLIP needs start and end tokens, T5 its </s>");
   const int64_t end = clip_ids.back();
-  const ClipTextOutputs l = clip_l.encode(ids_row(fit_ids(clip_ids, kSD3ClipTokens, end, end, nullptr)));
-  const ClipTextOutputs g = clip_g.encode(ids_row(fit_ids(clip_ids, kSD3ClipTokens, end, 0, nullptr)));
+  const ClipTextOutputs l = clip_l.encode(ids_tensor(fit_ids(clip_ids, kSD3ClipTokens, end, end, nullptr)));
+  const ClipTextOutputs g = clip_g.encode(ids_tensor(fit_ids(clip_ids, kSD3ClipTokens, end, 0, nullptr)));
   const int64_t t5_rows = std::max({kSD3T5MinTokens, t5_rows_at_least, int64_t(t5_ids.size())});
-  const HostTensor t5_out = t5.encode(ids_row(fit_ids(t5_ids, t5_rows, t5_ids.back(), t5_pad, nullptr)), {});
+  const HostTensor t5_out = t5.encode(ids_tensor(fit_ids(t5_ids, t5_rows, t5_ids.back(), t5_pad, nullptr)), {});
 
   const int64_t wl = l.penultimate.shape.back(), wg = g.penultimate.shape.back(), C = t5_out.shape.back();
   if (wl + wg > C) fail("SD3 conditioning: CLIP widths {} + {} exceed T5's {}", wl, wg, C);

@@ -92,8 +92,9 @@ class SentencePieceTokenizer final : public Tokenizer {
   }
 
   std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated) const override {
-    return fit_ids(ids, length, eos_, pad_ >= 0 ? pad_ : 0, truncated);
+    return fit_ids(ids, length, eos_, pad_id(), truncated);
   }
+  int64_t pad_id() const override { return pad_ >= 0 ? pad_ : 0; }
 
  private:
   sentencepiece::SentencePieceProcessor processor_;

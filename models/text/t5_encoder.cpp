@@ -10,6 +10,12 @@
 #include "runtime/core/error.h"
 
 namespace ditrun::models::text {
+
+HostTensor ids_tensor(const std::vector<int64_t>& ids) {
+  HostTensor t(Shape{1, int64_t(ids.size())});
+  std::transform(ids.begin(), ids.end(), t.data.begin(), [](int64_t id) { return float(id); });
+  return t;
+}
 namespace {
 
 std::string block(int64_t i) { return fmt::format("encoder.block.{}.layer.", i); }

@@ -49,6 +49,9 @@ int64_t t5_bucket(int64_t i, int64_t j, int64_t num_buckets, int64_t max_distanc
 
 using EncoderSink = std::function<void(const std::string& name, const HostTensor& t)>;
 
+// One prompt's token ids as the encoders (T5, CLIP) take them: [1, n], the ids as values.
+HostTensor ids_tensor(const std::vector<int64_t>& ids);
+
 class T5Encoder {
  public:
   T5Encoder(T5Params params, runtime::Backend& backend, const quant::WeightSet& weights, std::string source);

@@ -28,6 +28,8 @@ class Tokenizer {
   // length−2 tokens, end, then end-of-text padding; T5: the first length−1 tokens and </s>,
   // then <pad>). `truncated` (optional) says whether tokens were dropped.
   virtual std::vector<int64_t> fit(const std::vector<int64_t>& ids, int64_t length, bool* truncated = nullptr) const = 0;
+  // The id fit() pads with (CLIP: end-of-text; T5: <pad>).
+  virtual int64_t pad_id() const = 0;
 };
 
 // `ids` cut to `length` keeping `end` last, then padded with `pad`: what both tokenizers'
